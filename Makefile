@@ -1,0 +1,61 @@
+# The single entry point for people and CI: `make serve`, `make test`, `make build`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.13
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# sam build finds python3.13 (and the layer's Makefile finds python3) in the venv first.
+export PATH := $(abspath $(BIN)):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+
+PYTEST_ARGS ?=
+
+.PHONY: help venv lint format test test-unit test-functional test-template test-integration build validate train serve bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): requirements-dev.txt constraints.txt src/requirements.txt layer/requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 13) else "churn-api needs Python 3.13 (the Lambda runtime); set PYTHON=/path/to/python3.13")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+venv: $(STAMP) ## Create .venv (Python 3.13) and install everything
+
+lint: $(STAMP) ## Ruff (lint + format check) and mypy on src
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP) ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint ## Lint, then run every test: unit, functional, template, integration
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP) ## Unit tests only (no I/O)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-functional: $(STAMP) ## Functional tests (AWS faked with moto / Stubber)
+	$(BIN)/pytest tests/functional $(PYTEST_ARGS)
+
+test-template: $(STAMP) ## Template tests (sam validate --lint, offline expansion, sam build size)
+	$(BIN)/pytest tests/template $(PYTEST_ARGS)
+
+test-integration: $(STAMP) ## Integration tests against the local stack over real HTTP
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+validate: $(STAMP) ## sam validate --lint (no credentials needed)
+	$(BIN)/sam validate --lint --region us-east-1
+
+build: $(STAMP) ## sam build: the function and the scikit-learn layer into .aws-sam/
+	$(BIN)/sam build
+
+clean: ## Remove build output and caches (keeps .venv and artifacts/)
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,52 @@
+"""Read the function's configuration from the environment variables that template.yaml declares."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_THRESHOLD = 0.39
+
+
+class ConfigError(RuntimeError):
+    """A required environment variable is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deployment settings, validated once per container."""
+
+    endpoint_name: str
+    transform_bucket: str
+    transform_key: str
+    threshold: float = DEFAULT_THRESHOLD
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from the environment, failing fast on anything missing or invalid."""
+        env = os.environ if environ is None else environ
+        return cls(
+            endpoint_name=_required(env, "ENDPOINT_NAME"),
+            transform_bucket=_required(env, "TRANSFORM_BUCKET"),
+            transform_key=_required(env, "TRANSFORM_KEY"),
+            threshold=_threshold(env.get("THRESHOLD", "").strip() or str(DEFAULT_THRESHOLD)),
+        )
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"environment variable {name} is required and is not set")
+    return value
+
+
+def _threshold(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"THRESHOLD must be a number between 0 and 1, got {raw!r}") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise ConfigError(f"THRESHOLD must be a number between 0 and 1, got {raw!r}")
+    return value

@@ -1,0 +1,135 @@
+"""Turn validated customers into the model's CSV rows with the data scientist's pickled transformation."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from botocore.exceptions import BotoCoreError, ClientError
+
+from churn_api.errors import FieldProblem, TransformationUnavailable
+from churn_api.models import Customer
+
+REQUIRED_KEYS = ("obj_cols", "num_cols", "One_Hot", "scaler")
+
+
+class Transformation:
+    """The reference preprocessing: one-hot `obj_cols`, scale `num_cols`, join them in that order."""
+
+    def __init__(self, obj_cols: Sequence[str], num_cols: Sequence[str], encoder: Any, scaler: Any) -> None:
+        self.obj_cols = [str(c) for c in obj_cols]
+        self.num_cols = [str(c) for c in num_cols]
+        self.encoder = encoder
+        self.scaler = scaler
+        _check_fitted_on(encoder, self.obj_cols, "One_Hot")
+        _check_fitted_on(scaler, self.num_cols, "scaler")
+        unknown = [c for c in self.obj_cols + self.num_cols if c not in Customer.feature_names()]
+        if unknown:
+            raise ValueError(f"transformation uses columns the API does not accept: {unknown}")
+        self.categories = {
+            col: frozenset(_plain(v) for v in cats)
+            for col, cats in zip(self.obj_cols, encoder.categories_, strict=True)
+        }
+        self.feature_names = [str(n) for n in encoder.get_feature_names_out(self.obj_cols)] + self.num_cols
+
+    @classmethod
+    def from_mapping(cls, saved: Mapping[str, Any]) -> Transformation:
+        """Build from the pickled dict, naming any key that is missing."""
+        missing = [k for k in REQUIRED_KEYS if k not in saved]
+        if missing:
+            raise ValueError(f"transformation is missing keys {missing}")
+        return cls(saved["obj_cols"], saved["num_cols"], saved["One_Hot"], saved["scaler"])
+
+    @property
+    def n_features(self) -> int:
+        """Return how many values each CSV row carries."""
+        return len(self.feature_names)
+
+    def category_problems(self, customer: Customer, index: int | None = None) -> list[FieldProblem]:
+        """List the categorical values the encoder was never fitted on."""
+        values = customer.features()
+        problems = []
+        for col in self.obj_cols:
+            if values[col] not in self.categories[col]:
+                problems.append(
+                    FieldProblem(col, f"unknown category {values[col]!r}: not one the model was trained on", index)
+                )
+        return problems
+
+    def transform(self, customers: Sequence[Customer]) -> np.ndarray:
+        """Return the feature matrix: encoded `obj_cols` then scaled `num_cols`, in the transformation's order."""
+        rows = [c.features() for c in customers]
+        # Column order comes from obj_cols/num_cols, never from the order of the client's JSON keys.
+        categorical = np.array([[row[c] for c in self.obj_cols] for row in rows], dtype=object)
+        numeric = np.array([[row[c] for c in self.num_cols] for row in rows], dtype=np.float64)
+        encoded = self.encoder.transform(categorical)
+        if hasattr(encoded, "toarray"):
+            encoded = encoded.toarray()
+        scaled = self.scaler.transform(numeric)
+        return np.hstack([np.asarray(encoded, dtype=np.float64), np.asarray(scaled, dtype=np.float64)])
+
+    def to_csv(self, customers: Sequence[Customer]) -> str:
+        """Render the customers as `text/csv` rows, one line each, with round-trip exact floats."""
+        return "\n".join(",".join(repr(float(v)) for v in row) for row in self.transform(customers))
+
+
+def _plain(value: Any) -> Any:
+    """Turn numpy scalars into Python ones so that set lookups match JSON-parsed values."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_fitted_on(estimator: Any, columns: list[str], name: str) -> None:
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None:
+        return
+    if [str(n) for n in names] != columns:
+        raise ValueError(f"{name} was fitted on columns {list(names)}, not {columns}")
+    # Fitted on a DataFrame, the estimator warns on every plain ndarray; the layer has no pandas, and the
+    # check above already proved that the columns we pass, ordered by name, are the ones it was fitted on.
+    del estimator.feature_names_in_
+
+
+class TransformationStore:
+    """Load the pickled transformation from S3 once per container, on first use, thread-safely."""
+
+    def __init__(self, s3_client: Any, bucket: str, key: str) -> None:
+        self._s3 = s3_client
+        self.bucket = bucket
+        self.key = key
+        self._lock = threading.Lock()
+        self._loaded: Transformation | None = None
+
+    @property
+    def is_loaded(self) -> bool:
+        """Tell whether this container already holds the transformation."""
+        return self._loaded is not None
+
+    def get(self) -> Transformation:
+        """Return the transformation, downloading it on the first call only."""
+        if self._loaded is None:
+            with self._lock:
+                if self._loaded is None:
+                    self._loaded = self._download()
+        return self._loaded
+
+    def _download(self) -> Transformation:
+        where = f"s3://{self.bucket}/{self.key}"
+        try:
+            body = self._s3.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            raise TransformationUnavailable(f"cannot read the transformation at {where} ({code})") from exc
+        except BotoCoreError as exc:
+            raise TransformationUnavailable(f"cannot reach S3 for the transformation at {where}") from exc
+        try:
+            # The bucket is the deployer's own, writable only by them: the same trust as the function's code.
+            saved = pickle.load(io.BytesIO(body))  # noqa: S301
+            if not isinstance(saved, Mapping):
+                raise ValueError(f"expected a dict, found {type(saved).__name__}")
+            return Transformation.from_mapping(saved)
+        except Exception as exc:
+            raise TransformationUnavailable(f"the transformation at {where} is not usable: {exc}") from exc
