@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import pickle
 import threading
@@ -23,10 +24,8 @@ class Transformation:
     def __init__(self, obj_cols: Sequence[str], num_cols: Sequence[str], encoder: Any, scaler: Any) -> None:
         self.obj_cols = [str(c) for c in obj_cols]
         self.num_cols = [str(c) for c in num_cols]
-        self.encoder = encoder
-        self.scaler = scaler
-        _check_fitted_on(encoder, self.obj_cols, "One_Hot")
-        _check_fitted_on(scaler, self.num_cols, "scaler")
+        self.encoder = _unnamed(encoder, self.obj_cols, "One_Hot")
+        self.scaler = _unnamed(scaler, self.num_cols, "scaler")
         unknown = [c for c in self.obj_cols + self.num_cols if c not in Customer.feature_names()]
         if unknown:
             raise ValueError(f"transformation uses columns the API does not accept: {unknown}")
@@ -82,15 +81,18 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _check_fitted_on(estimator: Any, columns: list[str], name: str) -> None:
+def _unnamed(estimator: Any, columns: list[str], name: str) -> Any:
+    """Return the estimator, without the column names it was fitted with once they are checked."""
     names = getattr(estimator, "feature_names_in_", None)
     if names is None:
-        return
+        return estimator
     if [str(n) for n in names] != columns:
         raise ValueError(f"{name} was fitted on columns {list(names)}, not {columns}")
     # Fitted on a DataFrame, the estimator warns on every plain ndarray; the layer has no pandas, and the
-    # check above already proved that the columns we pass, ordered by name, are the ones it was fitted on.
-    del estimator.feature_names_in_
+    # check above proved that the columns we pass, ordered by name, are the ones it was fitted on.
+    unnamed = copy.deepcopy(estimator)
+    del unnamed.feature_names_in_
+    return unnamed
 
 
 class TransformationStore:

@@ -1,0 +1,48 @@
+"""Helpers shared by every test layer: the events/ files and a Lambda context."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+EVENTS_DIR = PROJECT_ROOT / "events"
+
+
+def load_event(name: str) -> Any:
+    """Load `events/<name>.json`, the same files `sam local invoke -e` uses."""
+    return json.loads((EVENTS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def reference_payload() -> dict[str, str]:
+    """Return the reference customer, exactly as the reference function receives it."""
+    payload: dict[str, str] = load_event("direct-reference")
+    return payload
+
+
+def api_event(body: Any, *, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """Return the API Gateway proxy event from events/ with another body (a dict is JSON-encoded)."""
+    event: dict[str, Any] = load_event("api-predict")
+    event["body"] = body if isinstance(body, str) or body is None else json.dumps(body)
+    if headers:
+        event["headers"] = {**event["headers"], **headers}
+        event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
+    event["requestContext"]["requestId"] = str(uuid.uuid4())
+    return event
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes of the Lambda context object that Powertools reads."""
+
+    function_name: str = "churn-api-ChurnFunction"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:churn-api-ChurnFunction"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Pretend most of the function timeout is left."""
+        return 20_000
