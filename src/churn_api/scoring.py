@@ -34,7 +34,8 @@ def parse_scores(body: bytes | str, expected: int) -> list[float]:
     if not text:
         raise ModelBadResponse("the model endpoint answered with an empty body")
     try:
-        raw = _json_scores(json.loads(text)) if text[0] in "[{" else _SEPARATORS.split(text)
+        # A trailing separator ("0.81,") is common in CSV output; empty pieces are not scores.
+        raw = _json_scores(json.loads(text)) if text[0] in "[{" else [v for v in _SEPARATORS.split(text) if v]
         scores = [float(v) for v in raw]
     except (ValueError, TypeError, KeyError) as exc:
         raise ModelBadResponse("the model endpoint answered with something that is not a list of scores") from exc

@@ -1,0 +1,88 @@
+"""Functional fixtures: the real handler module with S3 faked by moto and SageMaker by a Stubber."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from churn_local.transformation import dumps
+
+BUCKET = "churn-api-test-artifacts"
+KEY = "models/transformation.sav"
+ENDPOINT = "churn-xgboost-test"
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point boto3 at nothing real: fake credentials, one region, the function's variables."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("ENDPOINT_NAME", ENDPOINT)
+    monkeypatch.setenv("TRANSFORM_BUCKET", BUCKET)
+    monkeypatch.setenv("TRANSFORM_KEY", KEY)
+    monkeypatch.setenv("THRESHOLD", "0.39")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "churn-api")
+
+
+@pytest.fixture
+def s3_bucket(aws_env: None) -> Iterator[Any]:
+    """Start moto and create the artifacts bucket, empty."""
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        yield s3
+
+
+@pytest.fixture
+def uploaded(s3_bucket: Any, fitted_transformation: dict[str, Any]) -> Any:
+    """Put the real pickled transformation where the function looks for it."""
+    s3_bucket.put_object(Bucket=BUCKET, Key=KEY, Body=dumps(fitted_transformation))
+    return s3_bucket
+
+
+def fresh_app() -> ModuleType:
+    """Import churn_api.app as a new Lambda container would: settings and clients made at import."""
+    sys.modules.pop("churn_api.app", None)
+    return importlib.import_module("churn_api.app")
+
+
+@pytest.fixture
+def app_module(uploaded: Any) -> ModuleType:
+    """A cold container of the function, with the transformation in moto's S3."""
+    return fresh_app()
+
+
+class S3Reads:
+    """Count GetObject calls made by one boto3 client."""
+
+    def __init__(self, client: Any) -> None:
+        self.count = 0
+        client.meta.events.register("after-call.s3.GetObject", self._seen)
+
+    def _seen(self, **_: Any) -> None:
+        self.count += 1
+
+
+@pytest.fixture
+def s3_reads(app_module: ModuleType) -> S3Reads:
+    """Count the function's own S3 reads."""
+    return S3Reads(app_module.predictor.transformations._s3)
+
+
+@pytest.fixture
+def sagemaker(app_module: ModuleType) -> Iterator[Stubber]:
+    """Stub the function's own sagemaker-runtime client; every call must be expected."""
+    with Stubber(app_module.predictor.scorer._client) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
