@@ -22,6 +22,9 @@ class Settings:
     transform_bucket: str
     transform_key: str
     threshold: float = DEFAULT_THRESHOLD
+    cors_allow_origins: tuple[str, ...] = ()
+    enable_swagger: bool = False
+    swagger_base_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -32,6 +35,9 @@ class Settings:
             transform_bucket=_required(env, "TRANSFORM_BUCKET"),
             transform_key=_required(env, "TRANSFORM_KEY"),
             threshold=_threshold(env.get("THRESHOLD", "").strip() or str(DEFAULT_THRESHOLD)),
+            cors_allow_origins=_origins(env.get("CORS_ALLOW_ORIGINS", "")),
+            enable_swagger=_flag(env, "ENABLE_SWAGGER"),
+            swagger_base_url=env.get("SWAGGER_BASE_URL", "").strip() or None,
         )
 
 
@@ -50,3 +56,20 @@ def _threshold(raw: str) -> float:
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
         raise ConfigError(f"THRESHOLD must be a number between 0 and 1, got {raw!r}")
     return value
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ConfigError(f"CORS_ALLOW_ORIGINS entries must be http(s) origins or *, got {origin!r}")
+    return origins
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "false", "0", "no"):
+        return False
+    if raw in ("true", "1", "yes"):
+        return True
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")

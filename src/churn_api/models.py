@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SkipValidation, WithJsonSchema
+
+MAX_BATCH_SIZE = 1000
 
 
 def _no_booleans(value: Any) -> Any:
@@ -18,10 +20,35 @@ def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
-# Numbers arrive as JSON numbers or as numeric strings ("15"), the way the reference payload sends them.
-Count = Annotated[int, BeforeValidator(_strip), BeforeValidator(_no_booleans), Field(ge=0)]
-Amount = Annotated[float, BeforeValidator(_strip), BeforeValidator(_no_booleans), Field(ge=0, allow_inf_nan=False)]
-Category = Annotated[str, BeforeValidator(_strip), Field(min_length=1, max_length=64)]
+# Numbers arrive as JSON numbers or as numeric strings ("15"), the way the reference payload sends them;
+# the published schema says so, so that generated clients and schemathesis send what the API accepts.
+_COUNT_SCHEMA = {
+    "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^\s*\+?\d+\s*$"}],
+    "description": "A whole number >= 0, as a JSON number or a numeric string.",
+}
+_AMOUNT_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": r"^\s*\+?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"},
+    ],
+    "description": "A finite number >= 0, as a JSON number or a numeric string.",
+}
+Count = Annotated[
+    int, BeforeValidator(_strip), BeforeValidator(_no_booleans), Field(ge=0), WithJsonSchema(_COUNT_SCHEMA)
+]
+Amount = Annotated[
+    float,
+    BeforeValidator(_strip),
+    BeforeValidator(_no_booleans),
+    Field(ge=0, allow_inf_nan=False),
+    WithJsonSchema(_AMOUNT_SCHEMA),
+]
+Category = Annotated[
+    str,
+    BeforeValidator(_strip),
+    Field(min_length=1, max_length=64),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 64}),
+]
 
 
 class Customer(BaseModel):
@@ -74,3 +101,42 @@ class Prediction(BaseModel):
         """Apply the decision threshold to a score."""
         churn = score > threshold
         return cls(churn=churn, label=str(churn), score=score, threshold=threshold)
+
+
+class BatchRequest(BaseModel):
+    """Many customers scored in one request."""
+
+    # Items are validated one by one in the handler, so that one bad record does not reject the others;
+    # SkipValidation keeps the Customer schema in the OpenAPI document.
+    customers: list[SkipValidation[Customer]] = Field(
+        min_length=1,
+        description=f"1 to {MAX_BATCH_SIZE} customers; more is answered with 413.",
+        json_schema_extra={"maxItems": MAX_BATCH_SIZE},
+    )
+
+
+class ItemError(BaseModel):
+    """Why one record of a batch was not scored."""
+
+    code: str = Field(examples=["VALIDATION_ERROR"])
+    message: str
+    details: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class BatchItem(BaseModel):
+    """The outcome for one record of a batch: a prediction, or the error that stopped it."""
+
+    index: int = Field(description="Position of the record in the request's customers list.")
+    churn: bool | None = None
+    label: str | None = None
+    score: float | None = None
+    error: ItemError | None = None
+
+
+class BatchResponse(BaseModel):
+    """Results in input order, and how many records were scored or refused."""
+
+    results: list[BatchItem]
+    scored: int
+    failed: int
+    threshold: float
