@@ -15,32 +15,8 @@ from hypothesis import strategies as st
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
 from churn_local.dataset import NUM_COLS, OBJ_COLS
-from churn_local.transformation import fit_transformation
 from tests.support import reference_payload
-
-
-def _customers() -> list[dict[str, Any]]:
-    base = reference_payload()
-    variants = [
-        {},
-        {"State": "PA", "Area Code": "806", "Int'l Plan": "no", "Day Mins": "8.1622040217391"},
-        {"State": "NY", "Area Code": "657", "VMail Plan": "yes", "VMail Message": "300", "CustServ Calls": "0"},
-        {"State": "CA", "Area Code": "878", "Night Calls": "550", "Intl Mins": "1.648514"},
-    ]
-    return [{**base, **v} for v in variants]
-
-
-@pytest.fixture(scope="module")
-def saved() -> dict[str, Any]:
-    frame = pd.DataFrame(_customers())
-    frame["Area Code"] = frame["Area Code"].astype("int64")
-    frame[NUM_COLS] = frame[NUM_COLS].astype("float64")
-    return fit_transformation(frame)
-
-
-@pytest.fixture(scope="module")
-def transformation(saved: dict[str, Any]) -> Transformation:
-    return Transformation.from_mapping(saved)
+from tests.unit.conftest import small_payloads
 
 
 def _sklearn_vector(saved: dict[str, Any], payload: dict[str, Any]) -> np.ndarray:
@@ -53,9 +29,9 @@ def _sklearn_vector(saved: dict[str, Any], payload: dict[str, Any]) -> np.ndarra
 
 
 def test_features_equal_scikit_learns_own_transform(saved: dict[str, Any], transformation: Transformation) -> None:
-    customers = [Customer.model_validate(p) for p in _customers()]
+    customers = [Customer.model_validate(p) for p in small_payloads()]
     ours = transformation.transform(customers)
-    expected = np.vstack([_sklearn_vector(saved, p) for p in _customers()])
+    expected = np.vstack([_sklearn_vector(saved, p) for p in small_payloads()])
     np.testing.assert_array_equal(ours, expected)
     assert ours.shape[1] == transformation.n_features == len(transformation.feature_names)
 
@@ -87,7 +63,7 @@ def test_feature_order_follows_the_transformations_column_lists(saved: dict[str,
 
 
 def test_the_csv_holds_encoded_then_scaled_values_exactly(transformation: Transformation) -> None:
-    customers = [Customer.model_validate(p) for p in _customers()]
+    customers = [Customer.model_validate(p) for p in small_payloads()]
     lines = transformation.to_csv(customers).split("\n")
     parsed = np.array([[float(v) for v in line.split(",")] for line in lines])
     np.testing.assert_array_equal(parsed, transformation.transform(customers))
