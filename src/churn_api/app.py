@@ -19,7 +19,7 @@ from botocore.config import Config
 from pydantic import ValidationError
 
 from churn_api.config import Settings
-from churn_api.errors import ApiError, FieldProblem, InvalidRequest, PayloadTooLarge
+from churn_api.errors import ApiError, FieldProblem, InvalidRequest, NotFound, PayloadTooLarge
 from churn_api.health import ReadinessCheck
 from churn_api.models import (
     MAX_BATCH_SIZE,
@@ -210,6 +210,12 @@ def on_invalid_request(exc: RequestValidationError) -> Response[Any]:
 def on_api_error(exc: ApiError) -> Response[Any]:
     """Answer a known failure with its status and stable code."""
     return error_response(exc)
+
+
+@app.not_found
+def on_not_found(exc: Exception) -> Response[Any]:
+    """Answer a path the function does not serve (e.g. /swagger while it is off) with a JSON 404."""
+    return error_response(NotFound(f"no route for {app.current_event.http_method} {app.current_event.path}"))
 
 
 @app.exception_handler(Exception)

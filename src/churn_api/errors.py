@@ -49,6 +49,13 @@ class InvalidRequest(ApiError):
     code = "VALIDATION_ERROR"
 
 
+class NotFound(ApiError):
+    """No route of the function matches the request."""
+
+    status = 404
+    code = "NOT_FOUND"
+
+
 class PayloadTooLarge(ApiError):
     """The request holds more customers than one invocation may carry."""
 
