@@ -1,0 +1,80 @@
+"""template.yaml passes SAM's and CloudFormation's linters offline, and its parameters reject bad values."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from typing import Any
+
+import pytest
+from cfnlint.api import lint
+from cfnlint.config import ManualArgs
+from cfnlint.helpers import REGIONS
+
+from churn_api.config import DEFAULT_THRESHOLD
+from tests.template.conftest import TEMPLATE_PATH, VENV_BIN, sam_env
+
+# SageMaker's own EndpointName pattern (API reference: CreateEndpoint / InvokeEndpoint).
+SAGEMAKER_ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+
+
+def cloudformation_accepts(parameter: dict[str, Any], value: str) -> bool:
+    """Apply a String parameter's constraints the way CloudFormation does before it creates anything."""
+    pattern = parameter.get("AllowedPattern")
+    return (
+        (pattern is None or re.fullmatch(pattern, value) is not None)
+        and len(value) >= parameter.get("MinLength", 0)
+        and len(value) <= parameter.get("MaxLength", len(value))
+    )
+
+
+def test_sam_validate_with_lint_accepts_the_template() -> None:
+    """Run `sam validate --lint` as `make validate` does: no credentials, no network."""
+    result = subprocess.run(
+        [str(VENV_BIN / "sam"), "validate", "--lint", "--region", "us-east-1", "--template-file", str(TEMPLATE_PATH)],
+        env=sam_env(),
+        cwd=TEMPLATE_PATH.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout
+
+
+def test_cfn_lint_finds_nothing_in_any_region_even_informational() -> None:
+    """Lint in every region cfn-lint knows, informational checks included."""
+    # I4010 asks for an architecture "Context" metadata block, a convention this project does not use.
+    config = ManualArgs(regions=list(REGIONS), include_checks=["I"], ignore_checks=["I4010"])
+    matches = lint(TEMPLATE_PATH.read_text(encoding="utf-8"), config=config)
+    assert [str(match) for match in matches] == []
+
+
+@pytest.mark.parametrize("name", ["churn-xgboost", "churn-xgboost-v2", "x", "a--b", "a" * 63])
+def test_endpoint_name_parameter_accepts_lowercase_sagemaker_names(template: dict[str, Any], name: str) -> None:
+    """Accept every lowercase name SageMaker accepts."""
+    assert SAGEMAKER_ENDPOINT_NAME.fullmatch(name)
+    assert cloudformation_accepts(template["Parameters"]["EndpointName"], name)
+
+
+@pytest.mark.parametrize(
+    "name", ["Churn-XGBoost", "churn-XGBOOST", "churn_xgboost", "-churn", "churn-", "a" * 64, "a" + "-" * 62 + "b", ""]
+)
+def test_endpoint_name_parameter_rejects_names_iam_could_not_match(template: dict[str, Any], name: str) -> None:
+    """Reject mixed case (SageMaker lowercases the name in the endpoint's ARN) and names SageMaker refuses."""
+    assert not cloudformation_accepts(template["Parameters"]["EndpointName"], name)
+
+
+def test_threshold_parameter_is_a_probability_defaulting_to_the_functions_default(template: dict[str, Any]) -> None:
+    """Bound the threshold to [0, 1] and default it to the value the function falls back on."""
+    threshold = template["Parameters"]["Threshold"]
+    assert threshold["Type"] == "Number"
+    assert (threshold["MinValue"], threshold["MaxValue"]) == (0, 1)
+    assert float(threshold["Default"]) == DEFAULT_THRESHOLD
+
+
+@pytest.mark.parametrize("name", ["EndpointName", "TransformBucket"])
+def test_deployment_specific_parameters_have_no_default(template: dict[str, Any], name: str) -> None:
+    """Make `sam deploy --guided` ask for the endpoint and the bucket instead of guessing them."""
+    assert "Default" not in template["Parameters"][name]
