@@ -21,3 +21,25 @@ def churn_frame() -> pd.DataFrame:
 def fitted_transformation(churn_frame: pd.DataFrame) -> dict[str, Any]:
     """Return a transformation dict in the reference format, fitted on the whole data set."""
     return fit_transformation(churn_frame)
+
+
+# Appended for the trained model; the imports sit here so that the fixtures above stay untouched.
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from churn_local.train import train  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def trained_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Train once per session on the bundled data (seed 42) and return the directory holding the artifacts."""
+    out_dir = tmp_path_factory.mktemp("artifacts")
+    train(dataset.DATA_PATH, out_dir, seed=42)
+    return out_dir
+
+
+@pytest.fixture(scope="session")
+def trained_metadata(trained_artifacts: Path) -> dict[str, Any]:
+    """Return the parsed metadata.json of the session's trained model."""
+    metadata: dict[str, Any] = json.loads((trained_artifacts / "metadata.json").read_text(encoding="utf-8"))
+    return metadata
