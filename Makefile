@@ -11,8 +11,13 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
 PYTEST_ARGS ?=
+# make serve: ports and artifacts can be overridden, e.g. `make serve API_PORT=3001`.
+API_PORT ?= 3000
+ENDPOINT_PORT ?= 8080
+S3_PORT ?= 5000
+ARTIFACTS ?= artifacts
 
-.PHONY: help venv lint format test test-unit test-functional test-template test-integration build validate train serve bench clean
+.PHONY: help venv lint format test test-unit test-functional test-template test-integration build validate train serve openapi bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,6 +55,18 @@ test-template: $(STAMP) ## Template tests (sam validate --lint, offline expansio
 
 test-integration: $(STAMP) ## Integration tests against the local stack over real HTTP
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+serve: $(STAMP) ## Run the whole stack locally (trains first if artifacts/ is missing); Ctrl-C stops it
+	$(BIN)/python -m churn_local.serve --artifacts $(ARTIFACTS) --api-port $(API_PORT) --endpoint-port $(ENDPOINT_PORT) --s3-port $(S3_PORT)
+
+train: $(STAMP) ## Train the model on data/churn.txt into artifacts/
+	$(BIN)/python -m churn_local.train --out $(ARTIFACTS)
+
+openapi: $(STAMP) ## Regenerate docs/openapi.json from the handler
+	$(BIN)/python -m churn_local.openapi
+
+bench: $(STAMP) ## Benchmarks: handler latency and throughput, layer import time
+	$(BIN)/python -m benchmarks
 
 validate: $(STAMP) ## sam validate --lint (no credentials needed)
 	$(BIN)/sam validate --lint --region us-east-1

@@ -24,7 +24,6 @@ class Settings:
     threshold: float = DEFAULT_THRESHOLD
     cors_allow_origins: tuple[str, ...] = ()
     enable_swagger: bool = False
-    swagger_base_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -37,7 +36,6 @@ class Settings:
             threshold=_threshold(env.get("THRESHOLD", "").strip() or str(DEFAULT_THRESHOLD)),
             cors_allow_origins=_origins(env.get("CORS_ALLOW_ORIGINS", "")),
             enable_swagger=_flag(env, "ENABLE_SWAGGER"),
-            swagger_base_url=env.get("SWAGGER_BASE_URL", "").strip() or None,
         )
 
 
