@@ -8,11 +8,12 @@ Usage: ``python -m churn_local.sagemaker_endpoint --model artifacts/model.tar.gz
 Routes:
 
 - ``POST /endpoints/{EndpointName}/invocations``: SageMaker Runtime ``InvokeEndpoint`` (botocore service model
-  ``sagemaker-runtime`` 2017-05-13, protocol rest-json). Request headers ``Content-Type``, ``Accept`` and
-  ``X-Amzn-SageMaker-Custom-Attributes`` go to the container; the answer carries the container's body and
-  ``Content-Type`` plus ``x-Amzn-Invoked-Production-Variant: AllTraffic`` (the variant name the SageMaker SDK
-  gives a single-variant endpoint). Errors are rest-json: the code in the ``x-amzn-ErrorType`` header (botocore
-  ``RestJSONParser._inject_error_code`` reads it), the modelled members in a JSON body:
+  ``sagemaker-runtime`` 2017-05-13, protocol rest-json). ``Content-Type`` and ``Accept`` go to the container
+  (``X-Amzn-SageMaker-Custom-Attributes`` is accepted; the XGBoost container ignores it, so none comes back);
+  the answer carries the container's body and ``Content-Type`` plus ``x-Amzn-Invoked-Production-Variant:
+  AllTraffic`` (the variant name the SageMaker SDK gives a single-variant endpoint). Errors are rest-json:
+  the code in the ``x-amzn-ErrorType`` header (botocore ``RestJSONParser._inject_error_code`` reads it), the
+  modelled members in a JSON body:
 
   - an endpoint other than the one served: 400 ``ValidationError``, ``Endpoint {name} of account {account} not
     found.``, what SageMaker answers for a name it does not know;
@@ -128,7 +129,7 @@ def load_model_archive(path: Path) -> xgb.Booster:
     except Exception:
         booster = xgb.Booster()
         booster.load_model(bytearray(raw))
-    booster.set_param("nthread", 1)
+    booster.set_param("nthread", "1")
     return booster
 
 
@@ -294,7 +295,8 @@ class EndpointHandler(BaseHTTPRequestHandler):
 
     def _get(self) -> None:
         path = urlsplit(self.path).path
-        self._read_body()
+        if self._read_body() is None:
+            return
         if path == "/ping":
             # The container answers 200 once its model is loaded; this server loads it before listening.
             self._send(HTTPStatus.OK, b"", "text/plain; charset=utf-8")
@@ -339,6 +341,8 @@ class EndpointHandler(BaseHTTPRequestHandler):
             self._send_error(validation_error(f"Endpoint {name} of account {account} not found."))
             return
         reply = self.server.container.invocations(body, self.headers.get("Content-Type"), self.headers.get("Accept"))
+        # Any 2xx is relayed as 200 with the container's body; an empty Body makes the container answer 204,
+        # and how SageMaker relays that is undocumented, so it arrives here as 200 with an empty body.
         if not 200 <= reply.status < 300:
             self._send_error(model_error(reply, name, account, self._region()))
             return
@@ -355,6 +359,11 @@ class EndpointHandler(BaseHTTPRequestHandler):
         return found["region"] if found else DEFAULT_REGION
 
     def _read_body(self) -> bytes | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            # botocore always sends InvokeEndpoint's Body with a Content-Length; nothing else is supported.
+            self.close_connection = True
+            self._send(HTTPStatus.LENGTH_REQUIRED, b"Content-Length required", "text/plain; charset=utf-8")
+            return None
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
             self.close_connection = True

@@ -117,7 +117,7 @@ def feature_matrix(transformation: Transformation, frame: pd.DataFrame) -> np.nd
     unknown = [p for i, c in enumerate(customers) for p in transformation.category_problems(c, i)]
     if unknown:
         raise ValueError(f"{len(unknown)} values were not seen in the training split, e.g. {unknown[0]}")
-    return transformation.transform(customers)
+    return np.asarray(transformation.transform(customers), dtype=np.float64)
 
 
 def counts(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, int]:
