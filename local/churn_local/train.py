@@ -17,8 +17,8 @@ Target: the SageMaker built-in XGBoost algorithm image ``sagemaker-xgboost:3.2-0
 newest line AWS publishes (aws/deep-learning-containers ``.github/config/image/xgboost/sagemaker.yml``:
 ``framework_version: "3.2.0"``, ``prod_image: "sagemaker-xgboost:3.2-0-cpu-py3"``; promoted to production in
 aws/deep-learning-containers PR #6323). The 3.0 line (``sagemaker-xgboost:3.0-5-cpu-py3``, XGBoost 3.0.5,
-``.github/config/image/xgboost/sagemaker-3.0.yml``) is still published and loads the same file; 1.7-1 and older
-are not targeted (their XGBoost predates 3.x).
+``.github/config/image/xgboost/sagemaker-3.0.yml``) is still published and scores this file identically (see
+``base_score`` below); 1.7-1 and older are not targeted (their XGBoost predates 3.x).
 
 How the container loads the model (aws/sagemaker-xgboost-container
 ``src/sagemaker_xgboost_container/algorithm_mode/serve_utils.py``, ``get_loaded_booster``): for every file in
@@ -31,11 +31,16 @@ portable format (XGBoost "Introduction to Model IO"). So the member is ``Booster
 XGBoost's default since 2.1, keeps floats exact, and fails ``pickle.load`` at the first byte (``{``), so both
 container lines take the ``load_model`` path.
 
+``base_score`` is pinned to 0.5. XGBoost 3.1 and later write the intercept as a vector (``"[4.9973333E-1]"``);
+3.0.5 does not read that form and silently uses its default 0.5 instead, which shifted every score of an
+unpinned model by up to 2.7e-4 there. With the intercept at that same default, the file scores identically on
+both container lines.
+
 Version pin: the project venv trains with the installed XGBoost (3.4.1 when this was written), not 3.2.0.
-Checked by hand: a UBJSON model written by 3.4.1 loads in xgboost-cpu 3.2.0 and 3.0.5 (``load_model`` on a
-file named ``xgboost-model``) and predicts bit-identically to 3.4.1 on the same rows. XGBoost only promises
+Checked by hand (the archive's ``xgboost-model`` loaded exactly as the container does, in throwaway venvs with
+xgboost-cpu 3.2.0 and 3.0.5): all 1,250 held-out scores are bit-identical to 3.4.1's. XGBoost only promises
 that newer releases read older models, so ``metadata.json`` records both versions and
-``xgboost_matches_container``; pinning ``xgboost-cpu==3.2.0`` makes the match exact.
+``xgboost_matches_container``; pinning ``xgboost-cpu==3.2.0`` makes the match exact by construction.
 """
 
 from __future__ import annotations
@@ -77,10 +82,11 @@ TARGET_CONTAINER = {
     "framework_version": "3.2-0",
     "xgboost": "3.2.0",
     "model_format": "ubj",
-    "also_loads_in": ["sagemaker-xgboost:3.0-5-cpu-py3 (xgboost 3.0.5)"],
+    "also_scores_identically_in": ["sagemaker-xgboost:3.0-5-cpu-py3 (xgboost 3.0.5)"],
 }
 
-# The SageMaker customer-churn example's hyperparameters; one thread keeps histogram building deterministic.
+# The SageMaker customer-churn example's hyperparameters; one thread keeps histogram building deterministic,
+# and base_score at XGBoost's default keeps the model portable to the 3.0-5 container (module docstring).
 HYPERPARAMETERS: dict[str, Any] = {
     "objective": "binary:logistic",
     "eval_metric": "auc",
@@ -90,6 +96,7 @@ HYPERPARAMETERS: dict[str, Any] = {
     "gamma": 4,
     "min_child_weight": 6,
     "subsample": 0.8,
+    "base_score": 0.5,
     "nthread": 1,
     "verbosity": 1,
 }

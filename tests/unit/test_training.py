@@ -246,6 +246,19 @@ def test_the_archive_holds_only_xgboost_model_and_loads_the_way_the_container_lo
     assert np.array_equal(container_scores, held_out["scores"])
 
 
+def test_the_intercept_is_xgboosts_default_so_the_3_0_container_scores_the_model_identically(
+    trained_artifacts: Path,
+) -> None:
+    # XGBoost 3.0.5 (sagemaker-xgboost:3.0-5) cannot read the vector intercept newer releases write and falls
+    # back to 0.5; an intercept of exactly 0.5 makes that fallback harmless.
+    booster = xgb.Booster()
+    booster.load_model(bytearray(model_member(trained_artifacts)))
+
+    stored = json.loads(booster.save_config())["learner"]["learner_model_param"]["base_score"]
+
+    assert float(stored.strip("[]")) == 0.5
+
+
 def test_the_report_is_a_png_big_enough_to_read(trained_artifacts: Path) -> None:
     png = (trained_artifacts / "report.png").read_bytes()
 
