@@ -779,9 +779,13 @@ class LocalApi:
 
 
 def function_environment(application: Application, overrides: Mapping[str, str]) -> dict[str, str]:
-    """Return the variables the functions need: overrides, else the template's resolved values, else os.environ."""
+    """Return the variables the functions get: overrides, else the template's resolved values, else os.environ.
+
+    Overrides of variables the template does not declare are passed on too (e.g. AWS_ENDPOINT_URL_* to point a
+    function at another local service).
+    """
     # One process holds every function, so they share os.environ: a variable must mean the same to all of them.
-    resolved: dict[str, str] = {}
+    resolved: dict[str, str] = dict(overrides)
     for spec in application.functions.values():
         for name, template_value in spec.environment.items():
             value = overrides.get(name, template_value if template_value is not None else os.environ.get(name))
@@ -821,6 +825,8 @@ class LocalApiServer(ThreadingHTTPServer):
     imported handlers, whose invocations `_Function` serialises the way Lambda does."""
 
     daemon_threads = True
+    # socketserver's default backlog of 5 resets connections when a burst of clients connects at once.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], api: LocalApi) -> None:
         self.api = api
@@ -839,6 +845,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server_version = "churn-local-api"
     # Idle keep-alive connections give their thread back after this many seconds.
     timeout = 30
+    # Headers and body go out in two writes; with Nagle's algorithm the second waits for the client's delayed
+    # ACK (about 40 ms on Linux) on every response.
+    disable_nagle_algorithm = True
     server: LocalApiServer
 
     def _handle(self) -> None:

@@ -151,6 +151,14 @@ def test_a_parameter_without_default_or_override_must_be_supplied_before_loading
     assert function_environment(app, {"ENDPOINT_NAME": "given"})["ENDPOINT_NAME"] == "given"
 
 
+def test_environment_overrides_win_and_undeclared_ones_are_passed_on() -> None:
+    env = function_environment(application(), {"THRESHOLD": "0.7", "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:1"})
+
+    assert env["THRESHOLD"] == "0.7"
+    assert env["AWS_ENDPOINT_URL_S3"] == "http://127.0.0.1:1"
+    assert env["ENDPOINT_NAME"] == "churn-xgboost"
+
+
 def test_an_override_for_an_undeclared_parameter_is_refused() -> None:
     with pytest.raises(TemplateError, match="Nope"):
         Application.from_text(TEMPLATE, Path("/project"), {"Nope": "x"})

@@ -1,0 +1,239 @@
+"""The whole local stack as a subprocess (`python -m churn_local.serve` on free ports), and HTTP helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+
+from churn_local import dataset
+from churn_local.serve import READY_PREFIX
+from tests.support import PROJECT_ROOT
+
+READY = re.compile(re.escape(READY_PREFIX) + r" api=(?P<api>\S+) endpoint=(?P<endpoint>\S+) s3=(?P<s3>\S+)")
+START_TIMEOUT_S = 180
+STOP_TIMEOUT_S = 30
+
+
+@dataclass
+class Stack:
+    """A running `python -m churn_local.serve` and what it printed."""
+
+    process: subprocess.Popen[str]
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    api_url: str = ""
+    endpoint_url: str = ""
+    s3_url: str = ""
+    readers: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def ports(self) -> list[int]:
+        """Return the three ports the stack listens on."""
+        return [int(url.rsplit(":", 1)[1]) for url in (self.api_url, self.endpoint_url, self.s3_url)]
+
+    def output(self) -> str:
+        """Return everything printed so far, for failure messages."""
+        return "".join(self.stdout) + "\n--- stderr ---\n" + "".join(self.stderr)
+
+
+def _drain(stream: Any, lines: list[str], ready: threading.Event | None, stack: Stack) -> None:
+    # Reading continuously keeps the pipe from filling up (the handler logs JSON to stdout for every request).
+    for line in stream:
+        lines.append(line)
+        if ready is not None and (match := READY.search(line)):
+            stack.api_url, stack.endpoint_url, stack.s3_url = match["api"], match["endpoint"], match["s3"]
+            ready.set()
+    if ready is not None:
+        ready.set()
+
+
+def serve_command(artifacts: Path, *extra: str) -> list[str]:
+    """Return the command line the tests start the stack with (every port chosen by the system)."""
+    ports = ["--api-port", "0", "--endpoint-port", "0", "--s3-port", "0"]
+    return [sys.executable, "-m", "churn_local.serve", "--artifacts", str(artifacts), *ports, *extra]
+
+
+def clean_environment() -> dict[str, str]:
+    """Return this environment without AWS settings, so that nothing points at a real account."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def start_stack(command: Sequence[str]) -> Stack:
+    """Start the stack and wait for its ready line; fail with its output if it never comes."""
+    process = subprocess.Popen(
+        list(command),
+        cwd=PROJECT_ROOT,
+        env=clean_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
+    stack = Stack(process)
+    ready = threading.Event()
+    stack.readers = [
+        threading.Thread(target=_drain, args=(process.stdout, stack.stdout, ready, stack), daemon=True),
+        threading.Thread(target=_drain, args=(process.stderr, stack.stderr, None, stack), daemon=True),
+    ]
+    for reader in stack.readers:
+        reader.start()
+    if not ready.wait(START_TIMEOUT_S) or not stack.api_url:
+        process.kill()
+        _reap(stack)
+        pytest.fail(f"the local stack did not get ready:\n{stack.output()}")
+    return stack
+
+
+def _reap(stack: Stack) -> int:
+    code = stack.process.wait()
+    for reader in stack.readers:
+        reader.join(timeout=10)
+    for stream in (stack.process.stdout, stack.process.stderr):
+        if stream is not None:
+            stream.close()
+    return code
+
+
+def stop_stack(stack: Stack, sig: signal.Signals = signal.SIGINT) -> int:
+    """Stop the stack like Ctrl-C (or SIGTERM) and return its exit code."""
+    stack.process.send_signal(sig)
+    try:
+        stack.process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        stack.process.kill()
+        _reap(stack)
+        pytest.fail(f"the local stack did not stop within {STOP_TIMEOUT_S} s:\n{stack.output()}")
+    return _reap(stack)
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Tell whether a listening socket could be opened on the port now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def assert_clean_stop(stack: Stack, sig: signal.Signals = signal.SIGINT) -> None:
+    """Stop the stack and check it exits 0, says so, and gives its ports back."""
+    code = stop_stack(stack, sig)
+    assert code == 0, stack.output()
+    assert "Traceback" not in "".join(stack.stderr), stack.output()
+    assert any("stopped" in line for line in stack.stdout), stack.output()
+    assert all(port_is_free(port) for port in stack.ports)
+
+
+@pytest.fixture(scope="session")
+def stack(trained_artifacts: Path) -> Iterator[Stack]:
+    """Run the whole stack once per session; stopping it at the end must be clean."""
+    running = start_stack(serve_command(trained_artifacts))
+    yield running
+    assert_clean_stop(running)
+
+
+# -- HTTP --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP answer."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """Parse the body as JSON."""
+        return json.loads(self.body)
+
+
+def send(
+    method: str, url: str, body: bytes | str | Mapping[str, Any] | list[Any] | None = None, **headers: str
+) -> Reply:
+    """Send one request over a fresh connection; 4xx and 5xx are answers too, not exceptions."""
+    if isinstance(body, Mapping | list):
+        body = json.dumps(body)
+        headers.setdefault("Content_Type", "application/json")
+    data = body.encode() if isinstance(body, str) else body
+    request = urllib.request.Request(url, data=data, method=method)
+    for name, value in headers.items():
+        request.add_header(name.replace("_", "-"), value)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return Reply(response.status, dict(response.headers), response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return Reply(error.code, dict(error.headers), error.read())
+
+
+def predict(stack: Stack, payload: Mapping[str, Any] | str | bytes) -> Reply:
+    """POST a customer to the stack's /predict."""
+    return send("POST", f"{stack.api_url}/predict", payload, Content_Type="application/json")
+
+
+# -- the model's own answer ----------------------------------------------------------------------------------------
+
+
+class ReferenceModel:
+    """Score payloads the way the data scientist would: the pickled transformation, then xgboost directly."""
+
+    def __init__(self, artifacts: Path) -> None:
+        with (artifacts / "transformation.sav").open("rb") as f:
+            self.saved = pickle.load(f)  # noqa: S301 - the artifact the session just trained
+        with tarfile.open(artifacts / "model.tar.gz") as archive:
+            member = archive.extractfile("xgboost-model")
+            assert member is not None
+            raw = member.read()
+        self.booster = xgb.Booster()
+        self.booster.load_model(bytearray(raw))
+
+    def features(self, payloads: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Return encoded obj_cols then scaled num_cols, as the reference function joins them."""
+        obj_cols, num_cols = self.saved["obj_cols"], self.saved["num_cols"]
+        categorical = pd.DataFrame(
+            [[int(p[c]) if c == "Area Code" else str(p[c]) for c in obj_cols] for p in payloads], columns=obj_cols
+        )
+        numeric = pd.DataFrame([[float(p[c]) for c in num_cols] for p in payloads], columns=num_cols)
+        encoded = self.saved["One_Hot"].transform(categorical)
+        encoded = encoded.toarray() if hasattr(encoded, "toarray") else encoded
+        return np.hstack([np.asarray(encoded, dtype=np.float64), self.saved["scaler"].transform(numeric)])
+
+    def scores(self, payloads: Sequence[Mapping[str, Any]]) -> list[float]:
+        """Return xgboost's own prediction for each payload."""
+        return [float(s) for s in self.booster.predict(xgb.DMatrix(self.features(payloads)))]
+
+
+@pytest.fixture(scope="session")
+def reference_model(trained_artifacts: Path) -> ReferenceModel:
+    """Return the trained model and transformation, loaded without the API's code."""
+    return ReferenceModel(trained_artifacts)
+
+
+@pytest.fixture(scope="session")
+def held_out_payloads(trained_metadata: dict[str, Any], churn_frame: pd.DataFrame) -> list[dict[str, str]]:
+    """Return the held-out rows of the trained model as API payloads, in data order."""
+    return [dataset.as_payload(churn_frame.iloc[i]) for i in trained_metadata["test_rows"]]
