@@ -186,7 +186,9 @@ def problems_from(errors: Iterable[Mapping[str, Any]], index: int | None = None)
 def log_error(error: ApiError) -> None:
     """Log and count a failure by code and field names only: values may identify the customer."""
     if error.status >= 500:
-        logger.error("request failed", extra={"error_code": error.code}, exc_info=error)
+        # No traceback: a chained botocore error can quote the model container's message, and with it request data.
+        cause = type(error.__cause__).__name__ if error.__cause__ else None
+        logger.error("request failed", extra={"error_code": error.code, "cause": cause})
     else:
         logger.info("request rejected", extra={"error_code": error.code, "fields": [d.field for d in error.details]})
     with single_metric(name="Errors", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
