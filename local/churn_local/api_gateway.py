@@ -63,7 +63,8 @@ DEFAULT_MEMORY_MB = 128
 # API Gateway REST API quota: 10 MB payload; larger requests get the REQUEST_TOO_LARGE gateway response.
 MAX_BODY_BYTES = 10 * 1024 * 1024
 METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
-# Top-level keys a REST API accepts in a proxy response; any other key makes it malformed (a 502).
+# Top-level keys a REST API accepts in a proxy response. Any other key makes a REST API (unlike an HTTP API) answer
+# 502, as SAM CLI's local API also mirrors (samcli/local/apigw/local_apigw_service.py, _invalid_apig_response_keys).
 PROXY_RESPONSE_KEYS = frozenset({"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"})
 
 _UNSET = "__churn_local_unset_parameter__:"

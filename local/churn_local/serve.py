@@ -190,7 +190,8 @@ class LocalStack:
             raise StartupError(bind_error(exc, self.settings.host, port, what, option)) from None
 
     def _serve(self, server: Any, name: str) -> None:
-        thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+        # A short poll interval makes shutdown() (Ctrl-C) return promptly.
+        thread = threading.Thread(target=server.serve_forever, args=(0.1,), name=name, daemon=True)
         thread.start()
 
         def stop() -> None:
