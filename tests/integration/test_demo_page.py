@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -145,3 +146,24 @@ def test_an_emptied_field_is_reported_as_required_by_the_api(page: Any) -> None:
     submit_and_wait(page)
 
     assert page.locator("#f-custserv-calls-error").inner_text() == "is required"
+
+
+def test_the_api_query_parameter_points_the_page_at_another_api_and_an_unreachable_one_is_reported(
+    chromium: Any, stack: Stack
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    context = chromium.new_context()
+    try:
+        tab = context.new_page()
+        tab.goto(f"{stack.api_url}/?api={closed}")
+
+        assert tab.locator("#endpoint-url").inner_text() == f"POST {closed}/predict"
+        tab.get_by_role("button", name="Score this customer").click()
+        tab.wait_for_selector("#failure:not([hidden])")
+
+        assert tab.locator("#failure-title").inner_text() == "Cannot reach the API"
+        assert f"{closed}/predict" in tab.locator("#failure-message").inner_text()
+    finally:
+        context.close()
