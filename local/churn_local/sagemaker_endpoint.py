@@ -254,6 +254,8 @@ class EndpointServer(ThreadingHTTPServer):
     """A threaded HTTP server that holds one loaded model and the endpoint name it answers to."""
 
     daemon_threads = True
+    # Concurrent batch chunks and test bursts open many connections at once; the default backlog of 5 resets them.
+    request_queue_size = 128
 
     def __init__(
         self, address: tuple[str, int], container: XGBoostContainer, endpoint_name: str, account_id: str
@@ -276,6 +278,8 @@ class EndpointHandler(BaseHTTPRequestHandler):
     server: EndpointServer
     protocol_version = "HTTP/1.1"
     server_version = "churn-local-sagemaker/1"
+    # Headers and body leave in separate writes; with Nagle on, each keep-alive call waits ~40 ms for an ACK.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         """Serve the container's health and execution-parameters routes."""
