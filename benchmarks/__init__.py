@@ -1,0 +1,1 @@
+"""Benchmarks for churn-api: `make bench` (python -m benchmarks). Numbers, not pass/fail."""
