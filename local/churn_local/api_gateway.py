@@ -11,7 +11,18 @@ API Gateway references mirrored here:
 - gateway responses: Developer Guide, "Gateway response types for API Gateway" (MISSING_AUTHENTICATION_TOKEN 403,
   REQUEST_TOO_LARGE 413) and Lambda Developer Guide, "Handling Lambda errors with an API Gateway API" (a function
   error or a response in the wrong format is a 502 with `{"message": "Internal server error"}`);
-- binary payloads: Developer Guide, "Binary media types for REST APIs in API Gateway".
+- binary payloads: Developer Guide, "Binary media types for REST APIs in API Gateway";
+- CORS: the OPTIONS method SAM adds to every path of an API with `Cors` is a mock integration answering 200 with
+  the configured Access-Control-Allow-* headers (samtranslator swagger/swagger.py `add_cors`, after the Developer
+  Guide's "Enabling CORS for a REST API resource"); API Gateway's own errors carry the headers of the API's
+  `GatewayResponses` ("Setting up gateway responses to customize error responses");
+- API keys: a method with apiKeyRequired answers 403 `{"message":"Forbidden"}` (gateway response INVALID_API_KEY)
+  without a valid `x-api-key` header ("Choose an API key source in API Gateway"); SAM decides which methods need
+  one from the API's and each event's `Auth` (samtranslator model/api/api_generator.py, swagger/swagger.py
+  `set_path_default_apikey_required`);
+- throttling: "Throttle requests to your REST APIs for better throughput in API Gateway" (token bucket, rate and
+  burst per method; 429 `{"message":"Too Many Requests"}`, gateway response THROTTLED);
+- Lambda's 6 MB synchronous payload quota (Lambda Developer Guide, "Lambda quotas"): see LAMBDA_REQUEST_LIMIT.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ import json
 import logging
 import mimetypes
 import os
+import re
 import secrets
 import socket
 import sys
@@ -40,6 +52,9 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from cfnlint.decode.cfn_yaml import loads as load_cfn_yaml
+from samcli.lib.cfn_language_extensions.exceptions import InvalidTemplateException
+from samcli.lib.cfn_language_extensions.models import PseudoParameterValues
+from samcli.lib.cfn_language_extensions.sam_integration import process_template_for_sam_cli
 from samcli.lib.intrinsic_resolver.intrinsic_property_resolver import IntrinsicResolver
 from samcli.lib.intrinsic_resolver.intrinsics_symbol_table import IntrinsicsSymbolTable
 from samtranslator.plugins.globals.globals import Globals
@@ -62,7 +77,18 @@ DEFAULT_TIMEOUT_S = 3
 DEFAULT_MEMORY_MB = 128
 # API Gateway REST API quota: 10 MB payload; larger requests get the REQUEST_TOO_LARGE gateway response.
 MAX_BODY_BYTES = 10 * 1024 * 1024
+# Lambda's synchronous Invoke takes at most 6,291,456 bytes of request payload, which for a proxy integration is
+# the whole JSON event, headers and requestContext included, not just the body ("Request must be smaller than
+# 6291456 bytes for the InvokeFunction operation", as quoted in Zac Charles, "Deep Dive: Lambda's Request Payload
+# Size Limit", 2022). A REST API then answers 413 {"message": "Request Too Long"} with x-amzn-ErrorType
+# BadRequestException, as observed on a deployed REST API in koki-develop/lgtm-generator issue #10.
+LAMBDA_REQUEST_LIMIT = 6_291_456
+# Lambda's response payload limit is 100 bytes more (Zac Charles, part 1 of the same series); a function whose
+# answer is larger fails, and API Gateway answers 502.
+LAMBDA_RESPONSE_LIMIT = 6_291_556
 METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+# What SAM's CORS preflight allows for a path served by an ANY method (samtranslator open_api/base_editor.py).
+ANY_METHODS = ("OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
 # Top-level keys a REST API accepts in a proxy response. Any other key makes a REST API (unlike an HTTP API) answer
 # 502, as SAM CLI's local API also mirrors (samcli/local/apigw/local_apigw_service.py, _invalid_apig_response_keys).
 PROXY_RESPONSE_KEYS = frozenset({"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"})
@@ -111,13 +137,70 @@ class ApiSpec:
     logical_id: str
     stage: str
     binary_media_types: tuple[str, ...] = ()
-    # The API's resolved properties (Cors, Auth, GatewayResponses...) for features layered on later.
+    # The API's resolved properties: Cors, Auth, GatewayResponses, MethodSettings...
     properties: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def api_id(self) -> str:
         """Return a stable 10-character id shaped like a real REST API id."""
         return _short_id(self.logical_id, 10)
+
+    @property
+    def auth(self) -> Mapping[str, Any]:
+        """Return the API's `Auth` property (empty when it has none)."""
+        auth = self.properties.get("Auth")
+        return auth if isinstance(auth, Mapping) else {}
+
+    @property
+    def api_key_required(self) -> bool:
+        """Tell whether the API requires a key on every method that does not opt out."""
+        # SAM tests the value for truthiness (api_generator.py `if auth_properties.ApiKeyRequired`).
+        return bool(self.auth.get("ApiKeyRequired"))
+
+    @property
+    def preflight_requires_api_key(self) -> bool:
+        """Tell whether the CORS preflight needs a key too: SAM's AddApiKeyRequiredToCorsPreflight defaults to true."""
+        return self.api_key_required and bool(self.auth.get("AddApiKeyRequiredToCorsPreflight", True))
+
+    @property
+    def cors(self) -> Mapping[str, Any] | None:
+        """Return the API's `Cors` as SAM reads it: a string is the AllowOrigin, and AllowOrigin defaults to '*'."""
+        cors = self.properties.get("Cors")
+        if cors is None:
+            return None
+        if isinstance(cors, str):
+            return {"AllowOrigin": cors}
+        if not isinstance(cors, Mapping):
+            raise TemplateError(f"{self.logical_id}.Cors must be a string or a map")
+        return {"AllowOrigin": "'*'", **cors}
+
+    def gateway_response(self, response_type: str, status: int) -> Mapping[str, Any]:
+        """Return the customisation that applies: the type's own, else DEFAULT_4XX or DEFAULT_5XX, else none."""
+        responses = self.properties.get("GatewayResponses")
+        if not isinstance(responses, Mapping):
+            return {}
+        found = responses.get(response_type) or responses.get("DEFAULT_5XX" if status >= 500 else "DEFAULT_4XX")
+        return found if isinstance(found, Mapping) else {}
+
+    def throttle(self, resource: str, method: str) -> tuple[float, int] | None:
+        """Return (rate, burst) of the most specific MethodSettings entry that throttles this method, if any."""
+        best: tuple[int, float, int] | None = None
+        for setting in self.properties.get("MethodSettings") or ():
+            if not isinstance(setting, Mapping):
+                continue
+            # CloudFormation encodes "/" inside ResourcePath as "~1"; "/*" and "*" are the stage-wide wildcards.
+            path = str(setting.get("ResourcePath", "/*"))
+            path = path if path == "/*" else path[1:].replace("~1", "/") or "/"
+            verb = str(setting.get("HttpMethod", "*")).upper()
+            if path not in ("/*", resource) or verb not in ("*", method):
+                continue
+            rate, burst = setting.get("ThrottlingRateLimit"), setting.get("ThrottlingBurstLimit")
+            if rate is None or burst is None:
+                continue
+            rank = (path != "/*") * 2 + (verb != "*")
+            if best is None or rank > best[0]:
+                best = (rank, float(rate), int(burst))
+        return None if best is None else (best[1], best[2])
 
 
 @dataclass(frozen=True)
@@ -130,6 +213,18 @@ class Route:
     resource: str
     event: str = ""
     properties: Mapping[str, Any] = field(default_factory=dict)
+    # The OPTIONS method SAM adds for the API's Cors: a mock integration, no function behind it.
+    cors_preflight: bool = False
+
+    def requires_api_key(self, api: ApiSpec) -> bool:
+        """Tell whether API Gateway wants an `x-api-key` on this method, by SAM's rules."""
+        if self.cors_preflight:
+            return api.preflight_requires_api_key
+        auth = self.properties.get("Auth")
+        own = auth.get("ApiKeyRequired") if isinstance(auth, Mapping) else None
+        # The event's own setting wins over the API's (swagger.py add_auth_to_method, then
+        # set_path_default_apikey_required skips methods marked api_key_false).
+        return bool(own) if own is not None else api.api_key_required
 
     @property
     def segments(self) -> tuple[str, ...]:
@@ -197,7 +292,10 @@ class Application:
         template = load_cfn_yaml(text, filename)
         if not isinstance(template, Mapping) or not isinstance(template.get("Resources"), Mapping):
             raise TemplateError(f"{filename} has no Resources")
-        resolver = _resolver(template, parameter_overrides or {}, region or _region())
+        region = region or _region()
+        values = _parameter_values(template, parameter_overrides or {})
+        template = _evaluate_conditions(template, values, region)
+        resolver = _resolver(template, values, region)
         globals_ = Globals(dict(template))
         resources: Mapping[str, Any] = template["Resources"]
 
@@ -222,7 +320,8 @@ class Application:
         if not routes:
             raise TemplateError(f"{filename} declares no Api events on any {FUNCTION_TYPE}")
         _check_conflicts(routes)
-        return cls(functions, apis, tuple(routes))
+        _check_api_key_opt_outs(routes, apis)
+        return cls(functions, apis, tuple(routes) + _cors_preflights(routes, apis))
 
     def find_route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         """Return the route API Gateway would pick for this request, with its path parameters."""
@@ -243,21 +342,64 @@ def _region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
-def _resolver(template: Mapping[str, Any], overrides: Mapping[str, str], region: str) -> IntrinsicResolver:
-    """Resolve Ref/Sub/Join/If against parameter values (overrides, then defaults) with SAM CLI's resolver."""
+def _parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, str]:
+    """Return each parameter's value: the override, else the default, else a marker that it has none yet."""
     parameters = template.get("Parameters") or {}
     unknown = sorted(set(overrides) - set(parameters))
     if unknown:
         raise TemplateError(f"parameter overrides name parameters the template does not declare: {unknown}")
+    for name, value in overrides.items():
+        _check_parameter_value(name, str(value), parameters[name] or {})
     # A parameter with neither default nor override only gets a value at deploy time; the marker lets _resolve()
     # see through SAM CLI's habit of resolving an unknown Ref to the name itself.
-    values: dict[str, Any] = {
+    values: dict[str, str] = {
         name: _cfn_string(spec["Default"]) if "Default" in spec else f"{_UNSET}{name}"
         for name, spec in parameters.items()
     }
     values.update({name: str(value) for name, value in overrides.items()})
-    values.update({"AWS::Region": region, "AWS::AccountId": LOCAL_ACCOUNT_ID, "AWS::StackName": LOCAL_STACK_NAME})
-    symbols = IntrinsicsSymbolTable(template=template, logical_id_translator=values)
+    return values
+
+
+def _check_parameter_value(name: str, value: str, spec: Mapping[str, Any]) -> None:
+    """Refuse a value CloudFormation would refuse (AllowedValues, AllowedPattern, lengths and bounds)."""
+    allowed = spec.get("AllowedValues")
+    if allowed is not None and value not in [_cfn_string(v) for v in allowed]:
+        raise TemplateError(f"parameter {name}={value!r} is not one of {[_cfn_string(v) for v in allowed]}")
+    pattern = spec.get("AllowedPattern")
+    if pattern is not None and re.fullmatch(str(pattern), value) is None:
+        hint = spec.get("ConstraintDescription") or f"it must match {pattern}"
+        raise TemplateError(f"parameter {name}={value!r} is refused: {hint}")
+    if not spec.get("MinLength", 0) <= len(value) <= spec.get("MaxLength", len(value)):
+        raise TemplateError(f"parameter {name}={value!r} has the wrong length")
+    if spec.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            raise TemplateError(f"parameter {name}={value!r} is not a number") from None
+        if not float(spec.get("MinValue", number)) <= number <= float(spec.get("MaxValue", number)):
+            raise TemplateError(f"parameter {name}={value!r} is out of its MinValue/MaxValue range")
+
+
+def _evaluate_conditions(template: Mapping[str, Any], values: Mapping[str, str], region: str) -> dict[str, Any]:
+    """Settle Fn::If by the template's Conditions and drop AWS::NoValue, with these parameter values.
+
+    CloudFormation evaluates conditions at deploy time; with the AWS::LanguageExtensions transform it does so before
+    the SAM transform reads the template, which is what lets a condition switch an Api's or an event's `Auth`. SAM
+    CLI's processor for that transform does the evaluating, in its partial mode that leaves alone what only exists
+    once deployed (resource Refs, GetAtt).
+    """
+    pseudo = PseudoParameterValues(region=region, account_id=LOCAL_ACCOUNT_ID, stack_name=LOCAL_STACK_NAME)
+    try:
+        return process_template_for_sam_cli(dict(template), parameter_values=dict(values), pseudo_parameters=pseudo)
+    except InvalidTemplateException as exc:
+        raise TemplateError(f"the template's conditions cannot be evaluated: {exc}") from exc
+
+
+def _resolver(template: Mapping[str, Any], values: Mapping[str, str], region: str) -> IntrinsicResolver:
+    """Resolve Ref/Sub/Join against parameter values (overrides, then defaults) with SAM CLI's resolver."""
+    translated: dict[str, Any] = dict(values)
+    translated.update({"AWS::Region": region, "AWS::AccountId": LOCAL_ACCOUNT_ID, "AWS::StackName": LOCAL_STACK_NAME})
+    symbols = IntrinsicsSymbolTable(template=template, logical_id_translator=translated)
     return IntrinsicResolver(template=template, symbol_resolver=symbols)
 
 
@@ -289,7 +431,16 @@ def _api_spec(logical_id: str, properties: Mapping[str, Any], resolver: Intrinsi
     resolved = resolver.intrinsic_property_resolver(
         {k: v for k, v in properties.items() if k not in ("DefinitionBody", "DefinitionUri")}, ignore_errors=True
     )
-    return ApiSpec(logical_id, stage, binary, resolved)
+    spec = ApiSpec(logical_id, stage, binary, resolved)
+    # Fail at start-up, not on the first request, on a header value the local API cannot produce.
+    expressions = [v for k, v in (spec.cors or {}).items() if k != "AllowCredentials" and v is not None]
+    for response in (resolved.get("GatewayResponses") or {}).values():
+        expressions.extend(_response_headers_of(response if isinstance(response, Mapping) else {}).values())
+        if isinstance(response, Mapping) and response.get("ResponseTemplates"):
+            log.warning("%s: GatewayResponses ResponseTemplates are not rendered locally", logical_id)
+    for expression in expressions:
+        mapped_value(expression, None)
+    return spec
 
 
 def _function_spec(
@@ -349,6 +500,41 @@ def _check_conflicts(routes: Iterable[Route]) -> None:
                 f"and {route.function}.{route.event}"
             )
         seen[key] = route
+
+
+def _check_api_key_opt_outs(routes: Iterable[Route], apis: Mapping[str, ApiSpec]) -> None:
+    # SAM refuses `ApiKeyRequired: false` on an event whose API requires no key (eventsources/push.py).
+    for route in routes:
+        auth = route.properties.get("Auth")
+        own = auth.get("ApiKeyRequired") if isinstance(auth, Mapping) else None
+        if own is not None and not own and not apis[route.api].api_key_required:
+            raise TemplateError(
+                f"{route.function}.{route.event}: ApiKeyRequired false on {route.method} {route.resource}, but "
+                f"{route.api} specifies no ApiKeyRequired (SAM refuses this)"
+            )
+
+
+def _cors_preflights(routes: Iterable[Route], apis: Mapping[str, ApiSpec]) -> tuple[Route, ...]:
+    """Return the OPTIONS mock method SAM adds to each path of an API with Cors, unless the path has its own."""
+    by_path: dict[tuple[str, str], list[Route]] = {}
+    for route in routes:
+        # SAM treats /path and /path/ as one resource (api_generator.py _add_cors).
+        path = route.resource.rstrip("/") or "/"
+        by_path.setdefault((route.api, path), []).append(route)
+    preflights = []
+    for (api, path), on_path in by_path.items():
+        cors = apis[api].cors
+        if cors is None or any(r.method == "OPTIONS" for r in on_path):
+            continue
+        allow_methods = cors.get("AllowMethods")
+        if not allow_methods:
+            # Without AllowMethods SAM lists the path's methods and OPTIONS, upper-case and sorted
+            # (swagger.py _make_cors_allowed_methods_for_path_item); ANY stands for every method.
+            verbs = set(ANY_METHODS) if any(r.method == "ANY" for r in on_path) else {r.method for r in on_path}
+            allow_methods = "'" + ",".join(sorted(verbs | {"OPTIONS"})) + "'"
+        properties = {"Cors": {**cors, "AllowMethods": allow_methods}}
+        preflights.append(Route("", api, "OPTIONS", path, "Cors", properties, cors_preflight=True))
+    return tuple(preflights)
 
 
 def _short_id(seed: str, length: int) -> str:
@@ -466,8 +652,14 @@ def build_event(
     path_parameters: Mapping[str, str],
     api: ApiSpec,
     ids: RequestIds,
+    api_key: ApiKey | None = None,
 ) -> dict[str, Any]:
-    """Build the REST API (v1) Lambda proxy event API Gateway sends for this request."""
+    """Build the REST API (v1) Lambda proxy event API Gateway sends for this request.
+
+    `api_key` is the key API Gateway validated for a method that requires one: it fills
+    requestContext.identity.apiKey and apiKeyId ($context.identity.apiKey/apiKeyId, "Variables for data
+    transformations", Developer Guide).
+    """
     host = request.header("Host") or f"127.0.0.1:{request.server_port}"
     domain = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     # API Gateway adds these before invoking the integration; X-Forwarded-For gets the client's address appended.
@@ -515,8 +707,11 @@ def build_event(
             "httpMethod": request.method.upper(),
             "extendedRequestId": ids.extended_request_id,
             "requestTime": _request_time(ids.epoch_ms),
-            # The stage is part of the deployed URL (https://{apiId}.execute-api.{region}.amazonaws.com/{stage}/...).
-            "path": f"/{api.stage}{path}",
+            # The path as the client asked for it. On the execute-api URL that starts with the stage; behind a custom
+            # domain it does not, and the local URL is like a custom domain mapped to the stage (SAM CLI's local API
+            # sends the resource path here too). Powertools reads it to tell Swagger UI the API's base path
+            # (APIGatewayRestResolver._get_base_path), so a stage prefix here would send "Try it out" to /Prod/...
+            "path": path,
             "accountId": LOCAL_ACCOUNT_ID,
             "protocol": "HTTP/1.1",
             "stage": api.stage,
@@ -536,8 +731,8 @@ def build_event(
                 "userArn": None,
                 "userAgent": user_agent,
                 "user": None,
-                "apiKey": None,
-                "apiKeyId": None,
+                "apiKey": api_key.value if api_key else None,
+                "apiKeyId": api_key.key_id if api_key else None,
             },
             "domainName": domain,
             "apiId": api.api_id,
@@ -622,13 +817,69 @@ def _header_value(value: Any) -> str:
     raise MalformedProxyResponse(f"header values must be strings, not {type(value).__name__}")
 
 
-def gateway_response(status: int, message: str, error_type: str, ids: RequestIds | None = None) -> HttpResponse:
-    """Answer the way API Gateway itself does when the request never reaches, or breaks, the function."""
-    body = json.dumps({"message": message}).encode()
-    headers: list[tuple[str, str]] = [("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type)]
+@dataclass(frozen=True)
+class GatewayError:
+    """One answer API Gateway gives itself: its gateway response type, default status, message and error type."""
+
+    response_type: str
+    status: int
+    message: str
+    error_type: str
+
+
+# "Gateway response types for API Gateway" (Developer Guide) gives the types and default status codes; the messages
+# and x-amzn-ErrorType values are what deployed REST APIs send.
+MISSING_AUTHENTICATION_TOKEN = GatewayError(
+    "MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token", "MissingAuthenticationTokenException"
+)
+# A missing key and a wrong key get the same answer (LocalStack's API Gateway raises INVALID_API_KEY "Forbidden" for
+# both, localstack services/apigateway/next_gen/execute_api/handlers/api_key_validation.py).
+INVALID_API_KEY = GatewayError("INVALID_API_KEY", 403, "Forbidden", "ForbiddenException")
+THROTTLED = GatewayError("THROTTLED", 429, "Too Many Requests", "TooManyRequestsException")
+REQUEST_TOO_LARGE = GatewayError("REQUEST_TOO_LARGE", 413, "Request Too Long", "RequestTooLongException")
+# The event is over Lambda's request limit (see LAMBDA_REQUEST_LIMIT for the observed answer).
+LAMBDA_PAYLOAD_TOO_LARGE = GatewayError("REQUEST_TOO_LARGE", 413, "Request Too Long", "BadRequestException")
+# A function error or a malformed proxy response (Lambda Developer Guide, "Handling Lambda errors with an API Gateway
+# API"); only DEFAULT_5XX customises it.
+INTERNAL_SERVER_ERROR = GatewayError("DEFAULT_5XX", 502, "Internal server error", "InternalServerErrorException")
+
+
+def gateway_response(
+    error: GatewayError,
+    ids: RequestIds | None = None,
+    api: ApiSpec | None = None,
+    request: HttpRequest | None = None,
+) -> HttpResponse:
+    """Answer the way API Gateway itself does, customised by the API's GatewayResponses (status and headers)."""
+    custom = api.gateway_response(error.response_type, error.status) if api is not None else {}
+    status = int(custom.get("StatusCode") or error.status)
+    headers: list[tuple[str, str]] = [("Content-Type", "application/json"), ("x-amzn-ErrorType", error.error_type)]
+    for name, expression in _response_headers_of(custom).items():
+        value = mapped_value(expression, request)
+        if value is not None:
+            headers.append((str(name), value))
     if ids is not None:
         headers.extend(_gateway_headers(ids))
+    # The default response template is {"message":$context.error.messageString}: compact JSON.
+    body = json.dumps({"message": error.message}, separators=(",", ":")).encode()
     return HttpResponse(status, tuple(headers), body)
+
+
+def _response_headers_of(custom: Mapping[str, Any]) -> Mapping[str, Any]:
+    parameters = custom.get("ResponseParameters")
+    headers = parameters.get("Headers") if isinstance(parameters, Mapping) else None
+    return headers if isinstance(headers, Mapping) else {}
+
+
+def mapped_value(expression: Any, request: HttpRequest | None) -> str | None:
+    """Evaluate a header mapping expression: a quoted literal ('value') or method.request.header.<name>."""
+    text = str(expression)
+    if len(text) >= 2 and text[0] == text[-1] == "'":
+        return text[1:-1]
+    prefix = "method.request.header."
+    if text.startswith(prefix):
+        return request.header(text[len(prefix) :]) if request is not None else None
+    raise TemplateError(f"the local API cannot evaluate the mapping expression {text!r}")
 
 
 def _gateway_headers(ids: RequestIds) -> list[tuple[str, str]]:
@@ -640,19 +891,64 @@ def _gateway_headers(ids: RequestIds) -> list[tuple[str, str]]:
     ]
 
 
-def missing_authentication_token(ids: RequestIds | None = None) -> HttpResponse:
-    """Answer a method/path the API does not define: REST APIs say 403 "Missing Authentication Token", not 404."""
-    return gateway_response(403, "Missing Authentication Token", "MissingAuthenticationTokenException", ids)
+def cors_preflight_response(route: Route, request: HttpRequest) -> HttpResponse:
+    """Answer OPTIONS like SAM's mock integration: 200, the Access-Control-* headers, the template's `{}` body."""
+    cors = route.properties["Cors"]
+    headers = [("Content-Type", "application/json")]
+    for header, key in (
+        ("Access-Control-Allow-Origin", "AllowOrigin"),
+        ("Access-Control-Allow-Headers", "AllowHeaders"),
+        ("Access-Control-Allow-Methods", "AllowMethods"),
+        ("Access-Control-Max-Age", "MaxAge"),
+    ):
+        # SAM leaves out a header whose value is empty, except MaxAge, where 0 is a value.
+        if cors.get(key) is not None and (key == "MaxAge" or cors.get(key)):
+            value = mapped_value(cors[key], request)
+            if value is not None:
+                headers.append((header, value))
+    if cors.get("AllowCredentials") is True:
+        headers.append(("Access-Control-Allow-Credentials", "true"))
+    return HttpResponse(200, tuple(headers), b"{}")
 
 
-def internal_server_error(ids: RequestIds | None = None) -> HttpResponse:
-    """Answer a function that raised or returned a malformed proxy response: 502, as API Gateway does."""
-    return gateway_response(502, "Internal server error", "InternalServerErrorException", ids)
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key as API Gateway knows it: the value clients send and the key's id."""
+
+    value: str
+
+    @property
+    def key_id(self) -> str:
+        """Return a stable 10-character id shaped like a real API key id."""
+        return _short_id(f"api-key:{self.value}", 10)
 
 
-def request_too_large(ids: RequestIds | None = None) -> HttpResponse:
-    """Answer a payload over the REST API's 10 MB quota (the REQUEST_TOO_LARGE gateway response)."""
-    return gateway_response(413, "Request Too Long", "RequestTooLongException", ids)
+class TokenBucket:
+    """API Gateway's throttle: `burst` tokens, refilled at `rate` per second; each request takes one or is refused."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """Take a token if one is left."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
+def lambda_payload_size(payload: Any) -> int:
+    """Return the bytes of a payload as JSON, compact: the least any serialiser sends to Lambda."""
+    return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -698,7 +994,12 @@ class _Function:
 
 
 class LocalApi:
-    """Route HTTP requests to the template's functions, and serve the local-only demo page."""
+    """Route HTTP requests to the template's functions, and serve the local-only demo page.
+
+    What API Gateway does before the function runs happens here in its order: find the method (else 403 Missing
+    Authentication Token), answer a CORS preflight from the mock integration, check the API key, throttle, check
+    the payload against Lambda's limit; then invoke and translate the proxy response.
+    """
 
     def __init__(
         self,
@@ -707,6 +1008,9 @@ class LocalApi:
         handlers: Mapping[str, Handler] | None = None,
         static_dir: Path | None = STATIC_DIR,
         region: str | None = None,
+        api_keys: Iterable[str] = (),
+        throttle: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.application = application
         self.region = region or _region()
@@ -714,6 +1018,12 @@ class LocalApi:
         self._functions = {
             name: _Function(application.functions[name], handler) for name, handler in (handlers or {}).items()
         }
+        # The keys of the usage plan attached to the stage: any of them opens a method that requires a key.
+        self.api_keys = {value: ApiKey(value) for value in api_keys}
+        self.throttle = throttle
+        self._clock = clock
+        self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
+        self._buckets_lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
@@ -728,20 +1038,60 @@ class LocalApi:
             if spec.logical_id not in self._functions:
                 self._functions[spec.logical_id] = _Function(spec, import_handler(spec))
 
+    def api_for(self, path: str) -> ApiSpec | None:
+        """Return the API whose gateway responses answer for a path no route matches: the only one, if only one."""
+        apis = list(self.application.apis.values())
+        return apis[0] if len(apis) == 1 else None
+
     def dispatch(self, request: HttpRequest) -> HttpResponse:
         """Answer one request: a template route, else a local page, else API Gateway's 403."""
         ids = RequestIds.new()
         found = self.application.find_route(request.method, request.path)
         if found is None:
             page = self.static_page(request)
-            return page if page is not None else missing_authentication_token(ids)
-        if len(request.body) > MAX_BODY_BYTES:
-            return request_too_large(ids)
+            if page is not None:
+                return page
+            return gateway_response(MISSING_AUTHENTICATION_TOKEN, ids, self.api_for(request.path), request)
         route, params = found
         api = self.application.apis[route.api]
-        event = build_event(request, route, params, api, ids)
+        if len(request.body) > MAX_BODY_BYTES:
+            return gateway_response(REQUEST_TOO_LARGE, ids, api, request)
+        api_key: ApiKey | None = None
+        if route.requires_api_key(api):
+            api_key = self.api_keys.get(request.header("x-api-key") or "")
+            if api_key is None:
+                return gateway_response(INVALID_API_KEY, ids, api, request)
+        if not self._admit(api, route, request.method):
+            return gateway_response(THROTTLED, ids, api, request)
+        if route.cors_preflight:
+            response = cors_preflight_response(route, request)
+            return HttpResponse(response.status, response.headers + tuple(_gateway_headers(ids)), response.body)
+        event = build_event(request, route, params, api, ids, api_key)
+        if lambda_payload_size(event) > LAMBDA_REQUEST_LIMIT:
+            return gateway_response(LAMBDA_PAYLOAD_TOO_LARGE, ids, api, request)
         response = self.invoke(route.function, event, api, request, ids)
         return HttpResponse(response.status, response.headers + tuple(_gateway_headers(ids)), response.body)
+
+    def reject_too_large(self, request: HttpRequest) -> HttpResponse:
+        """Answer a request whose declared length is over the 10 MB quota before its body is read."""
+        found = self.application.find_route(request.method, request.path)
+        api = self.application.apis[found[0].api] if found else self.api_for(request.path)
+        return gateway_response(REQUEST_TOO_LARGE, RequestIds.new(), api, request)
+
+    def _admit(self, api: ApiSpec, route: Route, method: str) -> bool:
+        if not self.throttle:
+            return True
+        # A route for ANY is throttled per HTTP method, like the methods API Gateway deploys for it.
+        verb = method.upper() if route.method == "ANY" else route.method
+        limits = api.throttle(route.resource, verb)
+        if limits is None:
+            return True
+        key = (api.logical_id, route.resource, verb)
+        with self._buckets_lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = TokenBucket(*limits, clock=self._clock)
+        return bucket.take()
 
     def invoke(
         self, function: str, event: dict[str, Any], api: ApiSpec, request: HttpRequest, ids: RequestIds
@@ -756,12 +1106,19 @@ class LocalApi:
         except Exception:
             # Lambda reports the error to API Gateway, which answers 502; the traceback goes to the function's log.
             log.exception("%s failed (request %s)", function, ids.request_id)
-            return internal_server_error()
+            return gateway_response(INTERNAL_SERVER_ERROR, None, api, request)
+        try:
+            size = lambda_payload_size(output)
+        except (TypeError, ValueError):
+            size = 0  # not JSON-serialisable: translate_response refuses it below
+        if size > LAMBDA_RESPONSE_LIMIT:
+            log.error("%s returned %d bytes, over Lambda's response limit (request %s)", function, size, ids.request_id)
+            return gateway_response(INTERNAL_SERVER_ERROR, None, api, request)
         try:
             return translate_response(output, api, request)
         except MalformedProxyResponse as exc:
             log.error("%s returned a malformed Lambda proxy response (request %s): %s", function, ids.request_id, exc)
-            return internal_server_error()
+            return gateway_response(INTERNAL_SERVER_ERROR, None, api, request)
 
     def static_page(self, request: HttpRequest) -> HttpResponse | None:
         """Serve the demo page and its assets on GET; the deployed API has no such pages."""
@@ -856,7 +1213,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length")
         try:
             if length is not None and int(length) > MAX_BODY_BYTES:
-                self._write(request_too_large(RequestIds.new()), close=True)
+                head = HttpRequest(self.command, self.path, tuple(self.headers.items()), b"", self.client_address[0])
+                self._write(self.server.api.reject_too_large(head), close=True)
                 return
             body = self._read_body(length)
         except ValueError:
@@ -874,7 +1232,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             response = self.server.api.dispatch(request)
         except Exception:
             log.exception("the local API failed on %s %s", self.command, request.path)
-            response = internal_server_error()
+            response = gateway_response(INTERNAL_SERVER_ERROR, RequestIds.new())
         self._write(response)
         # Method, path and status only: bodies and query strings may carry customer data.
         log.info(

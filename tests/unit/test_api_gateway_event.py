@@ -258,13 +258,15 @@ def test_the_event_carries_method_resource_path_and_body() -> None:
     assert event["stageVariables"] is None
 
 
-def test_the_request_context_names_the_stage_in_its_path_like_the_deployed_url() -> None:
+def test_the_request_context_names_the_stage_and_keeps_the_path_as_requested_like_a_custom_domain() -> None:
     api = LocalApi(application(StageName="dev", EndpointName="e"), handlers={"ChurnFunction": echo}, static_dir=None)
 
     context = event_for(request(), api)["requestContext"]
 
     assert context["stage"] == "dev"
-    assert context["path"] == "/dev/predict"
+    # The local URL has no stage segment, so neither has the path: Powertools would otherwise point Swagger UI's
+    # requests at /dev/predict, which only exists on the execute-api URL.
+    assert context["path"] == "/predict"
     assert context["resourcePath"] == "/predict"
     assert context["httpMethod"] == "POST"
     assert context["identity"]["sourceIp"] == "192.0.2.7"
