@@ -22,6 +22,13 @@ Routes:
     error (400) from primary with message "...". See https://<region>.console.aws.amazon.com/cloudwatch/...
     in account <account> for more information.`` (as quoted in aws/amazon-sagemaker-examples issue #1881 and
     philschmid/cdk-samples issue #5).
+- ``POST /`` with ``X-Amz-Target: SageMaker.DescribeEndpoint``: the control plane's ``DescribeEndpoint``
+  (botocore service model ``sagemaker`` 2017-07-24, protocol json 1.1), so that readiness checks find the endpoint
+  through ``AWS_ENDPOINT_URL_SAGEMAKER``. The served name is ``InService`` with one ``AllTraffic`` variant; any
+  other name is 400 ``ValidationException`` ``Could not find endpoint "<endpoint ARN>".``, what SageMaker answers
+  (as quoted in the stubbed tests of sagemaker-hosting tools, e.g. ``An error occurred (ValidationException) when
+  calling the DescribeEndpoint operation: Could not find endpoint "arn:aws:sagemaker:...:endpoint/..."``). JSON 1.1
+  errors carry ``__type`` and ``Message`` in the body (botocore ``JSONParser._do_error_parse`` reads both).
 - ``POST /invocations``, ``GET /ping``, ``GET /execution-parameters``: what the built-in XGBoost container itself
   serves on port 8080 (aws/sagemaker-xgboost-container ``src/sagemaker_xgboost_container/algorithm_mode/serve.py``).
 
@@ -56,6 +63,7 @@ import re
 import signal
 import tarfile
 import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -77,6 +85,11 @@ DEFAULT_REGION = "us-east-1"
 PRODUCTION_VARIANT = "AllTraffic"
 # InvokeEndpoint's Body shape: {"max": 6291456} in the botocore service model.
 MAX_BODY_BYTES = 6_291_456
+# The JSON 1.1 control plane: one POST / per call, the operation named by X-Amz-Target.
+JSON_11 = "application/x-amz-json-1.1"
+TARGET_PREFIX = "SageMaker."
+# DescribeEndpoint's EndpointName shape in the control-plane model.
+DESCRIBE_NAME_PATTERN = "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
 # EndpointName's shape: {"max": 63, "pattern": "^[a-zA-Z0-9](-*[a-zA-Z0-9])*"}.
 ENDPOINT_NAME_PATTERN = "^[a-zA-Z0-9](-*[a-zA-Z0-9])*"
 _ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")
@@ -263,6 +276,8 @@ class EndpointServer(ThreadingHTTPServer):
         self.container = container
         self.endpoint_name = endpoint_name
         self.account_id = account_id
+        # DescribeEndpoint's CreationTime and LastModifiedTime: the endpoint exists from the moment it serves.
+        self.created_at = time.time()
         super().__init__(address, EndpointHandler)
 
     @property
@@ -319,6 +334,10 @@ class EndpointHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         if body is None:
             return
+        target = self.headers.get("X-Amz-Target")
+        if path == "/" and target is not None:
+            self._control_plane(target, body)
+            return
         if path == "/invocations":
             reply = self.server.container.invocations(
                 body, self.headers.get("Content-Type"), self.headers.get("Accept")
@@ -356,6 +375,71 @@ class EndpointHandler(BaseHTTPRequestHandler):
             reply.content_type,
             {"x-Amzn-Invoked-Production-Variant": PRODUCTION_VARIANT},
         )
+
+    def _control_plane(self, target: str, body: bytes) -> None:
+        operation = target.removeprefix(TARGET_PREFIX) if target.startswith(TARGET_PREFIX) else None
+        if operation != "DescribeEndpoint":
+            self._send_json_error(
+                ServiceError(
+                    HTTPStatus.BAD_REQUEST, "UnknownOperationException", {"Message": f"{target} is not served"}
+                )
+            )
+            return
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            self._send_json_error(
+                ServiceError(HTTPStatus.BAD_REQUEST, "SerializationException", {"Message": "bad JSON"})
+            )
+            return
+        name = request.get("EndpointName") if isinstance(request, dict) else None
+        if not isinstance(name, str) or re.fullmatch(DESCRIBE_NAME_PATTERN, name) is None:
+            self._send_json_error(
+                ServiceError(
+                    HTTPStatus.BAD_REQUEST,
+                    "ValidationException",
+                    {
+                        "Message": f"1 validation error detected: Value '{name}' at 'endpointName' failed to satisfy "
+                        f"constraint: Member must satisfy regular expression pattern: {DESCRIBE_NAME_PATTERN}"
+                    },
+                )
+            )
+            return
+        arn = self._endpoint_arn(name)
+        if name != self.server.endpoint_name:
+            self._send_json_error(
+                ServiceError(
+                    HTTPStatus.BAD_REQUEST, "ValidationException", {"Message": f'Could not find endpoint "{arn}".'}
+                )
+            )
+            return
+        described = {
+            "EndpointName": name,
+            "EndpointArn": arn,
+            "EndpointConfigName": name,
+            "ProductionVariants": [
+                {
+                    "VariantName": PRODUCTION_VARIANT,
+                    "CurrentWeight": 1.0,
+                    "DesiredWeight": 1.0,
+                    "CurrentInstanceCount": 1,
+                    "DesiredInstanceCount": 1,
+                }
+            ],
+            "EndpointStatus": "InService",
+            # JSON 1.1 timestamps are epoch seconds.
+            "CreationTime": self.server.created_at,
+            "LastModifiedTime": self.server.created_at,
+        }
+        self._send(HTTPStatus.OK, json.dumps(described).encode("utf-8"), JSON_11)
+
+    def _endpoint_arn(self, name: str) -> str:
+        # SageMaker writes endpoint names lower-cased into their ARNs.
+        return f"arn:aws:sagemaker:{self._region()}:{self.server.account_id}:endpoint/{name.lower()}"
+
+    def _send_json_error(self, error: ServiceError) -> None:
+        body = json.dumps({"__type": error.code, **error.members}).encode("utf-8")
+        self._send(error.status, body, JSON_11)
 
     def _region(self) -> str:
         # SigV4 names the region in the credential scope of the Authorization header.

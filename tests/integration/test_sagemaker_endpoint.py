@@ -27,6 +27,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from churn_api.errors import ModelEndpointUnavailable, ModelError
+from churn_api.health import ReadinessCheck
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
 from churn_api.scoring import EndpointScorer
@@ -63,6 +64,24 @@ def runtime(server: EndpointServer, monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     client = boto3.session.Session().client(
         "sagemaker-runtime", region_name=REGION, config=Config(retries={"mode": "standard", "max_attempts": 1})
+    )
+    assert client.meta.endpoint_url == server.url
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def control(server: EndpointServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
+    """Return a real sagemaker (control plane) client that finds the server through AWS_ENDPOINT_URL_SAGEMAKER."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", server.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    client = boto3.session.Session().client(
+        "sagemaker", region_name=REGION, config=Config(retries={"mode": "standard", "max_attempts": 1})
     )
     assert client.meta.endpoint_url == server.url
     yield client
@@ -346,3 +365,75 @@ def test_the_command_line_serves_until_sigterm_and_exits_cleanly(trained_artifac
             if stream is not None:
                 stream.close()
     assert banner.startswith(f"SageMaker endpoint {ENDPOINT} (")
+
+
+# -- DescribeEndpoint (control plane, JSON 1.1) ----------------------------------------------------------------------
+
+
+def test_describe_endpoint_says_the_served_endpoint_is_in_service(control: Any) -> None:
+    described = control.describe_endpoint(EndpointName=ENDPOINT)
+
+    assert described["EndpointStatus"] == "InService"
+    assert described["EndpointName"] == ENDPOINT
+    assert described["EndpointArn"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"
+    assert [v["VariantName"] for v in described["ProductionVariants"]] == ["AllTraffic"]
+    # botocore parsed the JSON 1.1 epoch seconds into datetimes.
+    assert described["CreationTime"] <= described["LastModifiedTime"]
+    assert described["CreationTime"].tzinfo is not None
+
+
+@pytest.mark.parametrize("name", ["churn-xgboost-old", "Churn-XGBoost", "x"])
+def test_describe_endpoint_of_a_name_not_served_is_the_validation_exception_naming_its_arn(
+    control: Any, name: str
+) -> None:
+    with pytest.raises(ClientError) as caught:
+        control.describe_endpoint(EndpointName=name)
+
+    error = caught.value.response
+    assert error["Error"]["Code"] == "ValidationException"
+    assert error["Error"]["Message"] == (
+        f'Could not find endpoint "arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{name.lower()}".'
+    )
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_describe_endpoint_refuses_a_name_outside_the_models_pattern(control: Any) -> None:
+    with pytest.raises(ClientError) as caught:
+        control.describe_endpoint(EndpointName="churn_xgboost")
+
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    assert "failed to satisfy constraint" in caught.value.response["Error"]["Message"]
+
+
+def test_an_operation_the_local_endpoint_does_not_serve_is_refused_by_name(control: Any) -> None:
+    with pytest.raises(ClientError) as caught:
+        control.list_endpoints()
+
+    assert caught.value.response["Error"]["Code"] == "UnknownOperationException"
+
+
+class LoadedTransformations:
+    """Stand in for the handler's S3-backed TransformationStore once it has loaded."""
+
+    def __init__(self, transformation: Transformation) -> None:
+        self.transformation = transformation
+
+    def get(self) -> Transformation:
+        return self.transformation
+
+
+def test_the_handlers_readiness_check_finds_the_served_endpoint_in_service_and_others_unavailable(
+    control: Any, transformation: Transformation
+) -> None:
+    store: Any = LoadedTransformations(transformation)
+
+    ready = ReadinessCheck(store, control, ENDPOINT).check()
+    unknown = ReadinessCheck(store, control, "churn-xgboost-old").check()
+
+    assert ready == {
+        "status": "ready",
+        "transformation": {"loaded": True},
+        "endpoint": {"name": ENDPOINT, "status": "InService"},
+    }
+    assert unknown["status"] == "not ready"
+    assert unknown["endpoint"]["status"] == "Unavailable (ValidationException)"
