@@ -11,7 +11,7 @@ from cfnlint.api import lint
 from cfnlint.config import ManualArgs
 from cfnlint.helpers import REGIONS
 
-from churn_api.config import DEFAULT_THRESHOLD
+from churn_api.config import DEFAULT_THRESHOLD, Settings
 from tests.template.conftest import TEMPLATE_PATH, VENV_BIN, sam_env
 
 # SageMaker's own EndpointName pattern (API reference: CreateEndpoint / InvokeEndpoint).
@@ -78,3 +78,68 @@ def test_threshold_parameter_is_a_probability_defaulting_to_the_functions_defaul
 def test_deployment_specific_parameters_have_no_default(template: dict[str, Any], name: str) -> None:
     """Make `sam deploy --guided` ask for the endpoint and the bucket instead of guessing them."""
     assert "Default" not in template["Parameters"][name]
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["http://localhost:3000", "https://app.example.com", "https://churn.example.co.uk:8443", "http://127.0.0.1:5173"],
+)
+def test_cors_origin_parameter_accepts_http_origins_that_the_function_accepts_too(
+    template: dict[str, Any], origin: str
+) -> None:
+    """Accept one scheme://host[:port] origin, which the function's config must take as it is."""
+    assert cloudformation_accepts(template["Parameters"]["CorsAllowOrigin"], origin)
+    environment = {"ENDPOINT_NAME": "e", "TRANSFORM_BUCKET": "b", "TRANSFORM_KEY": "k", "CORS_ALLOW_ORIGINS": origin}
+    assert Settings.from_env(environment).cors_allow_origins == (origin,)
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "*",
+        "https://*.example.com",
+        "app.example.com",
+        "https://app.example.com/",
+        "https://app.example.com/page",
+        "ftp://app.example.com",
+        "https://app.example.com,https://evil.example",
+        "https://app.example.com'",
+        "https://app.example.com ",
+        "",
+    ],
+)
+def test_cors_origin_parameter_rejects_wildcards_lists_paths_and_quotes(template: dict[str, Any], origin: str) -> None:
+    """Reject anything but one origin: API Gateway quotes it into header mappings, and `*` would admit any site."""
+    assert not cloudformation_accepts(template["Parameters"]["CorsAllowOrigin"], origin)
+
+
+def test_cors_origin_defaults_to_the_local_demo_page_never_a_wildcard(template: dict[str, Any]) -> None:
+    """Default to the local stack's origin, which the pattern itself must accept."""
+    parameter = template["Parameters"]["CorsAllowOrigin"]
+    assert parameter["Default"] == "http://localhost:3000"
+    assert cloudformation_accepts(parameter, parameter["Default"])
+
+
+@pytest.mark.parametrize("name", ["RequireApiKey", "EnableSwagger"])
+def test_switch_parameters_take_true_or_false_and_default_to_false(template: dict[str, Any], name: str) -> None:
+    """Offer exactly "true"/"false" (conditions and the function compare those strings), off by default."""
+    parameter = template["Parameters"][name]
+    assert parameter["Type"] == "String"
+    assert sorted(parameter["AllowedValues"]) == ["false", "true"]
+    assert parameter["Default"] == "false"
+
+
+def test_throttling_and_quota_parameters_default_to_10_per_second_burst_20_and_10000_a_day(
+    template: dict[str, Any],
+) -> None:
+    """Default the usage limits as documented, with a quota period API Gateway accepts."""
+    parameters = template["Parameters"]
+    defaults = {name: float(parameters[name]["Default"]) for name in ("ThrottleRateLimit", "ThrottleBurstLimit")}
+    assert defaults == {"ThrottleRateLimit": 10, "ThrottleBurstLimit": 20}
+    assert int(parameters["QuotaLimit"]["Default"]) == 10000
+    assert parameters["QuotaPeriod"]["Default"] == "DAY"
+    # AWS::ApiGateway::UsagePlan QuotaSettings.Period.
+    assert sorted(parameters["QuotaPeriod"]["AllowedValues"]) == ["DAY", "MONTH", "WEEK"]
+    for name in ("ThrottleRateLimit", "ThrottleBurstLimit", "QuotaLimit"):
+        assert parameters[name]["Type"] == "Number"
+        assert parameters[name]["MinValue"] >= 1, name
