@@ -1,7 +1,9 @@
 """Run churn-api on this machine: a local SageMaker endpoint, local S3 and the local API, no AWS and no Docker.
 
 `python -m churn_local.serve` trains first if the artifacts are missing, then serves the real handler behind a
-local API Gateway at http://127.0.0.1:3000 (POST /predict, demo page at /) until Ctrl-C or SIGTERM.
+local API Gateway at http://127.0.0.1:3000 (POST /predict, demo page at /, Swagger UI at /swagger) until Ctrl-C
+or SIGTERM. Template parameters shape the local API as they shape the deployed one: --cors-origin sets
+CorsAllowOrigin, --api-key sets RequireApiKey, --no-swagger sets EnableSwagger=false.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ ARTIFACT_FILES = (TRANSFORMATION_FILE, MODEL_ARCHIVE, METADATA_FILE)
 REGION = "us-east-1"
 # Tests wait for this line; it also carries the real URLs when ports were chosen by the system (port 0).
 READY_PREFIX = "churn-api local stack ready:"
+# The variable `--api-key` falls back to, so a key need not appear in the shell history or the process list.
+API_KEY_VARIABLE = "CHURN_API_KEY"
+# API Gateway refuses key values shorter than 20 characters (CDK's ApiKeyOptions.value: "Must be at least 20
+# characters long"); 128 is the most it takes (the Terraform/Pulumi aws_api_gateway_api_key docs).
+API_KEY_LENGTH = (20, 128)
 
 log = logging.getLogger("churn_local.serve")
 
@@ -56,6 +63,34 @@ class Settings:
     template: Path = TEMPLATE
     # Function environment variables that win over what the template resolves to (like `sam local --env-vars`).
     env: Mapping[str, str] = field(default_factory=dict)
+    # The browser origin the API allows (CorsAllowOrigin); None keeps the template's default.
+    cors_origin: str | None = None
+    # The key POST /predict and /predict/batch then require (RequireApiKey=true); None requires none.
+    api_key: str | None = None
+    # Swagger UI at /swagger (EnableSwagger): on locally, off by default once deployed.
+    swagger: bool = True
+    # Enforce the stage's MethodSettings throttling (429 past rate and burst); off so tests and benchmarks can burst.
+    throttle: bool = False
+    # Further template parameter overrides (like `sam local start-api --parameter-overrides`).
+    parameters: Mapping[str, str] = field(default_factory=dict)
+
+    def parameter_overrides(self) -> dict[str, str]:
+        """Return the template parameters this run sets: the local resources, then the front-end switches."""
+        overrides = dict(self.parameters)
+        overrides.update(
+            {
+                "EndpointName": self.endpoint_name,
+                "TransformBucket": self.bucket,
+                "TransformKey": TRANSFORMATION_FILE,
+                "Threshold": str(self.threshold),
+                "EnableSwagger": "true" if self.swagger else "false",
+            }
+        )
+        if self.cors_origin is not None:
+            overrides["CorsAllowOrigin"] = self.cors_origin
+        if self.api_key is not None:
+            overrides["RequireApiKey"] = "true"
+        return overrides
 
 
 def needs_training(artifacts: Path) -> bool:
@@ -107,6 +142,8 @@ def local_aws_environment(s3_url: str, endpoint_url: str) -> dict[str, str]:
         # nothing the handler calls can leave this machine.
         "AWS_ENDPOINT_URL_S3": s3_url,
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint_url,
+        # The control plane (DescribeEndpoint, for GET /health/ready) is served by the same local endpoint.
+        "AWS_ENDPOINT_URL_SAGEMAKER": endpoint_url,
         "AWS_ENDPOINT_URL": s3_url,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
@@ -129,6 +166,7 @@ class LocalStack:
         self.say = say
         self._stops: list[Callable[[], None]] = []
         self.api_url = self.endpoint_url = self.s3_url = ""
+        self.application: Any = None
 
     def start(self) -> None:
         """Train if needed, then start the endpoint, S3 and the API; on any failure stop what started."""
@@ -147,22 +185,20 @@ class LocalStack:
         check_port_free(s.host, s.s3_port, "local S3", "--s3-port")
         ensure_artifacts(s, self.say)
 
+        overrides = s.parameter_overrides()
+        if overrides.get("RequireApiKey") == "true" and not s.api_key:
+            raise StartupError(f"RequireApiKey=true needs a key: pass --api-key KEY or set {API_KEY_VARIABLE}")
         try:
+            # The template maps its parameters onto the function's environment and the API's settings, as `sam
+            # local start-api --parameter-overrides` would.
             application = api_gateway.Application.from_template(
-                s.template,
-                # The template maps its parameters onto the function's environment, as `sam local
-                # start-api --parameter-overrides` would.
-                parameter_overrides={
-                    "EndpointName": s.endpoint_name,
-                    "TransformBucket": s.bucket,
-                    "TransformKey": TRANSFORMATION_FILE,
-                    "Threshold": str(s.threshold),
-                },
-                region=REGION,
+                s.template, parameter_overrides=overrides, region=REGION
             )
         except (OSError, api_gateway.TemplateError) as exc:
             raise StartupError(f"cannot serve {s.template}: {exc}") from exc
-        api = api_gateway.LocalApi(application, region=REGION)
+        self.application = application
+        keys = [s.api_key] if s.api_key else []
+        api = api_gateway.LocalApi(application, region=REGION, api_keys=keys, throttle=s.throttle)
         api_server = self._bind(
             lambda: api_gateway.make_server(api, s.host, s.api_port), s.api_port, "local API", "--api-port"
         )
@@ -259,10 +295,11 @@ def _url(address: tuple[Any, ...]) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def curl_command(api_url: str, payload: Mapping[str, Any]) -> str:
+def curl_command(api_url: str, payload: Mapping[str, Any], api_key: str | None = None) -> str:
     """Return a ready-to-paste curl that posts the payload; JSON's \\u0027 keeps "Int'l Plan" inside '...'."""
     body = json.dumps(payload).replace("'", "\\u0027")
-    return f"curl -s -X POST {api_url}/predict -H 'Content-Type: application/json' -d '{body}'"
+    key = f" -H 'x-api-key: {api_key}'" if api_key else ""
+    return f"curl -s -X POST {api_url}/predict -H 'Content-Type: application/json'{key} -d '{body}'"
 
 
 def ready_line(stack: LocalStack) -> str:
@@ -272,23 +309,48 @@ def ready_line(stack: LocalStack) -> str:
 
 def banner(stack: LocalStack) -> list[str]:
     """Return what a person needs to start using the stack."""
+    from churn_local.api_gateway import mapped_value
+
     s = stack.settings
     payload = json.loads(REFERENCE_PAYLOAD.read_text(encoding="utf-8"))
-    return [
+    app = stack.application
+    lines = ["", "  API (like API Gateway, routes from the template)"]
+    for route in sorted((r for r in app.routes if not r.cors_preflight), key=lambda r: (r.resource, r.method)):
+        api = app.apis[route.api]
+        note = "  (x-api-key required)" if route.requires_api_key(api) else ""
+        lines.append(f"    {route.method:<5} {stack.api_url}{route.resource}{note}")
+    origins = sorted({mapped_value(a.cors["AllowOrigin"], None) for a in app.apis.values() if a.cors})
+    limits = sorted(
+        {
+            limit
+            for r in app.routes
+            if (limit := app.apis[r.api].throttle(r.resource, "GET" if r.method == "ANY" else r.method)) is not None
+        }
+    )
+    lines += [
         "",
-        f"  API (like API Gateway)   POST {stack.api_url}/predict",
         f"  Demo page                {stack.api_url}/",
+        f"  Swagger UI               {stack.api_url}/swagger" if s.swagger else "  Swagger UI               off",
+        f"  CORS allowed origin      {', '.join(o for o in origins if o) or 'none'}",
+        "  API key                  " + ("required: header x-api-key" if s.api_key else "not required"),
+        "  Throttling               "
+        + (
+            ", ".join(f"{rate:g} requests/s, burst {burst}, per method" for rate, burst in limits)
+            if s.throttle and limits
+            else "off"
+        ),
         f"  SageMaker endpoint       {stack.endpoint_url}/endpoints/{s.endpoint_name}/invocations",
         f"  S3 (moto)                {stack.s3_url}  s3://{s.bucket}/{TRANSFORMATION_FILE}",
         f"  Threshold                {s.threshold}",
         "",
         "  Try it with the reference customer:",
         "",
-        f"    {curl_command(stack.api_url, payload)}",
+        f"    {curl_command(stack.api_url, payload, s.api_key)}",
         "",
         "  Ctrl-C stops everything.",
         "",
     ]
+    return lines
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Settings:
@@ -306,6 +368,29 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
     parser.add_argument("--retrain", action="store_true", help="train again even if the artifacts exist")
     parser.add_argument("--template", type=Path, default=d.template, help="SAM template (default: %(default)s)")
     parser.add_argument(
+        "--cors-origin",
+        metavar="ORIGIN",
+        help="the browser origin the API allows, e.g. http://localhost:5173 (template default: http://localhost:3000)",
+    )
+    parser.add_argument(
+        "--api-key",
+        metavar="KEY",
+        default=os.environ.get(API_KEY_VARIABLE) or None,
+        help=f"require this x-api-key on POST /predict and /predict/batch (default: ${API_KEY_VARIABLE}, else none)",
+    )
+    parser.add_argument("--no-swagger", action="store_true", help="turn Swagger UI at /swagger off, as deployed")
+    parser.add_argument(
+        "--throttle", action="store_true", help="answer 429 past the template's ThrottleRateLimit/ThrottleBurstLimit"
+    )
+    parser.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        type=_assignment,
+        help="override a template parameter, e.g. --parameter ThrottleRateLimit=5 (repeatable)",
+    )
+    parser.add_argument(
         "--env",
         action="append",
         default=[],
@@ -316,6 +401,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
     args = parser.parse_args(argv)
     if not 0.0 <= args.threshold <= 1.0:
         parser.error("--threshold must be between 0 and 1")
+    if args.api_key is not None and not api_key_is_valid(args.api_key):
+        parser.error(
+            f"--api-key (or ${API_KEY_VARIABLE}) must be {API_KEY_LENGTH[0]} to {API_KEY_LENGTH[1]} visible characters"
+        )
     return Settings(
         artifacts=args.artifacts.resolve(),
         host=args.host,
@@ -328,6 +417,18 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
         retrain=args.retrain,
         template=args.template.resolve(),
         env=dict(args.env),
+        cors_origin=args.cors_origin,
+        api_key=args.api_key,
+        swagger=not args.no_swagger,
+        throttle=args.throttle,
+        parameters=dict(args.parameter),
+    )
+
+
+def api_key_is_valid(key: str) -> bool:
+    """Tell whether API Gateway would take this as an API key value: 20 to 128 visible characters."""
+    return (
+        API_KEY_LENGTH[0] <= len(key) <= API_KEY_LENGTH[1] and key.isprintable() and not any(c.isspace() for c in key)
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import pickle
@@ -25,6 +27,7 @@ import pytest
 import xgboost as xgb
 
 from churn_local import dataset
+from churn_local.api_gateway import STATIC_DIR
 from churn_local.serve import READY_PREFIX
 from tests.support import PROJECT_ROOT
 
@@ -73,8 +76,8 @@ def serve_command(artifacts: Path, *extra: str) -> list[str]:
 
 
 def clean_environment() -> dict[str, str]:
-    """Return this environment without AWS settings, so that nothing points at a real account."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    """Return this environment without AWS settings (nothing points at a real account) and without a local API key."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "CHURN_API_KEY"}
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -151,6 +154,49 @@ def assert_clean_stop(stack: Stack, sig: signal.Signals = signal.SIGINT) -> None
 def stack(trained_artifacts: Path) -> Iterator[Stack]:
     """Run the whole stack once per session; stopping it at the end must be clean."""
     running = start_stack(serve_command(trained_artifacts))
+    yield running
+    assert_clean_stop(running)
+
+
+# A key of the length API Gateway requires (20 to 128 characters).
+API_KEY = "front-end-test-key-0123456789"
+
+
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        return
+
+
+@dataclass
+class StaticSite:
+    """The demo page's folder served by a plain file server: another origin than the API's."""
+
+    server: http.server.ThreadingHTTPServer
+    thread: threading.Thread
+
+    @property
+    def origin(self) -> str:
+        """Return the site's origin, as browsers send it in the Origin header."""
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.fixture(scope="session")
+def static_site() -> Iterator[StaticSite]:
+    """Serve local/churn_local/static/ on its own free port for the whole session."""
+    handler = functools.partial(_QuietFiles, directory=str(STATIC_DIR))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True)
+    thread.start()
+    yield StaticSite(server, thread)
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def front_end_stack(trained_artifacts: Path, static_site: StaticSite) -> Iterator[Stack]:
+    """Run a stack that allows the static site's origin and requires API_KEY, as a front end would meet it."""
+    running = start_stack(serve_command(trained_artifacts, "--cors-origin", static_site.origin, "--api-key", API_KEY))
     yield running
     assert_clean_stop(running)
 

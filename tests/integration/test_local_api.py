@@ -5,12 +5,14 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import re
 import shutil
 import signal
 import socket
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -215,27 +217,56 @@ def free_port() -> int:
     return port
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param((["ENDPOINT_NAME=churn-missing"], 503, "MODEL_ENDPOINT_UNAVAILABLE"), id="unknown-endpoint"),
-        pytest.param((["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={closed}"], 503, "MODEL_ENDPOINT_UNAVAILABLE"), id="down"),
-        pytest.param((["TRANSFORM_KEY=missing.sav"], 500, "TRANSFORMATION_UNAVAILABLE"), id="no-transformation"),
-    ],
-)
-def broken_stack(request: pytest.FixtureRequest, trained_artifacts: Path) -> Iterator[tuple[Stack, int, str]]:
+# Each broken stack: --env overrides, the status and code POST /predict gets, and what GET /health/ready says is
+# not ready (the endpoint's status, or the transformation's error).
+BROKEN = {
+    "unknown-endpoint": (
+        ["ENDPOINT_NAME=churn-missing"],
+        503,
+        "MODEL_ENDPOINT_UNAVAILABLE",
+        {"endpoint": "Unavailable (ValidationException)"},
+    ),
+    # The endpoint down: its runtime (InvokeEndpoint) and its control plane (DescribeEndpoint) are both gone.
+    "down": (
+        ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={closed}", "AWS_ENDPOINT_URL_SAGEMAKER={closed}"],
+        503,
+        "MODEL_ENDPOINT_UNAVAILABLE",
+        {"endpoint": "Unreachable"},
+    ),
+    "no-transformation": (
+        ["TRANSFORM_KEY=missing.sav"],
+        500,
+        "TRANSFORMATION_UNAVAILABLE",
+        {"transformation": "TRANSFORMATION_UNAVAILABLE"},
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Broken:
+    """A running stack with one broken dependency, and what it should answer."""
+
+    stack: Stack
+    status: int
+    code: str
+    not_ready: dict[str, str]
+
+
+@pytest.fixture(scope="module", params=list(BROKEN))
+def broken_stack(request: pytest.FixtureRequest, trained_artifacts: Path) -> Iterator[Broken]:
     """Run a second stack whose handler is pointed at something that fails."""
-    overrides, status, code = request.param
-    args = [arg for o in overrides for arg in ("--env", o.format(closed=f"http://127.0.0.1:{free_port()}"))]
+    overrides, status, code, not_ready = BROKEN[request.param]
+    closed = f"http://127.0.0.1:{free_port()}"
+    args = [arg for o in overrides for arg in ("--env", o.format(closed=closed))]
     running = start_stack(serve_command(trained_artifacts, *args))
-    yield running, status, code
+    yield Broken(running, status, code, not_ready)
     assert_clean_stop(running)
 
 
 def test_a_failing_dependency_is_answered_5xx_json_with_a_stable_code_and_the_stack_keeps_serving(
-    broken_stack: tuple[Stack, int, str],
+    broken_stack: Broken,
 ) -> None:
-    stack, status, code = broken_stack
+    stack, status, code = broken_stack.stack, broken_stack.status, broken_stack.code
 
     replies = [predict(stack, reference_payload()) for _ in range(2)]
 
@@ -245,6 +276,56 @@ def test_a_failing_dependency_is_answered_5xx_json_with_a_stable_code_and_the_st
         assert body["error"]["code"] == code
         assert "Traceback" not in reply.body.decode()
     assert send("GET", f"{stack.api_url}/").status == 200
+
+
+def test_readiness_answers_503_naming_the_part_that_is_not_ready_while_liveness_stays_200(broken_stack: Broken) -> None:
+    stack = broken_stack.stack
+
+    ready = send("GET", f"{stack.api_url}/health/ready")
+    live = send("GET", f"{stack.api_url}/health")
+
+    assert ready.status == 503, ready.body
+    report = ready.json()
+    assert report["status"] == "not ready"
+    for part, expected in broken_stack.not_ready.items():
+        assert report[part]["status" if part == "endpoint" else "error"] == expected
+    assert live.status == 200
+    assert live.json() == {"status": "ok"}
+
+
+# -- health and Swagger on the healthy stack ---------------------------------------------------------------------
+
+
+def test_readiness_on_the_healthy_stack_finds_the_transformation_loaded_and_the_endpoint_in_service(
+    stack: Stack,
+) -> None:
+    reply = send("GET", f"{stack.api_url}/health/ready")
+
+    assert reply.status == 200, reply.body
+    assert reply.json() == {
+        "status": "ready",
+        "transformation": {"loaded": True},
+        "endpoint": {"name": "churn-xgboost", "status": "InService"},
+    }
+
+
+def test_swagger_ui_is_on_locally_and_self_contained(stack: Stack) -> None:
+    page = send("GET", f"{stack.api_url}/swagger")
+
+    assert page.status == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    html = page.body.decode()
+    assert "SwaggerUIBundle" in html
+    # Powertools inlines the Swagger UI script and style: nothing is fetched from another host.
+    assert re.search(r"""(src|href)=["']?(https?:)?//""", html) is None
+
+
+def test_swaggers_openapi_document_lists_the_routes_and_points_try_it_out_at_the_local_url(stack: Stack) -> None:
+    document = send("GET", f"{stack.api_url}/swagger?format=json").json()
+
+    assert {"/predict", "/predict/batch", "/health", "/health/ready"} <= set(document["paths"])
+    # No stage prefix: the local URL is like a custom domain, so "Try it out" must call /predict, not /Prod/predict.
+    assert document["servers"] == [{"url": "/"}]
 
 
 # -- the printed curl, the ready line, stopping ------------------------------------------------------------------
@@ -266,6 +347,18 @@ def test_the_banner_names_the_demo_page_and_the_endpoint(stack: Stack) -> None:
     assert f"{stack.api_url}/predict" in printed
     assert f"{stack.endpoint_url}/endpoints/churn-xgboost/invocations" in printed
     assert stack.s3_url in printed
+
+
+def test_the_banner_lists_the_templates_routes_swagger_and_the_front_end_settings(stack: Stack) -> None:
+    lines = [line.strip() for line in stack.stdout]
+
+    for method, path in [("POST", "/predict"), ("POST", "/predict/batch"), ("GET", "/health/ready")]:
+        assert any(line.split() == [method, f"{stack.api_url}{path}"] for line in lines), path
+    assert f"Swagger UI               {stack.api_url}/swagger" in lines
+    # The template's default origin, which is not the API's own.
+    assert "CORS allowed origin      http://localhost:3000" in lines
+    assert "API key                  not required" in lines
+    assert "Throttling               off" in lines
 
 
 def test_sigterm_stops_the_stack_with_exit_code_0_and_frees_its_ports(trained_artifacts: Path) -> None:
