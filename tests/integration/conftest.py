@@ -158,6 +158,35 @@ def stack(trained_artifacts: Path) -> Iterator[Stack]:
     assert_clean_stop(running)
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+# Playwright drives the system browser; its own browser download is never used.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Launch Debian's Chromium; without it, skip locally but fail in CI, which must run these tests."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: apt-get install -y chromium"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
 # A key of the length API Gateway requires (20 to 128 characters).
 API_KEY = "front-end-test-key-0123456789"
 

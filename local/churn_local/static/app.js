@@ -1,5 +1,7 @@
 // churn-api demo page: plain JavaScript, no build step. Posts the form as JSON to {api}/predict and shows the
-// score against the threshold, or each validation problem next to the field it concerns.
+// score against the threshold, or each validation problem next to the field it concerns. Served from another
+// origin it is a cross-origin client like any front end: the API must allow its origin (CORS), and a keyed API
+// gets the key typed in the Connection card as the x-api-key header.
 "use strict";
 
 (function () {
@@ -15,6 +17,33 @@
 
   const predictUrl = apiBase() + "/predict";
   $("endpoint-url").textContent = "POST " + (apiBase() || window.location.origin) + "/predict";
+  // Longer than API Gateway's 29 s integration timeout: the API answers first unless it is not there at all.
+  const TIMEOUT_MS = 35000;
+  const keyInput = $("api-key");
+
+  function apiKey() {
+    return keyInput.value.trim();
+  }
+
+  // True when the API lives on another origin, where the browser enforces CORS.
+  function crossOrigin() {
+    try {
+      return new URL(predictUrl, window.location.href).origin !== window.location.origin;
+    } catch (_) {
+      return false;
+    }
+  }
+
+  // A blocked cross-origin call and an unreachable server fail alike in fetch(). A no-cors request tells them
+  // apart: it succeeds (with an unreadable answer) whenever the server answers at all.
+  async function answersAtAll() {
+    try {
+      await fetch(apiBase() + "/health", { mode: "no-cors", cache: "no-store" });
+      return true;
+    } catch (_) {
+      return false;
+    }
+  }
 
   function fieldInput(name) {
     return Array.from(form.elements).find((el) => el.name === name) || null;
@@ -32,7 +61,7 @@
   }
 
   function clearFieldErrors() {
-    for (const input of form.querySelectorAll("input[aria-invalid]")) {
+    for (const input of document.querySelectorAll("input[aria-invalid]")) {
       input.removeAttribute("aria-invalid");
       const error = $(input.id + "-error");
       error.hidden = true;
@@ -101,9 +130,31 @@
     $("failure").hidden = false;
   }
 
+  // API Gateway's own 403 for a method that requires a key: the key is missing or not one the API knows.
+  function isKeyRefusal(status, body) {
+    return status === 403 && body && body.message === "Forbidden";
+  }
+
+  function showKeyRefusal() {
+    const sent = apiKey() !== "";
+    showFieldError(keyInput, sent ? "this key was refused" : "this API requires a key");
+    showFailure(
+      "API key " + (sent ? "refused" : "required"),
+      (sent
+        ? "The API did not accept the key in the Connection card."
+        : "The API requires an x-api-key header: enter the key in the Connection card.") +
+        " Locally it is the one the stack was started with (--api-key or CHURN_API_KEY)."
+    );
+    keyInput.focus();
+  }
+
   // The API's error body: {"error": {"code", "message", "details": [{"field", "problem"}]}}; API Gateway's own
-  // errors (403 for an unknown route, 502) are {"message": ...}.
+  // errors (403 for an unknown route or a missing key, 413, 429, 502) are {"message": ...}.
   function showError(status, body) {
+    if (isKeyRefusal(status, body)) {
+      showKeyRefusal();
+      return;
+    }
     const error = (body && body.error) || {};
     const details = Array.isArray(error.details) ? error.details : [];
     let placed = 0;
@@ -134,11 +185,16 @@
     submit.textContent = "Scoring…";
     const started = performance.now();
     let response = null;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), TIMEOUT_MS);
+    const headers = { "Content-Type": "application/json", Accept: "application/json" };
+    if (apiKey()) headers["x-api-key"] = apiKey();
     try {
       response = await fetch(predictUrl, {
         method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        headers: headers,
         body: JSON.stringify(payload()),
+        signal: abort.signal,
       });
       const text = await response.text();
       showRaw(text);
@@ -151,15 +207,33 @@
       if (response.ok && body && typeof body.score === "number") showPrediction(body);
       else showError(response.status, body);
     } catch (err) {
-      showFailure(
-        "Cannot reach the API",
-        "No answer from " + predictUrl + " (" + err.message + "). Is the local stack running, and does the API " +
-          "allow this page's origin?"
-      );
+      await showFetchFailure(err, response);
     } finally {
+      clearTimeout(timer);
       showMeta(response, started);
       submit.disabled = false;
       submit.textContent = "Score this customer";
+    }
+  }
+
+  async function showFetchFailure(err, response) {
+    if (response) {
+      showFailure("Unreadable answer", "The API answered HTTP " + response.status + " but the body could not be read.");
+    } else if (err.name === "AbortError") {
+      showFailure("No answer in time", "No answer from " + predictUrl + " within " + TIMEOUT_MS / 1000 + " s.");
+    } else if (crossOrigin() && (await answersAtAll())) {
+      const here = window.location.origin;
+      showFailure(
+        "Blocked by CORS",
+        "The API at " + new URL(predictUrl, window.location.href).origin + " answered, but it does not allow " +
+          "calls from this page's origin, " + here + ". Start the local stack with --cors-origin " + here +
+          ", or deploy with CorsAllowOrigin=" + here + "."
+      );
+    } else {
+      showFailure(
+        "Cannot reach the API",
+        "No answer from " + predictUrl + " (" + err.message + "). Is the local stack running, and is this its URL?"
+      );
     }
   }
 
