@@ -16,8 +16,15 @@ API_PORT ?= 3000
 ENDPOINT_PORT ?= 8080
 S3_PORT ?= 5000
 ARTIFACTS ?= artifacts
+# Optional for make serve: API_KEY (requires x-api-key), CORS_ORIGIN (one allowed browser origin),
+# NO_SWAGGER=1 and THROTTLE=1 (enforce the template's stage throttling).
+API_KEY ?=
+CORS_ORIGIN ?=
+NO_SWAGGER ?=
+THROTTLE ?=
+NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: help venv lint format test test-unit test-functional test-template test-integration build validate train serve openapi bench clean
+.PHONY: help venv node lint format test test-unit test-functional test-template test-integration build validate train serve postman openapi bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -32,6 +39,13 @@ $(STAMP): requirements-dev.txt constraints.txt src/requirements.txt layer/requir
 
 venv: $(STAMP) ## Create .venv (Python 3.13) and install everything
 
+# newman, pinned by package-lock.json, runs the Postman collection; without npm those tests skip (and fail in CI).
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the Postman (newman) tests will be skipped (apt-get install nodejs npm)"; fi
+
+node: $(NODE_STAMP) ## Install newman (npm ci) for the Postman collection tests
+
 lint: $(STAMP) ## Ruff (lint + format check) and mypy on src
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -41,7 +55,7 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint ## Lint, then run every test: unit, functional, template, integration
+test: lint $(NODE_STAMP) ## Lint, then run every test: unit, functional, template, integration
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## Unit tests only (no I/O)
@@ -53,11 +67,17 @@ test-functional: $(STAMP) ## Functional tests (AWS faked with moto / Stubber)
 test-template: $(STAMP) ## Template tests (sam validate --lint, offline expansion, sam build size)
 	$(BIN)/pytest tests/template $(PYTEST_ARGS)
 
-test-integration: $(STAMP) ## Integration tests against the local stack over real HTTP
+test-integration: $(STAMP) $(NODE_STAMP) ## Integration tests against the local stack over real HTTP
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 serve: $(STAMP) ## Run the whole stack locally (trains first if artifacts/ is missing); Ctrl-C stops it
-	$(BIN)/python -m churn_local.serve --artifacts $(ARTIFACTS) --api-port $(API_PORT) --endpoint-port $(ENDPOINT_PORT) --s3-port $(S3_PORT)
+	$(if $(API_KEY),CHURN_API_KEY=$(API_KEY)) $(BIN)/python -m churn_local.serve --artifacts $(ARTIFACTS) \
+	  --api-port $(API_PORT) --endpoint-port $(ENDPOINT_PORT) --s3-port $(S3_PORT) \
+	  $(if $(CORS_ORIGIN),--cors-origin $(CORS_ORIGIN)) $(if $(NO_SWAGGER),--no-swagger) $(if $(THROTTLE),--throttle)
+
+postman: $(NODE_STAMP) ## Run the Postman collection against `make serve API_KEY=local-dev-key-churn-api CORS_ORIGIN=http://localhost:5173`
+	node_modules/.bin/newman run postman/churn-api.postman_collection.json -e postman/local.postman_environment.json \
+	  --env-var baseUrl=http://127.0.0.1:$(API_PORT)
 
 train: $(STAMP) ## Train the model on data/churn.txt into artifacts/
 	$(BIN)/python -m churn_local.train --out $(ARTIFACTS)

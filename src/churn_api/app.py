@@ -9,7 +9,10 @@ from typing import Annotated, Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
@@ -19,7 +22,14 @@ from botocore.config import Config
 from pydantic import ValidationError
 
 from churn_api.config import Settings
-from churn_api.errors import ApiError, FieldProblem, InvalidRequest, NotFound, PayloadTooLarge
+from churn_api.errors import (
+    ApiError,
+    FieldProblem,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from churn_api.health import ReadinessCheck
 from churn_api.models import (
     MAX_BATCH_SIZE,
@@ -27,8 +37,10 @@ from churn_api.models import (
     BatchRequest,
     BatchResponse,
     Customer,
-    ItemError,
+    ErrorBody,
+    ErrorInfo,
     Prediction,
+    Readiness,
 )
 from churn_api.preprocessing import TransformationStore
 from churn_api.scoring import EndpointScorer
@@ -71,17 +83,27 @@ cors = (
     else None
 )
 app = APIGatewayRestResolver(enable_validation=True, cors=cors)
+
 app.configure_openapi(title=API_TITLE, version=API_VERSION, description=API_DESCRIPTION)
 if settings.enable_swagger:
     # Powertools inlines the Swagger UI assets in the page: no CDN, works offline.
     app.enable_swagger(path="/swagger", title=API_TITLE, version=API_VERSION)
 
+
+def json_response(description: str, model: type[Any]) -> OpenAPIResponse:
+    """Describe a JSON response with the model that shapes its body."""
+    return {"description": description, "content": {"application/json": {"model": model}}}
+
+
 ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
-    400: {"description": "A field is missing or invalid (code VALIDATION_ERROR, details per field)"},
-    500: {"description": "The transformation could not be loaded (TRANSFORMATION_UNAVAILABLE) or INTERNAL_ERROR"},
-    502: {"description": "The model failed (MODEL_ERROR) or answered nonsense (MODEL_BAD_RESPONSE)"},
-    503: {"description": "The endpoint is missing or busy (MODEL_ENDPOINT_UNAVAILABLE, MODEL_THROTTLED)"},
-    504: {"description": "The endpoint did not answer in time (MODEL_TIMEOUT)"},
+    400: json_response("A field is missing or invalid (VALIDATION_ERROR, details per field)", ErrorBody),
+    415: json_response("The body is not sent as application/json (UNSUPPORTED_MEDIA_TYPE)", ErrorBody),
+    500: json_response(
+        "The transformation cannot be loaded (TRANSFORMATION_UNAVAILABLE), or INTERNAL_ERROR", ErrorBody
+    ),
+    502: json_response("The model failed (MODEL_ERROR) or answered nonsense (MODEL_BAD_RESPONSE)", ErrorBody),
+    503: json_response("The endpoint is missing or busy (MODEL_ENDPOINT_UNAVAILABLE, MODEL_THROTTLED)", ErrorBody),
+    504: json_response("The endpoint did not answer in time (MODEL_TIMEOUT)", ErrorBody),
 }
 
 
@@ -95,7 +117,12 @@ def record_predictions(predictions: Iterable[Prediction]) -> None:
         metrics.add_metric(name="ChurnRate", unit=MetricUnit.Percent, value=100 * churners / len(scored))
 
 
-@app.post("/predict", summary="Score one customer", responses=ERROR_RESPONSES, tags=["predict"])
+@app.post(
+    "/predict",
+    summary="Score one customer",
+    responses={200: json_response("The prediction", Prediction), **ERROR_RESPONSES},
+    tags=["predict"],
+)
 def predict(customer: Annotated[Customer, Body()]) -> Prediction:
     """Score one customer posted as JSON."""
     prediction = predictor.predict([customer])[0]
@@ -111,7 +138,11 @@ def predict(customer: Annotated[Customer, Body()]) -> Prediction:
         "and do not stop the others. If no record is valid, the answer is 400. "
         f"More than {MAX_BATCH_SIZE} records is answered with 413."
     ),
-    responses={**ERROR_RESPONSES, 413: {"description": f"More than {MAX_BATCH_SIZE} customers (PAYLOAD_TOO_LARGE)"}},
+    responses={
+        200: json_response("One result per record, in input order", BatchResponse),
+        **ERROR_RESPONSES,
+        413: json_response(f"More than {MAX_BATCH_SIZE} customers (PAYLOAD_TOO_LARGE)", ErrorBody),
+    },
     tags=["predict"],
 )
 def predict_batch(batch: Annotated[BatchRequest, Body()]) -> BatchResponse:
@@ -127,7 +158,7 @@ def predict_batch(batch: Annotated[BatchRequest, Body()]) -> BatchResponse:
     results = [
         BatchItem(index=o.index, **o.prediction.model_dump(exclude={"threshold"}))
         if o.prediction
-        else BatchItem(index=o.index, error=ItemError(**error_of(o.error)))
+        else BatchItem(index=o.index, error=ErrorInfo(**error_of(o.error)))
         for o in outcomes
     ]
     failed = sum(1 for o in outcomes if o.error)
@@ -157,7 +188,10 @@ def health() -> dict[str, str]:
 @app.get(
     "/health/ready",
     summary="Readiness: the transformation loads and the endpoint is InService",
-    responses={503: {"description": "Not ready; the body says which part is not"}},
+    responses={
+        200: json_response("Ready", Readiness),
+        503: json_response("Not ready; the body says which part is not", Readiness),
+    },
     tags=["health"],
 )
 def health_ready() -> Response[dict[str, Any]]:
@@ -207,6 +241,41 @@ def on_invalid_request(exc: RequestValidationError) -> Response[Any]:
     return error_response(InvalidRequest("the request body is not valid", problems_from(exc.errors())))
 
 
+def declares_json(headers: Mapping[str, str]) -> bool:
+    """Tell whether a request's Content-Type is JSON (or absent, which Powertools reads as JSON)."""
+    media_type = (headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def not_json() -> Response[Any]:
+    """Answer a body declared as anything but JSON (fetch() defaults to text/plain) with a 415."""
+    return error_response(UnsupportedMediaType("send the body as JSON with Content-Type: application/json"))
+
+
+def unexpected() -> Response[Any]:
+    """Answer anything unforeseen with a 500 that leaks no stack trace."""
+    logger.exception("unexpected failure")
+    return error_response(ApiError("the service failed unexpectedly"))
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def on_unsupported_content_type(exc: RequestUnsupportedContentType) -> Response[Any]:
+    """Refuse a content type Powertools does not parse."""
+    return not_json()
+
+
+@app.exception_handler(ValueError)
+def on_value_error(exc: ValueError) -> Response[Any]:
+    """Answer Powertools' form-data parsing failures (e.g. no multipart boundary) as 415; others as 500."""
+    return unexpected() if declares_json(app.current_event.headers) else not_json()
+
+
+@app.exception_handler(UnicodeDecodeError)
+def on_undecodable_body(exc: UnicodeDecodeError) -> Response[Any]:
+    """Answer a body that is not UTF-8 text, as JSON must be, with a 400."""
+    return error_response(InvalidRequest("the request body is not valid", [FieldProblem("body", "is not UTF-8 text")]))
+
+
 @app.exception_handler(ApiError)
 def on_api_error(exc: ApiError) -> Response[Any]:
     """Answer a known failure with its status and stable code."""
@@ -222,8 +291,7 @@ def on_not_found(exc: Exception) -> Response[Any]:
 @app.exception_handler(Exception)
 def on_unexpected(exc: Exception) -> Response[Any]:
     """Answer anything unforeseen with a 500 that leaks no stack trace."""
-    logger.exception("unexpected failure")
-    return error_response(ApiError("the service failed unexpectedly"))
+    return unexpected()
 
 
 def invoke_direct(event: Any) -> dict[str, Any]:

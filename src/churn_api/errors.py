@@ -56,6 +56,13 @@ class NotFound(ApiError):
     code = "NOT_FOUND"
 
 
+class UnsupportedMediaType(ApiError):
+    """The request body is not declared as JSON."""
+
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
 class PayloadTooLarge(ApiError):
     """The request holds more customers than one invocation may carry."""
 

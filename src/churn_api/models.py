@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SkipValidation, WithJsonSchema
@@ -9,45 +11,72 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SkipValidati
 MAX_BATCH_SIZE = 1000
 
 
-def _no_booleans(value: Any) -> Any:
-    # pydantic's lax mode reads true/false as 1/0; a boolean in a numeric field is a client bug.
-    if isinstance(value, bool):
-        raise ValueError("must be a number, not a boolean")
-    return value
+# Numbers must stay far inside float32 (the model's input type) after scaling: the real data's largest value is
+# 1,300, and a million leaves every plausible account room while keeping 1e40 out of the model.
+NUMBER_LIMIT = 1_000_000
+
+# Numbers arrive as JSON numbers or as numeric strings ("15"), the way the reference payload sends them. A string
+# must match the pattern the OpenAPI document publishes, so that the schema and the API accept the same things
+# (pydantic's lax parsing alone would also take "4.0" for a count, "1_000" or "-0").
+_COUNT_PATTERN = r"^\s*\+?\d{1,6}\s*$"
+_AMOUNT_PATTERN = r"^\s*\+?(\d{1,6}(\.\d*)?|\.\d+)\s*$"
+
+
+def _number(pattern: str, what: str) -> Callable[[Any], Any]:
+    compiled = re.compile(pattern)
+
+    def check(value: Any) -> Any:
+        # pydantic's lax mode reads true/false as 1/0; a boolean in a numeric field is a client bug.
+        if isinstance(value, bool):
+            raise ValueError(f"must be {what}, not a boolean")
+        if isinstance(value, str):
+            if not compiled.fullmatch(value):
+                raise ValueError(f"must be {what}, got a string that is not one")
+            return value.strip()
+        return value
+
+    return check
 
 
 def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
-# Numbers arrive as JSON numbers or as numeric strings ("15"), the way the reference payload sends them;
-# the published schema says so, so that generated clients and schemathesis send what the API accepts.
-_COUNT_SCHEMA = {
-    "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^\s*\+?\d+\s*$"}],
-    "description": "A whole number >= 0, as a JSON number or a numeric string.",
-}
-_AMOUNT_SCHEMA = {
-    "anyOf": [
-        {"type": "number", "minimum": 0},
-        {"type": "string", "pattern": r"^\s*\+?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"},
-    ],
-    "description": "A finite number >= 0, as a JSON number or a numeric string.",
-}
+_COUNT = "a whole number from 0 to 999999"
+_AMOUNT = "a number from 0 up to (not including) 1000000"
 Count = Annotated[
-    int, BeforeValidator(_strip), BeforeValidator(_no_booleans), Field(ge=0), WithJsonSchema(_COUNT_SCHEMA)
+    int,
+    BeforeValidator(_number(_COUNT_PATTERN, _COUNT)),
+    Field(ge=0, lt=NUMBER_LIMIT),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0, "exclusiveMaximum": NUMBER_LIMIT},
+                {"type": "string", "pattern": _COUNT_PATTERN},
+            ],
+            "description": f"{_COUNT}, as a JSON number or a numeric string.",
+        }
+    ),
 ]
 Amount = Annotated[
     float,
-    BeforeValidator(_strip),
-    BeforeValidator(_no_booleans),
-    Field(ge=0, allow_inf_nan=False),
-    WithJsonSchema(_AMOUNT_SCHEMA),
+    BeforeValidator(_number(_AMOUNT_PATTERN, _AMOUNT)),
+    Field(ge=0, lt=NUMBER_LIMIT, allow_inf_nan=False),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "exclusiveMaximum": NUMBER_LIMIT},
+                {"type": "string", "pattern": _AMOUNT_PATTERN},
+            ],
+            "description": f"{_AMOUNT}, as a JSON number or a decimal string.",
+        }
+    ),
 ]
 Category = Annotated[
     str,
     BeforeValidator(_strip),
     Field(min_length=1, max_length=64),
-    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 64}),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"\S"}),
 ]
 
 
@@ -115,12 +144,26 @@ class BatchRequest(BaseModel):
     )
 
 
-class ItemError(BaseModel):
-    """Why one record of a batch was not scored."""
+class ErrorDetail(BaseModel):
+    """One thing wrong with one field."""
+
+    field: str = Field(description="The reference field name, or `body`.", examples=["Day Mins"])
+    problem: str = Field(examples=["is required"])
+    index: int | None = Field(default=None, description="The record's position, in a batch.")
+
+
+class ErrorInfo(BaseModel):
+    """What went wrong: a stable code, a sentence, and per-field details for a 400."""
 
     code: str = Field(examples=["VALIDATION_ERROR"])
     message: str
-    details: list[dict[str, Any]] = Field(default_factory=list)
+    details: list[ErrorDetail] = Field(default_factory=list)
+
+
+class ErrorBody(BaseModel):
+    """The body of every error the function answers."""
+
+    error: ErrorInfo
 
 
 class BatchItem(BaseModel):
@@ -130,7 +173,7 @@ class BatchItem(BaseModel):
     churn: bool | None = None
     label: str | None = None
     score: float | None = None
-    error: ItemError | None = None
+    error: ErrorInfo | None = None
 
 
 class BatchResponse(BaseModel):
@@ -140,3 +183,25 @@ class BatchResponse(BaseModel):
     scored: int
     failed: int
     threshold: float
+
+
+class TransformationState(BaseModel):
+    """Whether this container holds the transformation, and why not."""
+
+    loaded: bool
+    error: str | None = None
+
+
+class EndpointState(BaseModel):
+    """The SageMaker endpoint's name and its DescribeEndpoint status."""
+
+    name: str
+    status: str = Field(examples=["InService"])
+
+
+class Readiness(BaseModel):
+    """The readiness report: `ready` only when the transformation is loaded and the endpoint is InService."""
+
+    status: str = Field(examples=["ready"])
+    transformation: TransformationState
+    endpoint: EndpointState

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -137,7 +138,7 @@ def sagemaker_free_app(s3_bucket: Any) -> ModuleType:
     [
         ("api-predict-unknown-state", "State", "'XX'"),
         ("api-predict-missing-field", "Day Mins", "required"),
-        ("api-predict-non-numeric", "Eve Calls", "integer"),
+        ("api-predict-non-numeric", "Eve Calls", "whole number"),
         ("api-predict-malformed-json", "body", "JSON"),
     ],
 )
@@ -261,3 +262,35 @@ def test_the_function_works_against_motos_own_sagemaker_runtime(app_module: Modu
         timeout=5,
     )
     assert body_of(call(app_module, load_event("api-predict")))["label"] == "True"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain;charset=UTF-8", "application/xml"])
+def test_a_body_not_declared_as_json_is_a_415(app_module: ModuleType, sagemaker: Stubber, content_type: str) -> None:
+    response = call(app_module, api_event(reference_payload(), headers={"Content-Type": content_type}))
+    assert response["statusCode"] == 415
+    assert body_of(response)["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+def test_a_body_that_is_not_utf8_is_a_400_on_the_body(app_module: ModuleType, sagemaker: Stubber) -> None:
+    event = api_event(None)
+    raw = json.dumps(reference_payload()).encode().replace(b'"SC"', b'"S\xc7"')
+    event.update(body=base64.b64encode(raw).decode(), isBase64Encoded=True)
+    response = call(app_module, event)
+    assert response["statusCode"] == 400
+    assert body_of(response)["error"]["details"] == [{"field": "body", "problem": "is not UTF-8 text"}]
+
+
+def test_multipart_form_data_without_a_boundary_is_a_415(app_module: ModuleType, sagemaker: Stubber) -> None:
+    response = call(app_module, api_event(reference_payload(), headers={"Content-Type": "multipart/form-data"}))
+    assert response["statusCode"] == 415
+    assert body_of(response)["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+def test_a_value_error_inside_the_handler_stays_a_500(app_module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(*_: Any, **__: Any) -> Any:
+        raise ValueError("a bug, not the client's fault")
+
+    monkeypatch.setattr(app_module.predictor, "predict", explode)
+    response = call(app_module, load_event("api-predict"))
+    assert response["statusCode"] == 500
+    assert body_of(response)["error"]["code"] == "INTERNAL_ERROR"

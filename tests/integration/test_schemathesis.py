@@ -3,19 +3,18 @@
 Schemathesis generates valid (positive) and invalid (negative) requests for every documented operation, plus its
 coverage cases (boundaries, missing fields, wrong types, undeclared methods), and checks each answer: no 5xx, the
 status is documented, the body matches the documented schema, valid data is accepted, invalid data is refused.
-The document is first narrowed to what the served model can score (its categories, numbers it does not overflow
-on), so that "valid" means "answered 200".
+The document is first narrowed to the categories the served model was trained on, so that "valid" means
+"answered 200".
 
-Bugs this test found are reproduced one by one by the strict xfail tests at the end. Until a bug is fixed, the
-property test steps around it (and only it, see KNOWN BUG below); when a fix lands, its xfail test passes, which
-fails the run (XPASS strict) as a reminder to remove both the marker and the step-around.
+The bugs this test found (now fixed) each keep a regression test at the end: no 200 documented and errors typed
+as successes, a text/plain or non-UTF-8 body answered 500, numbers large enough to overflow the model, and
+numeric strings accepted that the published patterns refuse.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import math
 import pickle
 import re
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, assume, settings
+from hypothesis import HealthCheck, settings
 from schemathesis import Case, GenerationMode
 from schemathesis.checks import (
     CheckContext,
@@ -56,51 +55,9 @@ CHECKS = [
     positive_data_acceptance,
     negative_data_rejection,
 ]
-ERROR_STATUSES = ("400", "413", "500", "502", "503", "504")
-# Per route: the documented response that (wrongly, KNOWN BUG 1) carries the 200's schema, and its error statuses.
-# Readiness answers 503 with its report, not with an error body.
-SERVED_RESPONSES = {
-    "/predict": ("400", ERROR_STATUSES),
-    "/predict/batch": ("400", ERROR_STATUSES),
-    "/health/ready": ("503", ()),
-}
-# The shape every error of the handler shares (churn_api.errors.ApiError.body).
-ERROR_BODY = {
-    "type": "object",
-    "required": ["error"],
-    "additionalProperties": False,
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "additionalProperties": False,
-            "properties": {
-                "code": {"type": "string", "pattern": "^[A-Z_]+$"},
-                "message": {"type": "string", "minLength": 1},
-                "details": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "required": ["field", "problem"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "field": {"type": "string", "minLength": 1},
-                            "problem": {"type": "string", "minLength": 1},
-                            "index": {"type": "integer", "minimum": 0},
-                        },
-                    },
-                },
-            },
-        }
-    },
-}
-# KNOWN BUG 4 step-around: the largest number sent. The scaler divides by standard deviations of about 1 or more,
-# and the model's float32 features overflow above ~3.4e38. Numeric strings get at most 15 digits (and an exponent
-# of at most 19, for amounts), which keeps them below this too.
-LARGEST_SCORABLE = 1e35
-COUNT_PATTERN = r"^\s*\+?\d{1,15}\s*$"
-AMOUNT_PATTERN = r"^\s*\+?(\d{1,15}(\.\d*)?|\.\d+)([eE][+-]?1?\d)?\s*$"
+ERROR_STATUSES = ("400", "413", "415", "500", "502", "503", "504")
+# Per route: the error statuses it documents. Readiness answers 503 with its report, not with an error body.
+SERVED_ERRORS = {"/predict": ERROR_STATUSES, "/predict/batch": ERROR_STATUSES, "/health/ready": ()}
 
 
 def known_categories(artifacts: Path) -> dict[str, list[Any]]:
@@ -119,39 +76,24 @@ def customer_schemas(document: dict[str, Any]) -> list[dict[str, Any]]:
     return [schemas["Customer"], schemas["BatchRequest"]["properties"]["customers"]["items"]]
 
 
-def numeric_fields(document: dict[str, Any]) -> dict[str, str]:
-    """Return the customer fields the document types as numbers, each with the pattern its strings are narrowed to."""
-    properties = customer_schemas(document)[0]["properties"]
-    types = {name: {s.get("type") for s in schema.get("anyOf", [])} for name, schema in properties.items()}
-    return {
-        name: COUNT_PATTERN if "integer" in kinds else AMOUNT_PATTERN
-        for name, kinds in types.items()
-        if kinds & {"integer", "number"}
-    }
-
-
 def narrowed_to(categories: dict[str, list[Any]], document: dict[str, Any]) -> dict[str, Any]:
     """Return the document with each customer field limited to what the served model can score.
 
     Categories: the published schema cannot list them (they come from the transformation in S3), so a customer it
     calls valid may be refused as an unknown category. Narrowed, "valid" means "scorable", and an unknown category
     becomes negative data the API must refuse. The patterns mirror the handler: strings are stripped, counts read as
-    ints. Numbers: bounded to LARGEST_SCORABLE, in JSON and in strings, until the API bounds them (KNOWN BUG 4).
+    ints.
     """
     narrowed = copy.deepcopy(document)
     for customer in customer_schemas(narrowed):
         properties = customer["properties"]
-        for field, pattern in numeric_fields(document).items():
-            number, text = properties[field]["anyOf"]
-            number["maximum"] = LARGEST_SCORABLE
-            text["pattern"] = pattern
         for field, values in categories.items():
             alternatives = "|".join(re.escape(str(v)) for v in values)
             if all(isinstance(v, int) for v in values):
                 properties[field] = {
                     "anyOf": [
                         {"type": "integer", "enum": values},
-                        {"type": "string", "pattern": rf"^\s*\+?0*(?:{alternatives})\s*$"},
+                        {"type": "string", "pattern": rf"^\s*\+?(?:{alternatives})\s*$"},
                     ]
                 }
             else:
@@ -167,38 +109,23 @@ def describes_an_error_body(document: dict[str, Any], response: dict[str, Any]) 
     return "error" in schema.get("properties", {})
 
 
-def with_served_responses(document: dict[str, Any]) -> dict[str, Any]:
-    """KNOWN BUG 1: document each route's 200 and give its error statuses the error body; a no-op once fixed."""
-    repaired = copy.deepcopy(document)
-    for path, (success_like, errors) in SERVED_RESPONSES.items():
-        responses = next(iter(repaired["paths"][path].values()))["responses"]
-        if "200" not in responses:
-            responses["200"] = {"description": "OK", "content": copy.deepcopy(responses[success_like]["content"])}
-        for code in set(errors) & set(responses):
-            if not describes_an_error_body(repaired, responses[code]):
-                responses[code]["content"] = {"application/json": {"schema": ERROR_BODY}}
-    return repaired
-
-
 @pytest.fixture(scope="module")
 def api_schema(stack: Stack, trained_artifacts: Path) -> Any:
     """Load docs/openapi.json, narrowed to the served model's categories, pointed at the running stack."""
     document = json.loads(OPENAPI.read_text(encoding="utf-8"))
-    schema = schemathesis.openapi.from_dict(
-        with_served_responses(narrowed_to(known_categories(trained_artifacts), document))
-    )
+    schema = schemathesis.openapi.from_dict(narrowed_to(known_categories(trained_artifacts), document))
     schema.config.update(base_url=stack.api_url)
     schema.config.generation.update(
         modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
         max_examples=MAX_EXAMPLES,
-        # The same requests on every run: a failure reproduces, and the xfail markers below stay truthful.
+        # The same requests on every run, so that a failure reproduces.
         deterministic=True,
         database="none",
     )
     schema.config.phases.coverage.unexpected_methods = GATEWAY_METHODS
     # The API answers valid data with 200 only, and refuses invalid data with 400 (413 for too many customers).
     schema.config.checks.positive_data_acceptance.expected_statuses = ["200"]
-    schema.config.checks.negative_data_rejection.expected_statuses = ["400", "413"]
+    schema.config.checks.negative_data_rejection.expected_statuses = ["400", "413", "415"]
     return schema
 
 
@@ -225,12 +152,12 @@ def undeclared_method_is_answered_like_api_gateway(ctx: CheckContext, response: 
 def a_bad_batch_is_refused_or_reported_record_by_record(
     ctx: CheckContext, response: Response, case: Case
 ) -> bool | None:
-    """Require a negative batch to be refused (400, 413), or scored with its bad records reported as failed.
+    """Require a negative batch to be refused (400, 413, 415), or scored with its bad records reported as failed.
 
     The batch policy: a bad record does not lose the good ones' results, so a batch with only some bad records is
     a 200 that counts and reports them, not a 400.
     """
-    if case.meta is None or not case.meta.generation.mode.is_negative or response.status_code in (400, 413):
+    if case.meta is None or not case.meta.generation.mode.is_negative or response.status_code in (400, 413, 415):
         return None
     if (response.request.method or "").lower() != case.operation.method.lower():
         return None  # an undeclared method: undeclared_method_is_answered_like_api_gateway judges it
@@ -243,55 +170,12 @@ def a_bad_batch_is_refused_or_reported_record_by_record(
     return None
 
 
-def customers_in(case: Case) -> list[dict[str, Any]]:
-    """Return the customer objects a generated body carries (none for a body that is not made of them)."""
-    body = case.body
-    if case.path == "/predict/batch" and isinstance(body, dict):
-        body = body.get("customers")
-    records = body if isinstance(body, list) else [body]
-    return [r for r in records if isinstance(r, dict)]
-
-
-def outside_the_narrowed_numbers(value: Any, pattern: str) -> bool:
-    """Tell whether the handler reads a value as a number that the narrowed document refuses (KNOWN BUGS 4, 5)."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return abs(value) >= LARGEST_SCORABLE
-    if isinstance(value, float):
-        return not math.isfinite(value) or abs(value) >= LARGEST_SCORABLE
-    if isinstance(value, str):
-        try:
-            float(value)
-        except ValueError:
-            return False
-        return re.fullmatch(pattern, value) is None
-    return False
-
-
-def steps_around_a_known_bug(case: Case, numbers: dict[str, str]) -> bool:
-    """Tell whether a case would only rediscover a bug that a strict xfail test below already reproduces."""
-    content_type = str((case.headers or {}).get("Content-Type", "application/json"))
-    return (
-        # KNOWN BUG 2: a Content-Type other than JSON is answered 500.
-        not content_type.startswith("application/json")
-        # KNOWN BUG 3: a body that is not UTF-8 is answered 500.
-        or isinstance(case.body, bytes)
-        # KNOWN BUGS 4 and 5: numbers are unbounded (too large for the model: 502) and numeric strings are read more
-        # laxly than the patterns say; the narrowed document avoids both, but negative data crosses the line.
-        or any(outside_the_narrowed_numbers(c.get(f), p) for c in customers_in(case) for f, p in numbers.items())
-    )
-
-
 schema = schemathesis.pytest.from_fixture("api_schema")
-NUMERIC_FIELDS = numeric_fields(json.loads(OPENAPI.read_text(encoding="utf-8")))
 
 
 @schema.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck), max_examples=MAX_EXAMPLES)
 def test_every_request_drawn_from_the_openapi_document_is_answered_as_documented(case: Case) -> None:
-    assume(not steps_around_a_known_bug(case, NUMERIC_FIELDS))
-
     if case.path == "/predict/batch":
         checks = [c for c in CHECKS if c is not negative_data_rejection]
         extra = [undeclared_method_is_answered_like_api_gateway, a_bad_batch_is_refused_or_reported_record_by_record]
@@ -300,33 +184,30 @@ def test_every_request_drawn_from_the_openapi_document_is_answered_as_documented
     case.call_and_validate(checks=checks, additional_checks=extra)
 
 
-# -- the bugs the property test found, one strict xfail each --------------------------------------------------------
+# -- regression tests for the bugs the property test found --------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN BUG 1: responses=... in app.py replaces the 200 and types errors")
 def test_the_openapi_document_declares_each_routes_200_and_its_error_body() -> None:
     document = json.loads(OPENAPI.read_text(encoding="utf-8"))
 
-    for path, (_, errors) in SERVED_RESPONSES.items():
+    for path, errors in SERVED_ERRORS.items():
         responses = next(iter(document["paths"][path].values()))["responses"]
         assert "200" in responses, path
         for code in set(errors) & set(responses):
             assert describes_an_error_body(document, responses[code]), f"{path} {code}"
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN BUG 2: Powertools' RequestUnsupportedContentType becomes a 500")
 @pytest.mark.parametrize("route", ["/predict", "/predict/batch"])
-def test_a_json_body_sent_as_text_plain_is_not_answered_with_a_server_error(stack: Stack, route: str) -> None:
+def test_a_json_body_sent_as_text_plain_is_refused_with_415(stack: Stack, route: str) -> None:
     body = reference_payload() if route == "/predict" else {"customers": [reference_payload()]}
 
     # fetch() sends a string body as text/plain;charset=UTF-8 unless the page sets Content-Type.
     reply = send("POST", f"{stack.api_url}{route}", json.dumps(body), Content_Type="text/plain;charset=UTF-8")
 
-    assert reply.status < 500, reply.body
-    assert reply.status == 200 or "error" in reply.json()
+    assert reply.status == 415, reply.body
+    assert reply.json()["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN BUG 3: a body that is not UTF-8 fails to decode and becomes a 500")
 def test_a_body_that_is_not_utf8_is_refused_with_400(stack: Stack) -> None:
     body = json.dumps(reference_payload()).encode().replace(b'"SC"', b'"S\xc7"')
 
@@ -336,7 +217,6 @@ def test_a_body_that_is_not_utf8_is_refused_with_400(stack: Stack) -> None:
     assert reply.json()["error"]["code"] == "VALIDATION_ERROR"
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN BUG 4: numbers are unbounded; beyond float32 the model fails (502)")
 @pytest.mark.parametrize("value", [1e40, "1e40"])
 def test_a_number_too_large_for_the_model_is_refused_with_400_naming_the_field(stack: Stack, value: Any) -> None:
     reply = send("POST", f"{stack.api_url}/predict", {**reference_payload(), "Day Mins": value})
@@ -345,7 +225,6 @@ def test_a_number_too_large_for_the_model_is_refused_with_400_naming_the_field(s
     assert [d["field"] for d in reply.json()["error"]["details"]] == ["Day Mins"]
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN BUG 5: lax int/float parsing takes strings the patterns refuse")
 @pytest.mark.parametrize(("field", "value"), [("Day Calls", "4.0"), ("Day Calls", "1_000"), ("Day Mins", "-0")])
 def test_a_numeric_string_the_openapi_document_refuses_is_refused(stack: Stack, field: str, value: str) -> None:
     pattern = customer_schemas(json.loads(OPENAPI.read_text(encoding="utf-8")))[0]["properties"][field]["anyOf"][1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import ValidationError
 
@@ -48,6 +50,13 @@ def test_phone_may_be_left_out() -> None:
         ("Day Mins", "inf"),
         ("Day Mins", -1.0),
         ("Day Calls", "4.5"),
+        ("Day Calls", "4.0"),
+        ("Day Calls", "1_000"),
+        ("Day Calls", 1_000_000),
+        ("Day Mins", "-0"),
+        ("Day Mins", "1e3"),
+        ("Day Mins", 1e40),
+        ("Day Mins", "1000000"),
         ("Day Calls", True),
         ("Night Charge", False),
         ("Area Code", "eight"),
@@ -76,3 +85,43 @@ def test_the_label_is_true_only_above_the_threshold(score: float, churn: bool) -
     assert prediction.churn is churn
     assert prediction.label == ("True" if churn else "False")
     assert (prediction.score, prediction.threshold) == (score, 0.39)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("Day Calls", " 4 ", 4),
+        ("Day Calls", "+4", 4),
+        ("Day Calls", 999_999, 999_999),
+        ("Day Calls", 4.0, 4),
+        ("Day Mins", "999999.99", 999_999.99),
+        ("Day Mins", ".5", 0.5),
+        ("Day Mins", "5.", 5.0),
+        ("Day Mins", -0.0, 0.0),
+        ("State", "  SC ", "SC"),
+    ],
+)
+def test_numbers_within_the_published_patterns_and_limits_are_accepted(
+    field: str, value: object, expected: object
+) -> None:
+    assert Customer.model_validate({**reference_payload(), field: value}).features()[field] == expected
+
+
+def test_the_published_string_patterns_are_the_ones_enforced() -> None:
+    schema = Customer.model_json_schema(by_alias=True)["properties"]
+    count_pattern = schema["Day Calls"]["anyOf"][1]["pattern"]
+    amount_pattern = schema["Day Mins"]["anyOf"][1]["pattern"]
+    for value in ["4", "4.0", "1_000", "-0", "1e3", "999999", "1000000"]:
+        accepted = _accepts("Day Calls", value)
+        assert accepted == bool(re.fullmatch(count_pattern, value)), value
+    for value in ["4.5", ".5", "5.", "-0", "1e3", "999999.9", "1000000", "nan"]:
+        accepted = _accepts("Day Mins", value)
+        assert accepted == bool(re.fullmatch(amount_pattern, value)), value
+
+
+def _accepts(field: str, value: str) -> bool:
+    try:
+        Customer.model_validate({**reference_payload(), field: value})
+    except ValidationError:
+        return False
+    return True
