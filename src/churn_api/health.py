@@ -34,7 +34,7 @@ class ReadinessCheck:
         try:
             described = self._sagemaker.describe_endpoint(EndpointName=self.endpoint_name)
         except ClientError as exc:
-            # DescribeEndpoint answers ValidationError "Could not find endpoint" for an unknown name.
+            # DescribeEndpoint answers ValidationException "Could not find endpoint ..." for an unknown name.
             return f"Unavailable ({exc.response.get('Error', {}).get('Code', 'Unknown')})"
         except BotoCoreError:
             return "Unreachable"
