@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import io
 import sys
 from collections.abc import Iterator
 from types import ModuleType
@@ -10,7 +11,8 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.response import StreamingBody
+from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from churn_local.transformation import dumps
@@ -86,3 +88,13 @@ def sagemaker(app_module: ModuleType) -> Iterator[Stubber]:
     with Stubber(app_module.predictor.scorer._client) as stubber:
         yield stubber
         stubber.assert_no_pending_responses()
+
+
+def answer(stubber: Stubber, body: str, expected_body: Any = ANY) -> None:
+    """Queue one InvokeEndpoint answer, checking what the function sends."""
+    raw = body.encode()
+    stubber.add_response(
+        "invoke_endpoint",
+        {"Body": StreamingBody(io.BytesIO(raw), len(raw)), "ContentType": "text/csv"},
+        {"EndpointName": ENDPOINT, "ContentType": "text/csv", "Body": expected_body},
+    )

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
 from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
-from botocore.response import StreamingBody
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 
 from churn_api.models import MAX_BATCH_SIZE
-from tests.functional.conftest import ENDPOINT, S3Reads, fresh_app
+from tests.functional.conftest import ENDPOINT, S3Reads, answer, fresh_app
 from tests.support import FakeLambdaContext, api_event, reference_payload
 
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024  # synchronous invocation request and response, Lambda quotas
@@ -37,15 +35,6 @@ def header(response: dict[str, Any], name: str) -> str | None:
     if name.lower() in values:
         return ",".join(values[name.lower()])
     return single.get(name.lower())
-
-
-def answer(stubber: Stubber, body: str) -> None:
-    raw = body.encode()
-    stubber.add_response(
-        "invoke_endpoint",
-        {"Body": StreamingBody(io.BytesIO(raw), len(raw)), "ContentType": "text/csv"},
-        {"EndpointName": ENDPOINT, "ContentType": "text/csv", "Body": ANY},
-    )
 
 
 # Batch

@@ -13,11 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from botocore.response import StreamingBody
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 
 from churn_api.config import ConfigError
-from tests.functional.conftest import BUCKET, ENDPOINT, KEY, S3Reads, fresh_app
+from tests.functional.conftest import BUCKET, KEY, S3Reads, answer, fresh_app
 from tests.support import FakeLambdaContext, api_event, load_event, reference_payload
 
 PHONE = reference_payload()["Phone"]
@@ -34,16 +33,6 @@ def sklearn_csv(saved: dict[str, Any], payloads: list[dict[str, Any]]) -> bytes:
         ]
     )
     return "\n".join(",".join(repr(float(v)) for v in row) for row in matrix).encode()
-
-
-def answer(stubber: Stubber, body: str, expected_body: Any = ANY) -> None:
-    """Queue one InvokeEndpoint answer, checking what the function sends."""
-    raw = body.encode()
-    stubber.add_response(
-        "invoke_endpoint",
-        {"Body": StreamingBody(io.BytesIO(raw), len(raw)), "ContentType": "text/csv"},
-        {"EndpointName": ENDPOINT, "ContentType": "text/csv", "Body": expected_body},
-    )
 
 
 def call(app: ModuleType, event: Any) -> Any:

@@ -209,6 +209,18 @@ class StaticSite:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
 
+def open_page(chromium: Any, url: str) -> Iterator[Any]:
+    """Open a page in a fresh browser context, yield it, and fail on any script error it raised."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.goto(url)
+    yield tab
+    context.close()
+    assert errors == []
+
+
 @pytest.fixture(scope="session")
 def static_site() -> Iterator[StaticSite]:
     """Serve local/churn_local/static/ on its own free port for the whole session."""

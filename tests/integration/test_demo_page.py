@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import ReferenceModel, Stack, predict
+from tests.integration.conftest import ReferenceModel, Stack, open_page, predict
 from tests.support import reference_payload
 
 pytestmark = pytest.mark.browser
@@ -19,14 +19,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def page(chromium: Any, stack: Stack) -> Iterator[Any]:
     """Open the demo page served by the local API; fail on any script error."""
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.goto(f"{stack.api_url}/")
-    yield tab
-    context.close()
-    assert errors == []
+    yield from open_page(chromium, f"{stack.api_url}/")
 
 
 def input_for(page: Any, name: str) -> Any:

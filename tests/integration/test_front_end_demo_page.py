@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import API_KEY, ReferenceModel, Stack, StaticSite, predict, send
+from tests.integration.conftest import API_KEY, ReferenceModel, Stack, StaticSite, open_page, predict, send
 from tests.support import reference_payload
 
 pytestmark = pytest.mark.browser
@@ -18,27 +18,16 @@ pytestmark = pytest.mark.browser
 PROMPTLY_MS = 10_000
 
 
-def open_page(chromium: Any, site: StaticSite, api: Stack) -> Iterator[Any]:
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.goto(f"{site.origin}/?api={api.api_url}")
-    yield tab
-    context.close()
-    assert errors == []
-
-
 @pytest.fixture
 def allowed_page(chromium: Any, static_site: StaticSite, front_end_stack: Stack) -> Iterator[Any]:
     """Open the static site's page against the stack that allows its origin and requires API_KEY."""
-    yield from open_page(chromium, static_site, front_end_stack)
+    yield from open_page(chromium, f"{static_site.origin}/?api={front_end_stack.api_url}")
 
 
 @pytest.fixture
 def refused_page(chromium: Any, static_site: StaticSite, stack: Stack) -> Iterator[Any]:
     """Open the static site's page against the default stack, which allows only http://localhost:3000."""
-    yield from open_page(chromium, static_site, stack)
+    yield from open_page(chromium, f"{static_site.origin}/?api={stack.api_url}")
 
 
 def submit(page: Any) -> None:

@@ -52,10 +52,11 @@ def server(trained_artifacts: Path) -> Iterator[EndpointServer]:
     thread.join(timeout=10)
 
 
-@pytest.fixture
-def runtime(server: EndpointServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
-    """Return a real sagemaker-runtime client that finds the server through AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", server.url)
+def local_client(
+    service: str, variable: str, server: EndpointServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Any:
+    """Return a real boto3 client that finds the server through the standard AWS_ENDPOINT_URL_* variable only."""
+    monkeypatch.setenv(variable, server.url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
@@ -63,9 +64,16 @@ def runtime(server: EndpointServer, monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     client = boto3.session.Session().client(
-        "sagemaker-runtime", region_name=REGION, config=Config(retries={"mode": "standard", "max_attempts": 1})
+        service, region_name=REGION, config=Config(retries={"mode": "standard", "max_attempts": 1})
     )
     assert client.meta.endpoint_url == server.url
+    return client
+
+
+@pytest.fixture
+def runtime(server: EndpointServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
+    """Return a real sagemaker-runtime client that finds the server through AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME."""
+    client = local_client("sagemaker-runtime", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", server, monkeypatch, tmp_path)
     yield client
     client.close()
 
@@ -73,17 +81,7 @@ def runtime(server: EndpointServer, monkeypatch: pytest.MonkeyPatch, tmp_path: P
 @pytest.fixture
 def control(server: EndpointServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
     """Return a real sagemaker (control plane) client that finds the server through AWS_ENDPOINT_URL_SAGEMAKER."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", server.url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    client = boto3.session.Session().client(
-        "sagemaker", region_name=REGION, config=Config(retries={"mode": "standard", "max_attempts": 1})
-    )
-    assert client.meta.endpoint_url == server.url
+    client = local_client("sagemaker", "AWS_ENDPOINT_URL_SAGEMAKER", server, monkeypatch, tmp_path)
     yield client
     client.close()
 
