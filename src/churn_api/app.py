@@ -117,6 +117,13 @@ def record_predictions(predictions: Iterable[Prediction]) -> None:
         metrics.add_metric(name="ChurnRate", unit=MetricUnit.Percent, value=100 * churners / len(scored))
 
 
+def score_one(customer: Customer) -> Prediction:
+    """Score one customer and count the prediction."""
+    prediction = predictor.predict([customer])[0]
+    record_predictions([prediction])
+    return prediction
+
+
 @app.post(
     "/predict",
     summary="Score one customer",
@@ -125,9 +132,7 @@ def record_predictions(predictions: Iterable[Prediction]) -> None:
 )
 def predict(customer: Annotated[Customer, Body()]) -> Prediction:
     """Score one customer posted as JSON."""
-    prediction = predictor.predict([customer])[0]
-    record_predictions([prediction])
-    return prediction
+    return score_one(customer)
 
 
 @app.post(
@@ -252,10 +257,15 @@ def not_json() -> Response[Any]:
     return error_response(UnsupportedMediaType("send the body as JSON with Content-Type: application/json"))
 
 
+def unexpected_error() -> ApiError:
+    """Log the exception being handled, with its trace, and return the 500 that leaks none of it."""
+    logger.exception("unexpected failure")
+    return ApiError("the service failed unexpectedly")
+
+
 def unexpected() -> Response[Any]:
     """Answer anything unforeseen with a 500 that leaks no stack trace."""
-    logger.exception("unexpected failure")
-    return error_response(ApiError("the service failed unexpectedly"))
+    return error_response(unexpected_error())
 
 
 @app.exception_handler(RequestUnsupportedContentType)
@@ -297,17 +307,13 @@ def on_unexpected(exc: Exception) -> Response[Any]:
 def invoke_direct(event: Any) -> dict[str, Any]:
     """Score the customer that a direct invocation (e.g. the Lambda console test) sends as the event."""
     try:
-        customer = Customer.model_validate(event)
-        prediction = predictor.predict([customer])[0]
-        record_predictions([prediction])
-        return prediction.model_dump()
+        return score_one(Customer.model_validate(event)).model_dump()
     except ValidationError as exc:
         error: ApiError = InvalidRequest("the event is not a valid customer", problems_from(exc.errors()))
     except ApiError as exc:
         error = exc
     except Exception:
-        logger.exception("unexpected failure")
-        error = ApiError("the service failed unexpectedly")
+        error = unexpected_error()
     log_error(error)
     return {"statusCode": error.status, **error.body()}
 
