@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import re
 import resource
 import signal
 import statistics
@@ -27,11 +26,10 @@ from typing import Any
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
 from churn_local import dataset
-from churn_local.serve import READY_PREFIX
+from churn_local.serve import READY_LINE, local_aws_environment
 from churn_local.train import train
 
 ROOT = dataset.PROJECT_ROOT
-READY = re.compile(re.escape(READY_PREFIX) + r" api=(\S+) endpoint=(\S+) s3=(\S+)")
 
 
 def percentiles(samples_ms: list[float]) -> str:
@@ -70,14 +68,14 @@ def local_stack(artifacts: Path) -> Iterator[tuple[str, str, str]]:
     assert process.stdout is not None
     try:
         for line in process.stdout:
-            if match := READY.search(line):
+            if match := READY_LINE.search(line):
                 break
         else:
             raise RuntimeError("the local stack exited before it was ready")
         # Keep draining its stdout (the handler logs every request) so that the pipe never fills up.
         drain = ThreadPoolExecutor(max_workers=1)
         drain.submit(lambda: [None for _ in process.stdout])  # type: ignore[union-attr]
-        yield match.group(1), match.group(2), match.group(3)
+        yield match["api"], match["endpoint"], match["s3"]
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
@@ -97,15 +95,11 @@ def cold_container(endpoint_url: str, s3_url: str) -> tuple[float, float, float]
         " resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(local_aws_environment(s3_url, endpoint_url))
     env.update(
         ENDPOINT_NAME="churn-xgboost",
         TRANSFORM_BUCKET="churn-api-local",
         TRANSFORM_KEY="transformation.sav",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ACCESS_KEY_ID="local",
-        AWS_SECRET_ACCESS_KEY="local",
-        AWS_ENDPOINT_URL_S3=s3_url,
-        AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=endpoint_url,
         POWERTOOLS_LOG_LEVEL="WARNING",
         POWERTOOLS_METRICS_DISABLED="true",
     )

@@ -13,6 +13,7 @@ import errno
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -34,6 +35,8 @@ ARTIFACT_FILES = (TRANSFORMATION_FILE, MODEL_ARCHIVE, METADATA_FILE)
 REGION = "us-east-1"
 # Tests wait for this line; it also carries the real URLs when ports were chosen by the system (port 0).
 READY_PREFIX = "churn-api local stack ready:"
+# What ready_line() prints, for whoever starts the stack and waits for it (the tests, the benchmarks).
+READY_LINE = re.compile(re.escape(READY_PREFIX) + r" api=(?P<api>\S+) endpoint=(?P<endpoint>\S+) s3=(?P<s3>\S+)")
 # The variable `--api-key` falls back to, so a key need not appear in the shell history or the process list.
 API_KEY_VARIABLE = "CHURN_API_KEY"
 # API Gateway refuses key values shorter than 20 characters (CDK's ApiKeyOptions.value: "Must be at least 20

@@ -7,7 +7,6 @@ import http.server
 import json
 import os
 import pickle
-import re
 import signal
 import socket
 import subprocess
@@ -28,10 +27,9 @@ import xgboost as xgb
 
 from churn_local import dataset
 from churn_local.api_gateway import STATIC_DIR
-from churn_local.serve import READY_PREFIX
+from churn_local.serve import READY_LINE
 from tests.support import PROJECT_ROOT
 
-READY = re.compile(re.escape(READY_PREFIX) + r" api=(?P<api>\S+) endpoint=(?P<endpoint>\S+) s3=(?P<s3>\S+)")
 START_TIMEOUT_S = 180
 STOP_TIMEOUT_S = 30
 
@@ -62,7 +60,7 @@ def _drain(stream: Any, lines: list[str], ready: threading.Event | None, stack: 
     # Reading continuously keeps the pipe from filling up (the handler logs JSON to stdout for every request).
     for line in stream:
         lines.append(line)
-        if ready is not None and (match := READY.search(line)):
+        if ready is not None and (match := READY_LINE.search(line)):
             stack.api_url, stack.endpoint_url, stack.s3_url = match["api"], match["endpoint"], match["s3"]
             ready.set()
     if ready is not None:
