@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from churn_local.constants import PROJECT_ROOT
+
 DATA_PATH = PROJECT_ROOT / "data" / "churn.txt"
 DATA_SHA256 = "182e4be2ff5716699104001a2c1a9e93a5ba9143806f626faf75dc819ccf7dde"
 

@@ -1,55 +1,20 @@
-"""A local SageMaker endpoint: the runtime's InvokeEndpoint REST call in front of the XGBoost container contract.
+"""A local SageMaker endpoint: InvokeEndpoint and DescribeEndpoint in front of the built-in XGBoost container.
 
-Usage: ``python -m churn_local.sagemaker_endpoint --model artifacts/model.tar.gz --endpoint-name churn-xgboost
-[--host 127.0.0.1] [--port 8080]``, then point any AWS SDK at it with
-``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:8080``: boto3 signs and sends the same request it sends to
-``runtime.sagemaker.<region>.amazonaws.com`` and parses the answers, errors included, the same way.
-
-Routes:
-
-- ``POST /endpoints/{EndpointName}/invocations``: SageMaker Runtime ``InvokeEndpoint`` (botocore service model
-  ``sagemaker-runtime`` 2017-05-13, protocol rest-json). ``Content-Type`` and ``Accept`` go to the container
-  (``X-Amzn-SageMaker-Custom-Attributes`` is accepted; the XGBoost container ignores it, so none comes back);
-  the answer carries the container's body and ``Content-Type`` plus ``x-Amzn-Invoked-Production-Variant:
-  AllTraffic`` (the variant name the SageMaker SDK gives a single-variant endpoint). Errors are rest-json:
-  the code in the ``x-amzn-ErrorType`` header (botocore ``RestJSONParser._inject_error_code`` reads it), the
-  modelled members in a JSON body:
-
-  - an endpoint other than the one served: 400 ``ValidationError``, ``Endpoint {name} of account {account} not
-    found.``, what SageMaker answers for a name it does not know;
-  - the container answered anything but 2xx: 424 ``ModelError`` with ``OriginalStatusCode``, ``OriginalMessage``
-    (the container's body) and ``LogStreamArn``, and the message SageMaker builds from them, ``Received client
-    error (400) from primary with message "...". See https://<region>.console.aws.amazon.com/cloudwatch/...
-    in account <account> for more information.`` (as quoted in aws/amazon-sagemaker-examples issue #1881 and
-    philschmid/cdk-samples issue #5).
-- ``POST /`` with ``X-Amz-Target: SageMaker.DescribeEndpoint``: the control plane's ``DescribeEndpoint``
-  (botocore service model ``sagemaker`` 2017-07-24, protocol json 1.1), so that readiness checks find the endpoint
-  through ``AWS_ENDPOINT_URL_SAGEMAKER``. The served name is ``InService`` with one ``AllTraffic`` variant; any
-  other name is 400 ``ValidationException`` ``Could not find endpoint "<endpoint ARN>".``, what SageMaker answers
-  (as quoted in the stubbed tests of sagemaker-hosting tools, e.g. ``An error occurred (ValidationException) when
-  calling the DescribeEndpoint operation: Could not find endpoint "arn:aws:sagemaker:...:endpoint/..."``). JSON 1.1
-  errors carry ``__type`` and ``Message`` in the body (botocore ``JSONParser._do_error_parse`` reads both).
-- ``POST /invocations``, ``GET /ping``, ``GET /execution-parameters``: what the built-in XGBoost container itself
-  serves on port 8080 (aws/sagemaker-xgboost-container ``src/sagemaker_xgboost_container/algorithm_mode/serve.py``).
-
-How the container answers ``/invocations`` (same source, and ``serve_utils.py``, ``encoder.py``):
-
-- empty body: 204;
-- ``Content-Type`` other than ``text/csv`` (default when absent): 415;
-- CSV that does not parse (ragged rows, text): 415 ``Loading csv data failed with Exception, please ensure data
-  is in csv format: ...``; the payload is ``strip()``-ed, split on ``\\n`` and ``,``, an empty cell is NaN;
-- a feature count other than the model's: 400 ``Unable to evaluate payload provided: Feature size of csv
-  inference data {y} is not consistent with feature size of trained model {x}.`` Deliberately stricter than
-  the real container, which only checks this for pickled models (and even lets one column short through);
-  for a ``save_model`` file XGBoost itself rejects extra columns but scores missing trailing columns as NaN,
-  so a short row would be silently mis-scored on AWS. Here every wrong count fails loudly;
-- otherwise 200, ``Accept`` deciding the body: ``text/csv`` (also for no ``Accept`` or ``*/*``, the
-  container's ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` default) is ``",".join(map(str, preds.tolist()))``:
-  one line, scores comma-separated in row order, each the shortest repr of the float32 score; ``application/json``
-  is ``{"predictions": [{"score": ...}, ...]}`` (``serve_utils.encode_predictions_as_json``, pinned by the
-  container's ``test/unit/algorithm_mode/test_serve_utils.py``); any other ``Accept`` is 406.
-
-Request and response bodies are never logged: they describe customers.
+What the handler calls, answered the way real services answer a real boto3 client (found through
+``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` / ``AWS_ENDPOINT_URL_SAGEMAKER``):
+- ``POST /endpoints/{name}/invocations``: SageMaker Runtime ``InvokeEndpoint`` (botocore model ``sagemaker-runtime``
+  2017-05-13, rest-json: the error code in ``x-amzn-ErrorType``, members in a JSON body). An unknown name is 400
+  ``ValidationError``; a container answer other than 2xx is 424 ``ModelError`` with ``OriginalStatusCode`` and
+  ``OriginalMessage`` (message as quoted in aws/amazon-sagemaker-examples issue #1881).
+- ``POST /`` with ``X-Amz-Target: SageMaker.DescribeEndpoint``: the control plane (botocore model ``sagemaker``,
+  JSON 1.1): ``InService`` for the served name, else 400 ``ValidationException`` ``Could not find endpoint "<arn>".``
+- ``GET /ping``, ``POST /invocations``: the container itself (aws/sagemaker-xgboost-container
+  ``algorithm_mode/serve.py``, ``serve_utils.py``): empty body 204; a Content-Type other than text/csv 415; CSV that
+  does not parse 415; a feature count other than the model's 400 (stricter than the container, which scores a short
+  row of a ``save_model`` file as NaN: here it fails loudly); else 200, one CSV line of float32 scores (or
+  ``{"predictions": [{"score": ...}]}`` for ``Accept: application/json``; any other Accept is 406).
+- ``GET``/``PUT /_local/fault``: local only, the fault injection of churn_local.faults.
+Bodies are never logged: they describe customers.
 """
 
 from __future__ import annotations
@@ -57,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import pickle
 import re
 import signal
@@ -68,7 +32,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -77,30 +40,21 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 import xgboost as xgb
 
+from churn_local import faults
+from churn_local.constants import LOCAL_ACCOUNT_ID, LOCAL_REGION, MODEL_ARCHIVE, MODEL_MEMBER
+from churn_local.http_server import DEFAULT_IDLE_TIMEOUT_S, LocalHTTPServer, TimedRequestHandler
+
 logger = logging.getLogger(__name__)
 
-MODEL_MEMBER = "xgboost-model"
-DEFAULT_ACCOUNT = "123456789012"
-DEFAULT_REGION = "us-east-1"
 PRODUCTION_VARIANT = "AllTraffic"
 # InvokeEndpoint's Body shape: {"max": 6291456} in the botocore service model.
 MAX_BODY_BYTES = 6_291_456
-# The JSON 1.1 control plane: one POST / per call, the operation named by X-Amz-Target.
 JSON_11 = "application/x-amz-json-1.1"
-TARGET_PREFIX = "SageMaker."
-# DescribeEndpoint's EndpointName shape in the control-plane model.
-DESCRIBE_NAME_PATTERN = "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
-# EndpointName's shape: {"max": 63, "pattern": "^[a-zA-Z0-9](-*[a-zA-Z0-9])*"}.
-ENDPOINT_NAME_PATTERN = "^[a-zA-Z0-9](-*[a-zA-Z0-9])*"
-_ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")
-_INVOKE_PATH = re.compile(r"/endpoints/(?P<name>[^/]*)/invocations")
-_CREDENTIAL_REGION = re.compile(r"Credential=[^/,\s]+/\d{8}/(?P<region>[a-z0-9-]+)/")
-
 CSV = "text/csv"
 JSON = "application/json"
-SUPPORTED_ACCEPTS = (CSV, JSON)
-# Content types the real container also decodes; this local endpoint only speaks CSV, like the handler.
-_OTHER_CONTAINER_TYPES = ("text/libsvm", "text/x-libsvm", "application/x-recordio-protobuf")
+_ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+_INVOKE_PATH = re.compile(r"/endpoints/(?P<name>[^/]*)/invocations")
+_CREDENTIAL_REGION = re.compile(r"Credential=[^/,\s]+/\d{8}/(?P<region>[a-z0-9-]+)/")
 
 
 @dataclass(frozen=True)
@@ -110,11 +64,6 @@ class ContainerResponse:
     status: int
     body: bytes = b""
     content_type: str = "text/plain; charset=utf-8"
-
-    @classmethod
-    def text(cls, status: int, message: str) -> ContainerResponse:
-        """Answer with a plain-text message, the way the container's Flask app reports failures."""
-        return cls(status, message.encode("utf-8"))
 
 
 def _media_type(header: str | None) -> str:
@@ -129,14 +78,11 @@ def load_model_archive(path: Path) -> xgb.Booster:
             # /opt/ml/model gets every file of the archive and the container averages them all as an ensemble.
             raise ValueError(f"{path} must hold exactly one file, {MODEL_MEMBER}; found {[m.name for m in members]}")
         extracted = tar.extractfile(members[0])
-        if extracted is None:
-            raise ValueError(f"{path}: cannot read {MODEL_MEMBER}")
+        assert extracted is not None  # a regular file
         with extracted:
             raw = extracted.read()
-    # serve_utils.get_loaded_booster: pickle.load, and on any failure xgb.Booster().load_model. The archive is
-    # the operator's own artifact, trusted like the code that serves it.
     try:
-        booster = pickle.loads(raw)  # noqa: S301
+        booster = pickle.loads(raw)  # noqa: S301 (the operator's own artifact, trusted like this code)
         if not isinstance(booster, xgb.Booster):
             raise TypeError(f"unpickled a {type(booster).__name__}, not a Booster")
     except Exception:
@@ -152,71 +98,42 @@ class XGBoostContainer:
     def __init__(self, booster: xgb.Booster) -> None:
         self.booster = booster
         self.n_features = booster.num_features()
-        # The container loads one booster per worker process and predicts one request at a time in each;
-        # one lock around the shared booster gives the threaded server the same one-at-a-time predictions.
+        # The container predicts one request at a time per worker; one lock gives the threaded server the same.
         self._lock = threading.Lock()
-
-    @classmethod
-    def from_archive(cls, path: Path) -> XGBoostContainer:
-        """Load the model from a model.tar.gz."""
-        return cls(load_model_archive(path))
-
-    def predict(self, rows: np.ndarray) -> np.ndarray:
-        """Score a feature matrix exactly as the container does (``validate_features=False``)."""
-        with self._lock:
-            return np.asarray(self.booster.predict(xgb.DMatrix(rows), validate_features=False))
 
     def invocations(self, body: bytes, content_type: str | None, accept: str | None) -> ContainerResponse:
         """Answer one ``POST /invocations`` with the container's status codes and body formats."""
         if not body:
             return ContainerResponse(HTTPStatus.NO_CONTENT)
         media = _media_type(content_type) or CSV
-        if media in ("csv", CSV):
-            pass
-        elif media in _OTHER_CONTAINER_TYPES:
-            return ContainerResponse.text(
-                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                f"Content-type {media} is accepted by the SageMaker XGBoost container but not by this local "
-                "endpoint, which only decodes text/csv",
-            )
-        else:
-            return ContainerResponse.text(
-                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                f"Content-type {media} not supported. Supported content-type is text/csv, text/libsvm, "
-                "application/x-recordio-protobuf",
-            )
+        if media not in ("csv", CSV):
+            message = f"Content-type {media} not supported. Supported content-type is text/csv, text/libsvm"
+            return ContainerResponse(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, message.encode())
         accepted = _media_type(accept)
-        if accepted in ("", "*/*"):
-            accepted = CSV
-        if accepted not in SUPPORTED_ACCEPTS:
-            return ContainerResponse.text(
-                HTTPStatus.NOT_ACCEPTABLE,
-                f"Accept type {accepted} is not supported. "
-                f"Please use supported accept types: {list(SUPPORTED_ACCEPTS)}.",
-            )
+        accepted = CSV if accepted in ("", "*/*") else accepted
+        if accepted not in (CSV, JSON):
+            message = f"Accept type {accepted} is not supported. Please use supported accept types: {[CSV, JSON]}."
+            return ContainerResponse(HTTPStatus.NOT_ACCEPTABLE, message.encode())
         try:
             rows = parse_csv(body)
         except Exception as exc:
-            return ContainerResponse.text(
-                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                f"Loading csv data failed with Exception, please ensure data is in csv format:\n {type(exc)}\n {exc}",
+            message = (
+                f"Loading csv data failed with Exception, please ensure data is in csv format:\n {type(exc)}\n {exc}"
             )
+            return ContainerResponse(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, message.encode())
         if rows.shape[1] != self.n_features:
-            return ContainerResponse.text(
-                HTTPStatus.BAD_REQUEST,
+            message = (
                 "Unable to evaluate payload provided: Feature size of csv inference data "
-                f"{rows.shape[1]} is not consistent with feature size of trained model {self.n_features}.",
+                f"{rows.shape[1]} is not consistent with feature size of trained model {self.n_features}."
             )
-        try:
-            scores = self.predict(rows)
-        except Exception as exc:
-            return ContainerResponse.text(HTTPStatus.BAD_REQUEST, f"Unable to evaluate payload provided: {exc}")
+            return ContainerResponse(HTTPStatus.BAD_REQUEST, message.encode())
+        with self._lock:
+            scores = np.asarray(self.booster.predict(xgb.DMatrix(rows), validate_features=False)).tolist()
         if accepted == JSON:
-            document = {"predictions": [{"score": s} for s in scores.tolist()]}
-            return ContainerResponse(HTTPStatus.OK, json.dumps(document).encode("utf-8"), JSON)
-        return ContainerResponse(
-            HTTPStatus.OK, ",".join(map(str, scores.tolist())).encode("utf-8"), "text/csv; charset=utf-8"
-        )
+            return ContainerResponse(
+                HTTPStatus.OK, json.dumps({"predictions": [{"score": s} for s in scores]}).encode(), JSON
+            )
+        return ContainerResponse(HTTPStatus.OK, ",".join(map(str, scores)).encode(), "text/csv; charset=utf-8")
 
 
 def parse_csv(body: bytes) -> np.ndarray:
@@ -228,253 +145,202 @@ def parse_csv(body: bytes) -> np.ndarray:
 
 @dataclass
 class ServiceError:
-    """One rest-json error of the SageMaker Runtime API."""
+    """One error of the SageMaker APIs: HTTP status, error code, modelled members."""
 
     status: int
     code: str
     members: dict[str, Any] = field(default_factory=dict)
 
-    def body(self) -> bytes:
-        """Serialise the modelled members as the JSON error body."""
-        return json.dumps(self.members).encode("utf-8")
+    @classmethod
+    def of(cls, status: int, code: str, message: str) -> ServiceError:
+        """Return an error whose only member is its message."""
+        return cls(status, code, {"Message": message})
 
 
-def validation_error(message: str) -> ServiceError:
-    """Return the ``ValidationError`` (HTTP 400) shape."""
-    return ServiceError(HTTPStatus.BAD_REQUEST, "ValidationError", {"Message": message})
-
-
-def model_error(reply: ContainerResponse, endpoint: str, account: str, region: str) -> ServiceError:
+def model_error(status: int, original: str, endpoint: str, region: str) -> ServiceError:
     """Wrap a failed container answer the way SageMaker does: ``ModelError`` (HTTP 424)."""
-    original = reply.body.decode("utf-8", errors="replace")
-    side = "server" if reply.status >= 500 else "client"
+    side = "server" if status >= 500 else "client"
     group = f"/aws/sagemaker/Endpoints/{endpoint}"
     console = f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:group={group}"
+    message = (
+        f'Received {side} error ({status}) from primary with message "{original}". '
+        f"See {console} in account {LOCAL_ACCOUNT_ID} for more information."
+    )
+    members = {"Message": message, "OriginalStatusCode": status, "OriginalMessage": original}
     return ServiceError(
         HTTPStatus.FAILED_DEPENDENCY,
         "ModelError",
-        {
-            "Message": f'Received {side} error ({reply.status}) from primary with message "{original}". '
-            f"See {console} in account {account} for more information.",
-            "OriginalStatusCode": reply.status,
-            "OriginalMessage": original,
-            "LogStreamArn": f"arn:aws:logs:{region}:{account}:log-group:{group}",
-        },
+        {**members, "LogStreamArn": f"arn:aws:logs:{region}:{LOCAL_ACCOUNT_ID}:log-group:{group}"},
     )
 
 
-class EndpointServer(ThreadingHTTPServer):
-    """A threaded HTTP server that holds one loaded model and the endpoint name it answers to."""
+def injected(fault: faults.Fault, rows: int, name: str, region: str) -> ServiceError | ContainerResponse | None:
+    """Return what InvokeEndpoint answers under a fault, or None to answer normally."""
+    errors = {
+        "throttle": ServiceError.of(400, "ThrottlingException", "Rate exceeded"),
+        "not-ready": ServiceError.of(429, "ModelNotReadyException", f"Model for endpoint {name} is not ready"),
+        "model-error": model_error(500, "Internal Server Error", name, region),
+        "unavailable": ServiceError.of(503, "ServiceUnavailable", "Service is unavailable"),
+        "internal": ServiceError.of(500, "InternalFailure", "An internal failure occurred"),
+    }
+    if fault.name in errors:
+        return errors[fault.name]
+    garbage = {
+        "garbage-bytes": ContainerResponse(200, b"\xff\xfe\x80 not utf-8", CSV),
+        "garbage-booleans": ContainerResponse(200, json.dumps([True] * rows).encode(), JSON),
+        "garbage-count": ContainerResponse(200, ",".join(["0.5"] * max(0, rows - 1)).encode(), CSV),
+    }
+    return garbage.get(fault.name)
 
-    daemon_threads = True
-    # Concurrent batch chunks and test bursts open many connections at once; the default backlog of 5 resets them.
-    request_queue_size = 128
+
+class EndpointServer(LocalHTTPServer):
+    """Holds one loaded model, the endpoint name it answers to, and its fault switch."""
 
     def __init__(
-        self, address: tuple[str, int], container: XGBoostContainer, endpoint_name: str, account_id: str
+        self,
+        address: tuple[str, int],
+        container: XGBoostContainer,
+        endpoint_name: str,
+        fault: faults.Fault = faults.NO_FAULT,
+        idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
     ) -> None:
         self.container = container
         self.endpoint_name = endpoint_name
-        self.account_id = account_id
-        # DescribeEndpoint's CreationTime and LastModifiedTime: the endpoint exists from the moment it serves.
+        self.faults = faults.FaultSwitch(faults.ENDPOINT_FAULTS, fault)
         self.created_at = time.time()
-        super().__init__(address, EndpointHandler)
+        super().__init__(address, EndpointHandler, idle_timeout_s)
 
-    @property
-    def url(self) -> str:
-        """Return the base URL to put in ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``."""
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
+    def server_close(self) -> None:
+        """Release hung answers, then close."""
+        self.faults.stopping.set()
+        super().server_close()
 
 
-class EndpointHandler(BaseHTTPRequestHandler):
-    """Route one request to the runtime API or to the container contract."""
+class EndpointHandler(TimedRequestHandler):
+    """Route one request to the runtime API, the control plane, the container contract or the fault switch."""
 
     server: EndpointServer
-    protocol_version = "HTTP/1.1"
     server_version = "churn-local-sagemaker/1"
-    # Headers and body leave in separate writes; with Nagle on, each keep-alive call waits ~40 ms for an ACK.
-    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        """Serve the container's health and execution-parameters routes."""
-        self._guarded(self._get)
+        """Serve /ping and the fault switch's state."""
+        path = urlsplit(self.path).path
+        if path == "/ping":  # 200 once the model is loaded, which happens before the server listens
+            self._send(HTTPStatus.OK, b"", "text/plain; charset=utf-8")
+        elif path == faults.CONTROL_PATH:
+            self._send(HTTPStatus.OK, self.server.faults.document(), JSON)
+        else:
+            self._send_error(ServiceError.of(404, "UnknownOperationException", f"No operation at GET {path}"))
+
+    def do_PUT(self) -> None:  # noqa: N802
+        """Switch the fault."""
+        body = self._read_body()
+        if body is None:
+            return
+        try:
+            self._send(HTTPStatus.OK, self.server.faults.change(body), JSON)
+        except ValueError as exc:
+            self._send(HTTPStatus.BAD_REQUEST, json.dumps({"message": str(exc)}).encode(), JSON)
 
     def do_POST(self) -> None:  # noqa: N802
-        """Serve InvokeEndpoint and the container's /invocations."""
-        self._guarded(self._post)
-
-    def _guarded(self, route: Any) -> None:
-        try:
-            route()
-        except Exception:
-            logger.exception("request failed: %s %s", self.command, urlsplit(self.path).path)
-            error = ServiceError(HTTPStatus.INTERNAL_SERVER_ERROR, "InternalFailure", {"Message": "internal failure"})
-            self._send_error(error)
-
-    def _get(self) -> None:
-        path = urlsplit(self.path).path
-        if self._read_body() is None:
-            return
-        if path == "/ping":
-            # The container answers 200 once its model is loaded; this server loads it before listening.
-            self._send(HTTPStatus.OK, b"", "text/plain; charset=utf-8")
-        elif path == "/execution-parameters":
-            parameters = {
-                "MaxConcurrentTransforms": os.cpu_count() or 1,
-                "BatchStrategy": "MULTI_RECORD",
-                "MaxPayloadInMB": 6,
-            }
-            self._send(HTTPStatus.OK, json.dumps(parameters).encode("utf-8"), JSON)
-        else:
-            self._not_found()
-
-    def _post(self) -> None:
+        """Serve InvokeEndpoint, DescribeEndpoint and the container's /invocations."""
         path = urlsplit(self.path).path
         body = self._read_body()
         if body is None:
             return
         target = self.headers.get("X-Amz-Target")
+        match = _INVOKE_PATH.fullmatch(path)
         if path == "/" and target is not None:
-            self._control_plane(target, body)
-            return
-        if path == "/invocations":
+            self._describe(target, body)
+        elif path == "/invocations":
             reply = self.server.container.invocations(
                 body, self.headers.get("Content-Type"), self.headers.get("Accept")
             )
             self._send(reply.status, reply.body, reply.content_type)
-            return
-        match = _INVOKE_PATH.fullmatch(path)
-        if match is None:
-            self._not_found()
-            return
-        self._invoke_endpoint(unquote(match["name"]), body)
+        elif match is not None:
+            self._invoke_endpoint(unquote(match["name"]), body)
+        else:
+            self._send_error(ServiceError.of(404, "UnknownOperationException", f"No operation at POST {path}"))
 
     def _invoke_endpoint(self, name: str, body: bytes) -> None:
-        account = self.server.account_id
-        if len(name) > 63 or not _ENDPOINT_NAME.fullmatch(name):
+        fault = self.server.faults.called()
+        if fault.name == "hang":
+            self.server.faults.hang()
+            self.close_connection = True
+            return
+        time.sleep(fault.delay_s if fault.name == "slow" else 0)
+        if name != self.server.endpoint_name:
             self._send_error(
-                validation_error(
-                    f"1 validation error detected: Value '{name}' at 'endpointName' failed to satisfy constraint: "
-                    f"Member must satisfy regular expression pattern: {ENDPOINT_NAME_PATTERN}"
-                )
+                ServiceError.of(400, "ValidationError", f"Endpoint {name} of account {LOCAL_ACCOUNT_ID} not found.")
             )
             return
-        if name != self.server.endpoint_name:
-            self._send_error(validation_error(f"Endpoint {name} of account {account} not found."))
-            return
-        reply = self.server.container.invocations(body, self.headers.get("Content-Type"), self.headers.get("Accept"))
-        # Any 2xx is relayed as 200 with the container's body; an empty Body makes the container answer 204,
-        # and how SageMaker relays that is undocumented, so it arrives here as 200 with an empty body.
-        if not 200 <= reply.status < 300:
-            self._send_error(model_error(reply, name, account, self._region()))
-            return
-        self._send(
-            HTTPStatus.OK,
-            reply.body,
-            reply.content_type,
-            {"x-Amzn-Invoked-Production-Variant": PRODUCTION_VARIANT},
-        )
+        reply = injected(fault, len(body.strip().split(b"\n")), name, self._region())
+        if reply is None:
+            reply = self.server.container.invocations(
+                body, self.headers.get("Content-Type"), self.headers.get("Accept")
+            )
+        if isinstance(reply, ServiceError):
+            self._send_error(reply)
+        elif not 200 <= reply.status < 300:
+            self._send_error(model_error(reply.status, reply.body.decode("utf-8", "replace"), name, self._region()))
+        else:
+            # Any 2xx is relayed as 200 with the container's body (an empty Body's 204 arrives as an empty 200).
+            self._send(
+                HTTPStatus.OK, reply.body, reply.content_type, {"x-Amzn-Invoked-Production-Variant": PRODUCTION_VARIANT}
+            )
 
-    def _control_plane(self, target: str, body: bytes) -> None:
-        operation = target.removeprefix(TARGET_PREFIX) if target.startswith(TARGET_PREFIX) else None
-        if operation != "DescribeEndpoint":
-            self._send_json_error(
-                ServiceError(
-                    HTTPStatus.BAD_REQUEST, "UnknownOperationException", {"Message": f"{target} is not served"}
-                )
-            )
+    def _describe(self, target: str, body: bytes) -> None:
+        if target != "SageMaker.DescribeEndpoint":
+            self._send_json_error(ServiceError.of(400, "UnknownOperationException", f"{target} is not served"))
             return
-        try:
-            request = json.loads(body or b"{}")
-        except ValueError:
-            self._send_json_error(
-                ServiceError(HTTPStatus.BAD_REQUEST, "SerializationException", {"Message": "bad JSON"})
-            )
-            return
-        name = request.get("EndpointName") if isinstance(request, dict) else None
-        if not isinstance(name, str) or re.fullmatch(DESCRIBE_NAME_PATTERN, name) is None:
-            self._send_json_error(
-                ServiceError(
-                    HTTPStatus.BAD_REQUEST,
-                    "ValidationException",
-                    {
-                        "Message": f"1 validation error detected: Value '{name}' at 'endpointName' failed to satisfy "
-                        f"constraint: Member must satisfy regular expression pattern: {DESCRIBE_NAME_PATTERN}"
-                    },
-                )
-            )
-            return
-        arn = self._endpoint_arn(name)
+        request = json.loads(body or b"{}")
+        name = str(request.get("EndpointName")) if isinstance(request, dict) else ""
+        # SageMaker writes endpoint names lower-cased into their ARNs.
+        arn = f"arn:aws:sagemaker:{self._region()}:{LOCAL_ACCOUNT_ID}:endpoint/{name.lower()}"
         if name != self.server.endpoint_name:
-            self._send_json_error(
-                ServiceError(
-                    HTTPStatus.BAD_REQUEST, "ValidationException", {"Message": f'Could not find endpoint "{arn}".'}
-                )
-            )
+            self._send_json_error(ServiceError.of(400, "ValidationException", f'Could not find endpoint "{arn}".'))
             return
+        variant = {"VariantName": PRODUCTION_VARIANT, "CurrentWeight": 1.0, "DesiredWeight": 1.0}
         described = {
             "EndpointName": name,
             "EndpointArn": arn,
             "EndpointConfigName": name,
-            "ProductionVariants": [
-                {
-                    "VariantName": PRODUCTION_VARIANT,
-                    "CurrentWeight": 1.0,
-                    "DesiredWeight": 1.0,
-                    "CurrentInstanceCount": 1,
-                    "DesiredInstanceCount": 1,
-                }
-            ],
+            "ProductionVariants": [{**variant, "CurrentInstanceCount": 1, "DesiredInstanceCount": 1}],
             "EndpointStatus": "InService",
-            # JSON 1.1 timestamps are epoch seconds.
-            "CreationTime": self.server.created_at,
+            "CreationTime": self.server.created_at,  # JSON 1.1 timestamps are epoch seconds
             "LastModifiedTime": self.server.created_at,
         }
-        self._send(HTTPStatus.OK, json.dumps(described).encode("utf-8"), JSON_11)
-
-    def _endpoint_arn(self, name: str) -> str:
-        # SageMaker writes endpoint names lower-cased into their ARNs.
-        return f"arn:aws:sagemaker:{self._region()}:{self.server.account_id}:endpoint/{name.lower()}"
-
-    def _send_json_error(self, error: ServiceError) -> None:
-        body = json.dumps({"__type": error.code, **error.members}).encode("utf-8")
-        self._send(error.status, body, JSON_11)
+        self._send(HTTPStatus.OK, json.dumps(described).encode(), JSON_11)
 
     def _region(self) -> str:
         # SigV4 names the region in the credential scope of the Authorization header.
         found = _CREDENTIAL_REGION.search(self.headers.get("Authorization", ""))
-        return found["region"] if found else DEFAULT_REGION
+        return found["region"] if found else LOCAL_REGION
 
     def _read_body(self) -> bytes | None:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            # botocore always sends InvokeEndpoint's Body with a Content-Length; nothing else is supported.
+        try:
+            length = self.content_length() or 0
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY_BYTES or "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            # botocore always sends a Content-Length; InvokeEndpoint's Body is at most 6 MiB.
             self.close_connection = True
-            self._send(HTTPStatus.LENGTH_REQUIRED, b"Content-Length required", "text/plain; charset=utf-8")
-            return None
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            self.close_connection = True
+            message = f"Member must have length less than or equal to {MAX_BODY_BYTES} and a Content-Length"
             self._send_error(
-                validation_error(
-                    "1 validation error detected: Value at 'body' failed to satisfy constraint: "
-                    f"Member must have length less than or equal to {MAX_BODY_BYTES}"
+                ServiceError.of(
+                    400,
+                    "ValidationError",
+                    f"1 validation error detected: Value at 'body' failed to satisfy constraint: {message}",
                 )
             )
             return None
         return self.rfile.read(length) if length else b""
 
-    def _not_found(self) -> None:
-        self._send_error(
-            ServiceError(
-                HTTPStatus.NOT_FOUND,
-                "UnknownOperationException",
-                {"Message": f"No operation at {self.command} {urlsplit(self.path).path}"},
-            )
-        )
+    def _send_json_error(self, error: ServiceError) -> None:
+        self._send(error.status, json.dumps({"__type": error.code, **error.members}).encode(), JSON_11)
 
     def _send_error(self, error: ServiceError) -> None:
-        self._send(error.status, error.body(), "application/json", {"x-amzn-ErrorType": error.code})
+        self._send(error.status, json.dumps(error.members).encode(), JSON, {"x-amzn-ErrorType": error.code})
 
     def _send(self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None) -> None:
         self.send_response(status)
@@ -488,9 +354,9 @@ class EndpointHandler(BaseHTTPRequestHandler):
         if status != HTTPStatus.NO_CONTENT:
             self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
-        """Log the request line and status only: bodies and their values never reach the log."""
-        logger.info("%s %s", self.address_string(), format % args)
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Log the method, path and status only: bodies and their values never reach the log."""
+        logger.info("%s %s -> %s", self.command, urlsplit(self.path).path, code)
 
 
 def make_server(
@@ -499,26 +365,14 @@ def make_server(
     host: str = "127.0.0.1",
     port: int = 8080,
     *,
-    account_id: str = DEFAULT_ACCOUNT,
+    fault: faults.Fault = faults.NO_FAULT,
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
 ) -> EndpointServer:
     """Load the model once and bind the endpoint (port 0 picks a free port); the caller runs serve_forever."""
-    if len(endpoint_name) > 63 or not _ENDPOINT_NAME.fullmatch(endpoint_name):
-        raise ValueError(f"{endpoint_name!r} is not a valid SageMaker endpoint name ({ENDPOINT_NAME_PATTERN})")
-    container = XGBoostContainer.from_archive(Path(model_archive))
-    return EndpointServer((host, port), container, endpoint_name, account_id)
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Read the command line."""
-    parser = argparse.ArgumentParser(
-        prog="python -m churn_local.sagemaker_endpoint", description="Serve model.tar.gz as a local SageMaker endpoint."
-    )
-    parser.add_argument("--model", type=Path, default=Path("artifacts/model.tar.gz"), help="default: %(default)s")
-    parser.add_argument("--endpoint-name", default="churn-xgboost", help="default: %(default)s")
-    parser.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
-    parser.add_argument("--port", type=int, default=8080, help="default: %(default)s (0 picks a free port)")
-    parser.add_argument("--account-id", default=DEFAULT_ACCOUNT, help="named in error messages (default: %(default)s)")
-    return parser.parse_args(argv)
+    if not _ENDPOINT_NAME.fullmatch(endpoint_name):
+        raise ValueError(f"{endpoint_name!r} is not a valid SageMaker endpoint name")
+    container = XGBoostContainer(load_model_archive(Path(model_archive)))
+    return EndpointServer((host, port), container, endpoint_name, fault, idle_timeout_s)
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
@@ -526,15 +380,19 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Serve until Ctrl-C or SIGTERM."""
-    args = parse_args(argv)
+    """Serve model.tar.gz as a local SageMaker endpoint until Ctrl-C or SIGTERM."""
+    parser = argparse.ArgumentParser(prog="python -m churn_local.sagemaker_endpoint", description=main.__doc__)
+    parser.add_argument("--model", type=Path, default=Path("artifacts") / MODEL_ARCHIVE, help="default: %(default)s")
+    parser.add_argument("--endpoint-name", default="churn-xgboost", help="default: %(default)s")
+    parser.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
+    parser.add_argument("--port", type=int, default=8080, help="default: %(default)s (0 picks a free port)")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    server = make_server(args.model, args.endpoint_name, args.host, args.port, account_id=args.account_id)
+    server = make_server(args.model, args.endpoint_name, args.host, args.port)
     signal.signal(signal.SIGTERM, _stop)
     print(
         f"SageMaker endpoint {args.endpoint_name} ({server.container.n_features} features) at {server.url}", flush=True
     )
-    print(f"  export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={server.url}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -546,14 +404,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-__all__ = [
-    "ContainerResponse",
-    "ServiceError",
-    "EndpointServer",
-    "XGBoostContainer",
-    "load_model_archive",
-    "make_server",
-    "parse_csv",
-]

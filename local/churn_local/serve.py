@@ -3,7 +3,9 @@
 `python -m churn_local.serve` trains first if the artifacts are missing, then serves the real handler behind a
 local API Gateway at http://127.0.0.1:3000 (POST /predict, demo page at /, Swagger UI at /swagger) until Ctrl-C
 or SIGTERM. Template parameters shape the local API as they shape the deployed one: --cors-origin sets
-CorsAllowOrigin, --api-key sets RequireApiKey, --no-swagger sets EnableSwagger=false.
+CorsAllowOrigin, --api-key sets RequireApiKey, --no-swagger sets EnableSwagger=false. --endpoint-fault and
+--s3-fault make the local SageMaker endpoint or S3 misbehave (switchable later at <service>/_local/fault), and
+--function-timeout / --integration-timeout shorten the function's Timeout and API Gateway's 29 s for tests.
 """
 
 from __future__ import annotations
@@ -25,14 +27,19 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = PROJECT_ROOT / "template.yaml"
+from churn_local import faults
+from churn_local.constants import (
+    ARTIFACT_FILES,
+    DEFAULT_ARTIFACTS,
+    LOCAL_REGION,
+    MODEL_ARCHIVE,
+    PROJECT_ROOT,
+    TEMPLATE,
+    TRANSFORMATION_FILE,
+)
+from churn_local.http_server import DEFAULT_IDLE_TIMEOUT_S
+
 REFERENCE_PAYLOAD = PROJECT_ROOT / "events" / "direct-reference.json"
-TRANSFORMATION_FILE = "transformation.sav"
-MODEL_ARCHIVE = "model.tar.gz"
-METADATA_FILE = "metadata.json"
-ARTIFACT_FILES = (TRANSFORMATION_FILE, MODEL_ARCHIVE, METADATA_FILE)
-REGION = "us-east-1"
 # Tests wait for this line; it also carries the real URLs when ports were chosen by the system (port 0).
 READY_PREFIX = "churn-api local stack ready:"
 # What ready_line() prints, for whoever starts the stack and waits for it (the tests, the benchmarks).
@@ -51,10 +58,10 @@ class StartupError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Settings:
-    """What to serve and where."""
+class StackSettings:
+    """What to serve and where (the function's own settings are churn_api.config.Settings)."""
 
-    artifacts: Path = PROJECT_ROOT / "artifacts"
+    artifacts: Path = DEFAULT_ARTIFACTS
     host: str = "127.0.0.1"
     api_port: int = 3000
     endpoint_port: int = 8080
@@ -76,6 +83,12 @@ class Settings:
     throttle: bool = False
     # Further template parameter overrides (like `sam local start-api --parameter-overrides`).
     parameters: Mapping[str, str] = field(default_factory=dict)
+    # Fault injection and time limits (tests shorten them so a timeout takes seconds).
+    endpoint_fault: faults.Fault = faults.NO_FAULT
+    s3_fault: faults.Fault = faults.NO_FAULT
+    function_timeout_s: float | None = None
+    integration_timeout_s: float = 29.0
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
 
     def parameter_overrides(self) -> dict[str, str]:
         """Return the template parameters this run sets: the local resources, then the front-end switches."""
@@ -101,7 +114,7 @@ def needs_training(artifacts: Path) -> bool:
     return not all((artifacts / name).is_file() for name in ARTIFACT_FILES)
 
 
-def ensure_artifacts(settings: Settings, say: Callable[[str], None]) -> None:
+def ensure_artifacts(settings: StackSettings, say: Callable[[str], None]) -> None:
     """Train into the artifacts folder when asked to or when something is missing, saying how long it took."""
     if not settings.retrain and not needs_training(settings.artifacts):
         return
@@ -138,18 +151,18 @@ def bind_error(exc: OSError, host: str, port: int, what: str, option: str) -> st
     return f"cannot listen on {host}:{port} for the {what}: {exc.strerror or exc}"
 
 
-def local_aws_environment(s3_url: str, endpoint_url: str) -> dict[str, str]:
+def local_aws_environment(s3_url: str, endpoint_url: str, runtime_url: str | None = None) -> dict[str, str]:
     """Return the variables that point the handler's unchanged boto3 code at the local services."""
     return {
         # boto3's standard per-service endpoint variables; the global one catches every other service, so
         # nothing the handler calls can leave this machine.
         "AWS_ENDPOINT_URL_S3": s3_url,
-        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint_url,
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": runtime_url or endpoint_url,
         # The control plane (DescribeEndpoint, for GET /health/ready) is served by the same local endpoint.
         "AWS_ENDPOINT_URL_SAGEMAKER": endpoint_url,
         "AWS_ENDPOINT_URL": s3_url,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": LOCAL_REGION,
+        "AWS_REGION": LOCAL_REGION,
         # Dummy credentials: the local services ignore signatures, and no real account is ever reached.
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
@@ -164,12 +177,14 @@ def local_aws_environment(s3_url: str, endpoint_url: str) -> dict[str, str]:
 class LocalStack:
     """The three local services, started in order and stopped in reverse."""
 
-    def __init__(self, settings: Settings, say: Callable[[str], None] = print) -> None:
+    def __init__(self, settings: StackSettings, say: Callable[[str], None] = print) -> None:
         self.settings = settings
         self.say = say
         self._stops: list[Callable[[], None]] = []
         self.api_url = self.endpoint_url = self.s3_url = ""
-        self.application: Any = None
+        # The URL the function's runtime client uses: the endpoint's own, or a closed port when it is "down".
+        self.runtime_url = ""
+        self.api: Any = None
 
     def start(self) -> None:
         """Train if needed, then start the endpoint, S3 and the API; on any failure stop what started."""
@@ -180,7 +195,7 @@ class LocalStack:
             raise
 
     def _start(self) -> None:
-        from churn_local import api_gateway
+        from churn_local import apigw
 
         s = self.settings
         check_port_free(s.host, s.api_port, "local API", "--api-port")
@@ -194,16 +209,20 @@ class LocalStack:
         try:
             # The template maps its parameters onto the function's environment and the API's settings, as `sam
             # local start-api --parameter-overrides` would.
-            application = api_gateway.Application.from_template(
-                s.template, parameter_overrides=overrides, region=REGION
-            )
-        except (OSError, api_gateway.TemplateError) as exc:
+            application = apigw.Application.from_template(s.template, overrides, region=LOCAL_REGION)
+        except (OSError, apigw.TemplateError) as exc:
             raise StartupError(f"cannot serve {s.template}: {exc}") from exc
-        self.application = application
-        keys = [s.api_key] if s.api_key else []
-        api = api_gateway.LocalApi(application, region=REGION, api_keys=keys, throttle=s.throttle)
+        api = apigw.LocalApi(
+            application,
+            region=LOCAL_REGION,
+            api_keys=[s.api_key] if s.api_key else [],
+            throttle=s.throttle,
+            function_timeout_s=s.function_timeout_s,
+            integration_timeout_s=s.integration_timeout_s,
+        )
+        self.api = api
         api_server = self._bind(
-            lambda: api_gateway.make_server(api, s.host, s.api_port), s.api_port, "local API", "--api-port"
+            lambda: apigw.make_server(api, s.host, s.api_port, s.idle_timeout_s), s.api_port, "local API", "--api-port"
         )
         self._stops.append(api_server.server_close)
         self.api_url = _url(api_server.server_address)
@@ -212,7 +231,7 @@ class LocalStack:
         self.s3_url = self._start_s3()
         os.environ.pop("AWS_PROFILE", None)
         os.environ.pop("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", None)
-        os.environ.update(local_aws_environment(self.s3_url, self.endpoint_url))
+        os.environ.update(local_aws_environment(self.s3_url, self.endpoint_url, self.runtime_url))
         self._upload_transformation()
 
         # The handler module reads its settings at import time, so its environment is in place first.
@@ -246,7 +265,12 @@ class LocalStack:
         try:
             server = self._bind(
                 lambda: sagemaker_endpoint.make_server(
-                    s.artifacts / MODEL_ARCHIVE, s.endpoint_name, host=s.host, port=s.endpoint_port
+                    s.artifacts / MODEL_ARCHIVE,
+                    s.endpoint_name,
+                    host=s.host,
+                    port=s.endpoint_port,
+                    fault=s.endpoint_fault if s.endpoint_fault.name != "down" else faults.NO_FAULT,
+                    idle_timeout_s=s.idle_timeout_s,
                 ),
                 s.endpoint_port,
                 "local SageMaker endpoint",
@@ -256,26 +280,45 @@ class LocalStack:
             raise StartupError(str(exc)) from exc
         self._stops.append(server.server_close)
         self._serve(server, "sagemaker-endpoint")
-        return _url(server.server_address)
+        self.runtime_url = server.url
+        if s.endpoint_fault.name == "down":
+            # A socket bound but not listening: every connection is refused, and no other program takes the port.
+            closed = socket.socket(server.address_family, socket.SOCK_STREAM)
+            closed.bind((s.host, 0))
+            self._stops.append(closed.close)
+            self.runtime_url = _url(closed.getsockname())
+        return str(server.url)
 
     def _start_s3(self) -> str:
         from moto.server import ThreadedMotoServer
+
+        from churn_local.s3_faults import S3FaultServer
 
         s = self.settings
         # ThreadedMotoServer binds inside its thread and would wait forever on a taken port: check first.
         check_port_free(s.host, s.s3_port, "local S3", "--s3-port")
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         logging.getLogger("botocore").setLevel(logging.WARNING)
-        server = ThreadedMotoServer(ip_address=s.host, port=s.s3_port, verbose=False)
-        server.start()
-        self._stops.append(server.stop)
-        host, port = server.get_host_and_port()
-        return _url((host, port))
+        moto_port = _free_port(s.host)
+        moto = ThreadedMotoServer(ip_address=s.host, port=moto_port, verbose=False)
+        moto.start()
+        self._stops.append(moto.stop)
+        self._moto_url = _url((s.host, moto_port))
+        front = self._bind(
+            lambda: S3FaultServer((s.host, s.s3_port), (s.host, moto_port), s.s3_fault, s.idle_timeout_s),
+            s.s3_port,
+            "local S3",
+            "--s3-port",
+        )
+        self._stops.append(front.server_close)
+        self._serve(front, "s3-faults")
+        return str(front.url)
 
     def _upload_transformation(self) -> None:
         import boto3
 
-        s3 = boto3.client("s3", endpoint_url=self.s3_url, region_name=REGION)
+        # Straight to moto: the S3 faults are for the function, not for setting the stack up.
+        s3 = boto3.client("s3", endpoint_url=self._moto_url, region_name=LOCAL_REGION)
         s3.create_bucket(Bucket=self.settings.bucket)
         s3.put_object(
             Bucket=self.settings.bucket,
@@ -291,6 +334,13 @@ class LocalStack:
                 step()
             except Exception:
                 log.exception("failed while stopping the local stack")
+
+
+def _free_port(host: str) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
 
 def _url(address: tuple[Any, ...]) -> str:
@@ -311,39 +361,29 @@ def ready_line(stack: LocalStack) -> str:
 
 
 def banner(stack: LocalStack) -> list[str]:
-    """Return what a person needs to start using the stack."""
-    from churn_local.api_gateway import mapped_value
-
+    """Return what a person needs to start using the stack, as the local API describes itself."""
     s = stack.settings
     payload = json.loads(REFERENCE_PAYLOAD.read_text(encoding="utf-8"))
-    app = stack.application
+    served = stack.api.describe()
     lines = ["", "  API (like API Gateway, routes from the template)"]
-    for route in sorted((r for r in app.routes if not r.cors_preflight), key=lambda r: (r.resource, r.method)):
-        api = app.apis[route.api]
-        note = "  (x-api-key required)" if route.requires_api_key(api) else ""
-        lines.append(f"    {route.method:<5} {stack.api_url}{route.resource}{note}")
-    origins = sorted({mapped_value(a.cors["AllowOrigin"], None) for a in app.apis.values() if a.cors})
-    limits = sorted(
-        {
-            limit
-            for r in app.routes
-            if (limit := app.apis[r.api].throttle(r.resource, "GET" if r.method == "ANY" else r.method)) is not None
-        }
-    )
+    for method, resource, keyed in sorted(served["methods"], key=lambda m: (m[1], m[0])):
+        note = "  (x-api-key required)" if keyed else ""
+        lines.append(f"    {method:<5} {stack.api_url}{resource}{note}")
+    limits = ", ".join(f"{rate:g} requests/s, burst {burst}, per method" for rate, burst in served["throttling"])
+    timeouts = ", ".join(f"{t:g} s" for t in served["function_timeout_s"].values())
     lines += [
         "",
         f"  Demo page                {stack.api_url}/",
         f"  Swagger UI               {stack.api_url}/swagger" if s.swagger else "  Swagger UI               off",
-        f"  CORS allowed origin      {', '.join(o for o in origins if o) or 'none'}",
-        "  API key                  " + ("required: header x-api-key" if s.api_key else "not required"),
-        "  Throttling               "
-        + (
-            ", ".join(f"{rate:g} requests/s, burst {burst}, per method" for rate, burst in limits)
-            if s.throttle and limits
-            else "off"
-        ),
+        f"  CORS allowed origin      {', '.join(served['cors_origins']) or 'none'}",
+        "  API key                  "
+        + ("required: header x-api-key" if served["api_key_required"] else "not required"),
+        f"  Throttling               {limits or 'off'}",
+        f"  Timeouts                 function {timeouts}, integration {served['integration_timeout_s']:g} s",
         f"  SageMaker endpoint       {stack.endpoint_url}/endpoints/{s.endpoint_name}/invocations",
         f"  S3 (moto)                {stack.s3_url}  s3://{s.bucket}/{TRANSFORMATION_FILE}",
+        f"  Faults                   endpoint {s.endpoint_fault.name}, S3 {s.s3_fault.name}"
+        f"  (switch: PUT {stack.endpoint_url}{faults.CONTROL_PATH}, {stack.s3_url}{faults.CONTROL_PATH})",
         f"  Threshold                {s.threshold}",
         "",
         "  Try it with the reference customer:",
@@ -356,9 +396,9 @@ def banner(stack: LocalStack) -> list[str]:
     return lines
 
 
-def parse_args(argv: Sequence[str] | None = None) -> Settings:
+def parse_args(argv: Sequence[str] | None = None) -> StackSettings:
     """Read the command line into settings."""
-    d = Settings()
+    d = StackSettings()
     parser = argparse.ArgumentParser(prog="python -m churn_local.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--artifacts", type=Path, default=d.artifacts, help="trained artifacts (default: %(default)s)")
     parser.add_argument("--host", default=d.host, help="interface to listen on (default: %(default)s)")
@@ -401,6 +441,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
         type=_assignment,
         help="override a function environment variable, e.g. --env POWERTOOLS_LOG_LEVEL=DEBUG (repeatable)",
     )
+    _add_fault_arguments(parser, d)
     args = parser.parse_args(argv)
     if not 0.0 <= args.threshold <= 1.0:
         parser.error("--threshold must be between 0 and 1")
@@ -408,7 +449,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
         parser.error(
             f"--api-key (or ${API_KEY_VARIABLE}) must be {API_KEY_LENGTH[0]} to {API_KEY_LENGTH[1]} visible characters"
         )
-    return Settings(
+    return StackSettings(
         artifacts=args.artifacts.resolve(),
         host=args.host,
         api_port=args.api_port,
@@ -425,7 +466,62 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
         swagger=not args.no_swagger,
         throttle=args.throttle,
         parameters=dict(args.parameter),
+        endpoint_fault=faults.Fault(args.endpoint_fault, args.fault_delay),
+        s3_fault=faults.Fault(args.s3_fault),
+        function_timeout_s=args.function_timeout,
+        integration_timeout_s=args.integration_timeout,
+        idle_timeout_s=args.idle_timeout,
     )
+
+
+def _add_fault_arguments(parser: argparse.ArgumentParser, d: StackSettings) -> None:
+    group = parser.add_argument_group(
+        "faults and time limits",
+        f"Faults can also be switched while the stack runs: PUT <endpoint or s3 url>{faults.CONTROL_PATH} with "
+        '{"fault": NAME, "delay_s": SECONDS}; GET it for the fault in force and the number of calls.',
+    )
+    group.add_argument(
+        "--endpoint-fault",
+        choices=list(faults.ENDPOINT_FAULTS),
+        default=d.endpoint_fault.name,
+        metavar="FAULT",
+        help="make InvokeEndpoint misbehave. " + faults.help_text(faults.ENDPOINT_FAULTS),
+    )
+    group.add_argument("--fault-delay", type=float, default=1.0, metavar="SECONDS", help="delay of 'slow' (default 1)")
+    group.add_argument(
+        "--s3-fault",
+        choices=list(faults.S3_FAULTS),
+        default=d.s3_fault.name,
+        metavar="FAULT",
+        help="make S3 GetObject misbehave. " + faults.help_text(faults.S3_FAULTS),
+    )
+    group.add_argument(
+        "--function-timeout",
+        type=_positive,
+        metavar="SECONDS",
+        help="the function's Timeout instead of the template's (past it: 502, like API Gateway)",
+    )
+    group.add_argument(
+        "--integration-timeout",
+        type=_positive,
+        default=d.integration_timeout_s,
+        metavar="SECONDS",
+        help="API Gateway's integration timeout (default: %(default)s; past it: 504 Endpoint request timed out)",
+    )
+    group.add_argument(
+        "--idle-timeout",
+        type=_positive,
+        default=d.idle_timeout_s,
+        metavar="SECONDS",
+        help="close connections idle or half-sent for this long (default: %(default)s)",
+    )
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
 
 
 def api_key_is_valid(key: str) -> bool:

@@ -69,12 +69,9 @@ from sklearn.model_selection import train_test_split
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
 from churn_local import dataset, report
+from churn_local.constants import METADATA_FILE, MODEL_ARCHIVE, MODEL_MEMBER, TRANSFORMATION_FILE
 from churn_local.transformation import dumps, fit_transformation
 
-MODEL_MEMBER = "xgboost-model"
-TRANSFORMATION_FILE = "transformation.sav"
-MODEL_ARCHIVE = "model.tar.gz"
-METADATA_FILE = "metadata.json"
 REPORT_FILE = "report.png"
 
 TARGET_CONTAINER = {

@@ -1,0 +1,176 @@
+"""Invoke the function like a warm Lambda execution environment, its Timeout and API Gateway's 29 s enforced.
+
+- The handler is imported once (the "init" phase) and called with a context shaped like the Python runtime's
+  (awslambdaric's LambdaContext); an environment runs one invocation at a time (Lambda never sends a second event to
+  a busy environment, and Powertools' resolver keeps the current event on its module-level router).
+- The handler runs in a worker thread so the caller can stop waiting at the deadline. When the function outlives
+  its `Timeout`, Lambda logs "Task timed out after N seconds", the invocation fails (API Gateway answers 502) and the
+  environment is thrown away; the next invocation gets a fresh one. When API Gateway's integration timeout (29 s,
+  "Amazon API Gateway quotas") comes first, it answers 504 and the function runs on (Lambda Developer Guide,
+  "Configure Lambda function timeout"). Locally a Python thread cannot be killed: the stuck call is abandoned, its
+  result dropped, and the environment replaced, so a hung invocation never wedges the ones after it.
+SAM CLI's counterpart: samcli/local/lambdafn/runtime.py (it stops the container at the timeout).
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import logging
+import os
+import secrets
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from churn_local.apigw.provider import Application, FunctionSpec, TemplateError
+
+log = logging.getLogger(__name__)
+
+# API Gateway's maximum integration timeout for a REST API (Developer Guide, "Amazon API Gateway quotas").
+INTEGRATION_TIMEOUT_S = 29.0
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class LambdaContext:
+    """The context object the Python Lambda runtime passes to a handler (awslambdaric's LambdaContext)."""
+
+    def __init__(self, spec: FunctionSpec, region: str, timeout_s: float | None = None) -> None:
+        self.function_name = spec.function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = spec.arn(region)
+        # The runtime reads it from AWS_LAMBDA_FUNCTION_MEMORY_SIZE, so it is a string there too.
+        self.memory_limit_in_mb = str(spec.memory_mb)
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{spec.function_name}"
+        self.log_stream_name = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{secrets.token_hex(16)}"
+        self.identity = None
+        self.client_context = None
+        self.tenant_id = None
+        timeout = spec.timeout_s if timeout_s is None else timeout_s
+        self._deadline_ms = int(time.time() * 1000 + timeout * 1000)
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Return the milliseconds left before the function's configured timeout."""
+        return max(0, self._deadline_ms - int(time.time() * 1000))
+
+
+class Outcome(enum.Enum):
+    """How an invocation ended, as API Gateway sees it."""
+
+    RETURNED = "returned"
+    FAILED = "failed"  # the handler raised: Lambda reports a function error
+    FUNCTION_TIMED_OUT = "function timed out"  # past the function's Timeout
+    INTEGRATION_TIMED_OUT = "integration timed out"  # past API Gateway's integration timeout
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """The end of one invocation: how it ended and, if it returned, what."""
+
+    outcome: Outcome
+    output: Any = None
+
+
+class FunctionContainer:
+    """One function's warm execution environment, replaced when an invocation times out."""
+
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        handler: Handler,
+        *,
+        region: str,
+        timeout_s: float | None = None,
+        integration_timeout_s: float = INTEGRATION_TIMEOUT_S,
+    ) -> None:
+        self.spec = spec
+        self.handler = handler
+        self.region = region
+        self.timeout_s = spec.timeout_s if timeout_s is None else timeout_s
+        self.integration_timeout_s = integration_timeout_s
+        self.environments_started = 1
+        self._environment = threading.Lock()
+        self._swap = threading.Lock()
+
+    def invoke(self, event: dict[str, Any], request_id: str) -> Invocation:
+        """Run the handler on the event and wait for it, no longer than the function's or the gateway's limit."""
+        started = time.monotonic()
+        function_deadline = started + self.timeout_s
+        deadline = min(function_deadline, started + self.integration_timeout_s)
+        environment = self._environment
+        # Waiting for a busy environment counts against API Gateway's clock, not against the function's.
+        if not environment.acquire(timeout=max(0.0, started + self.integration_timeout_s - time.monotonic())):
+            return Invocation(Outcome.INTEGRATION_TIMED_OUT)
+        context = LambdaContext(self.spec, self.region, function_deadline - time.monotonic())
+        result: list[Invocation] = []
+        finished = threading.Event()
+
+        def run() -> None:
+            try:
+                result.append(Invocation(Outcome.RETURNED, self.handler(event, context)))
+            except Exception:
+                # The traceback goes to the function's log; API Gateway only learns that it failed.
+                log.exception("%s failed (request %s)", self.spec.logical_id, request_id)
+                result.append(Invocation(Outcome.FAILED))
+            finally:
+                finished.set()
+
+        threading.Thread(target=run, name=f"invoke-{context.aws_request_id}", daemon=True).start()
+        if finished.wait(max(0.0, deadline - time.monotonic())):
+            environment.release()
+            return result[0]
+        self._replace(environment)
+        if deadline >= function_deadline:
+            log.error("%s Task timed out after %.2f seconds", context.aws_request_id, self.timeout_s)
+            return Invocation(Outcome.FUNCTION_TIMED_OUT)
+        log.error("request %s: the integration timed out after %.2f seconds", request_id, self.integration_timeout_s)
+        return Invocation(Outcome.INTEGRATION_TIMED_OUT)
+
+    def _replace(self, dead: threading.Lock) -> None:
+        # The abandoned thread keeps the dead environment's lock forever; the next invocation gets a fresh one.
+        with self._swap:
+            if self._environment is dead:
+                self._environment = threading.Lock()
+                self.environments_started += 1
+
+
+def function_environment(application: Application, overrides: Mapping[str, str]) -> dict[str, str]:
+    """Return the variables the function gets: overrides, else the template's resolved values, else os.environ.
+
+    Overrides of variables the template does not declare are passed on too (e.g. AWS_ENDPOINT_URL_* to point the
+    function at another local service).
+    """
+    resolved: dict[str, str] = dict(overrides)
+    for spec in application.functions.values():
+        for name, template_value in spec.environment.items():
+            value = overrides.get(name, template_value if template_value is not None else os.environ.get(name))
+            if value is None:
+                raise TemplateError(
+                    f"{spec.logical_id} needs {name}, which has no value until deployed: pass it as an override"
+                )
+            resolved[name] = value
+    return resolved
+
+
+def import_handler(spec: FunctionSpec) -> Handler:
+    """Import `module.function` with the CodeUri folder first on sys.path, like the Lambda runtime's /var/task."""
+    module_name, _, attribute = spec.handler.rpartition(".")
+    code_dir = str(spec.code_uri)
+    if code_dir not in sys.path:
+        sys.path.insert(0, code_dir)
+    module = importlib.import_module(module_name)
+    source = Path(getattr(module, "__file__", "") or "").resolve()
+    if not source.is_relative_to(spec.code_uri):
+        raise TemplateError(f"{module_name} was imported from {source}, not from {spec.code_uri}")
+    handler = getattr(module, attribute, None)
+    if not callable(handler):
+        raise TemplateError(f"{spec.handler} is not a function")
+    return handler  # type: ignore[no-any-return]

@@ -1,0 +1,22 @@
+"""One home for the local stack's constants: where things are, what the artifacts are called, which fake account."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = PROJECT_ROOT / "template.yaml"
+DEFAULT_ARTIFACTS = PROJECT_ROOT / "artifacts"
+
+# The three files `make train` writes and the stack serves.
+TRANSFORMATION_FILE = "transformation.sav"
+MODEL_ARCHIVE = "model.tar.gz"
+METADATA_FILE = "metadata.json"
+ARTIFACT_FILES = (TRANSFORMATION_FILE, MODEL_ARCHIVE, METADATA_FILE)
+# The one member of model.tar.gz the built-in XGBoost container loads from /opt/ml/model.
+MODEL_MEMBER = "xgboost-model"
+
+# The account, region and stack name the local services pretend to be in (AWS's documentation account id).
+LOCAL_ACCOUNT_ID = "123456789012"
+LOCAL_REGION = "us-east-1"
+LOCAL_STACK_NAME = "churn-api-local"

@@ -1,0 +1,110 @@
+"""Local S3: moto's S3 server behind a small front that can inject GetObject faults.
+
+Every request goes to moto unchanged, except a GetObject while a fault is on, answered as S3 answers (S3 API
+Reference, "Error responses": an XML <Error> with Code, Message, RequestId): `deny` is 403 AccessDenied, `missing`
+404 NoSuchKey, `corrupt` a 200 whose bytes are not the object, `hang` accepts and never answers. The fault switch
+is at GET/PUT /_local/fault (churn_local.faults).
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import uuid
+from urllib.parse import urlsplit
+
+from churn_local import faults
+from churn_local.http_server import DEFAULT_IDLE_TIMEOUT_S, LocalHTTPServer, TimedRequestHandler
+
+log = logging.getLogger(__name__)
+
+_ERRORS = {
+    "deny": (403, "AccessDenied", "Access Denied"),
+    "missing": (404, "NoSuchKey", "The specified key does not exist."),
+}
+# Headers that describe one hop of the connection, not the message (RFC 9110 section 7.6.1).
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+
+
+class S3FaultServer(LocalHTTPServer):
+    """Forward to moto at `upstream` (host, port); inject the switched fault into GetObject."""
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        upstream: tuple[str, int],
+        fault: faults.Fault = faults.NO_FAULT,
+        idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+    ) -> None:
+        self.upstream = upstream
+        self.faults = faults.FaultSwitch(faults.S3_FAULTS, fault)
+        super().__init__(address, _Handler, idle_timeout_s)
+
+    def server_close(self) -> None:
+        """Release hung answers, then close."""
+        self.faults.stopping.set()
+        super().server_close()
+
+
+class _Handler(TimedRequestHandler):
+    server: S3FaultServer
+    server_version = "churn-local-s3"
+
+    def _relay(self) -> None:
+        path = urlsplit(self.path).path
+        length = self.content_length() or 0
+        body = self.rfile.read(length) if length else b""
+        if path == faults.CONTROL_PATH:
+            self._control(body)
+            return
+        # GetObject is a GET of /bucket/key (path style, as boto3 uses against a custom endpoint).
+        if self.command == "GET" and path.count("/") >= 2 and path.split("/", 2)[2]:
+            fault = self.server.faults.called()
+            if fault.name == "hang":
+                self.server.faults.hang()
+                self.close_connection = True
+                return
+            if fault.name in _ERRORS:
+                self._error(*_ERRORS[fault.name], path)
+                return
+            if fault.name == "corrupt":
+                self._send(200, os.urandom(64) + b"\x80not a pickle", {"Content-Type": "binary/octet-stream"})
+                return
+        connection = http.client.HTTPConnection(*self.server.upstream, timeout=30)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            connection.request(self.command, self.path, body=body or None, headers=headers)
+            upstream = connection.getresponse()
+            payload = upstream.read()
+            kept = {k: v for k, v in upstream.getheaders() if k.lower() not in _HOP_BY_HOP | {"content-length"}}
+            self._send(upstream.status, payload, kept)
+        finally:
+            connection.close()
+
+    def _control(self, body: bytes) -> None:
+        try:
+            document = self.server.faults.change(body) if self.command == "PUT" else self.server.faults.document()
+            self._send(200, document, {"Content-Type": "application/json"})
+        except ValueError as exc:
+            self._send(400, str(exc).encode(), {"Content-Type": "text/plain"})
+
+    def _error(self, status: int, code: str, message: str, resource: str) -> None:
+        request_id = uuid.uuid4().hex[:16].upper()
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{code}</Code><Message>{message}</Message><Resource>{resource}</Resource>"
+            f"<RequestId>{request_id}</RequestId></Error>"
+        )
+        self._send(status, xml.encode(), {"Content-Type": "application/xml", "x-amz-request-id": request_id})
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response_only(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _relay
