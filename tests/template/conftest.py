@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 import subprocess
@@ -10,18 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from samcli.lib.cfn_language_extensions.api import IntrinsicResolverProcessor
-from samcli.lib.cfn_language_extensions.models import PseudoParameterValues, TemplateProcessingContext
-from samcli.lib.cfn_language_extensions.pipeline import ProcessingPipeline
-from samcli.lib.cfn_language_extensions.processors import TemplateParsingProcessor
-from samcli.lib.cfn_language_extensions.resolvers import ConditionResolver, FnIfResolver, FnRefResolver, FnSubResolver
-from samcli.lib.cfn_language_extensions.resolvers import IntrinsicResolver as LanguageExtensionsResolver
-from samcli.lib.cfn_language_extensions.resolvers.fn_sub import PLACEHOLDER_PATTERN
 from samcli.lib.intrinsic_resolver.intrinsic_property_resolver import IntrinsicResolver
 from samcli.lib.intrinsic_resolver.intrinsics_symbol_table import IntrinsicsSymbolTable
-from samcli.yamlhelper import yaml_parse
-from samtranslator.translator.transform import transform
 
+from churn_local import sam_expansion
+from churn_local.sam_expansion import as_packaged, parameter_values
 from tests.support import PROJECT_ROOT
 
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
@@ -68,90 +60,13 @@ def sam_env() -> dict[str, str]:
 
 def load_template() -> dict[str, Any]:
     """Parse template.yaml with SAM CLI's own loader, which turns !Ref/!Sub/!GetAtt into their long forms."""
-    template: dict[str, Any] = yaml_parse(TEMPLATE_PATH.read_text(encoding="utf-8"))
-    return template
-
-
-def as_packaged(template: dict[str, Any]) -> dict[str, Any]:
-    """Point local CodeUri/ContentUri at S3, as `sam package`/`sam deploy` do before CloudFormation sees them."""
-    packaged = copy.deepcopy(template)
-    for logical_id, resource in packaged["Resources"].items():
-        properties = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(properties.get(key), str) and not properties[key].startswith("s3://"):
-                properties[key] = f"s3://aws-sam-cli-managed-artifacts/churn-api/{logical_id}.zip"
-    return packaged
-
-
-class OfflineManagedPolicyLoader:
-    """Stand in for samtranslator's IAM-backed loader: no AWS call, so no credentials needed.
-
-    samtranslator only asks it for managed policies named by name that its bundled map lacks; answering with
-    none leaves such a name unresolved, where the IAM assertions see it.
-    """
-
-    def load(self) -> dict[str, str]:
-        """Return no extra managed policies."""
-        return {}
-
-
-def parameter_values(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
-    """Return every parameter's value as CloudFormation passes them to transforms: overrides, else defaults."""
-    defaults = {name: str(spec["Default"]) for name, spec in template["Parameters"].items() if "Default" in spec}
-    return {**defaults, **overrides}
-
-
-class CompleteSubResolver(FnSubResolver):
-    """Resolve an Fn::Sub whose placeholders all name parameters or pseudo parameters; leave the others whole.
-
-    SAM CLI's own Fn::Sub resolver returns a bare string with ${ChurnApi}-style placeholders left in, a shortcut
-    for its local commands; CloudFormation keeps such an Fn::Sub for the stack to resolve.
-    """
-
-    def resolve(self, value: dict[str, Any]) -> Any:
-        """Return the substituted string, or the Fn::Sub unchanged when a placeholder names a resource."""
-        text, variables = self._parse_args(self.get_function_args(value))
-        resolved_variables = self._resolve_variable_map(variables)
-        names = [match[1] for match in PLACEHOLDER_PATTERN.finditer(text) if not match[1].startswith("!")]
-        if any(self._resolve_variable(name, resolved_variables) is None for name in names):
-            return value
-        return super().resolve(value)
-
-
-def apply_language_extensions(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
-    """Do what AWS::LanguageExtensions does before the SAM transform: resolve conditions, Fn::If, Ref and Fn::Sub.
-
-    SAM CLI's port of CloudFormation's transform does the work, with the resolvers this template needs (see
-    CompleteSubResolver for the one replaced).
-    """
-    pseudo = PseudoParameterValues(region=REGION, account_id=ACCOUNT_ID, stack_name=STACK_NAME, partition="aws")
-    context = TemplateProcessingContext(
-        fragment=copy.deepcopy(template), parameter_values=dict(parameters), pseudo_parameters=pseudo
-    )
-    resolver = LanguageExtensionsResolver(context)
-    for function in (ConditionResolver, FnIfResolver, FnRefResolver, CompleteSubResolver):
-        resolver.register_resolver(function)
-    processed: dict[str, Any] = ProcessingPipeline(
-        [TemplateParsingProcessor(), IntrinsicResolverProcessor(resolver)]
-    ).process_template(context)
-    return processed
+    return sam_expansion.load_template(TEMPLATE_PATH)
 
 
 def expand(overrides: dict[str, str]) -> dict[str, Any]:
     """Return the CloudFormation that CloudFormation's transforms make of template.yaml for these parameters."""
     source = as_packaged(load_template())
-    parameters = parameter_values(source, overrides)
-    # CloudFormation runs the transforms in the order listed; SAM's comes last.
-    transforms = source["Transform"] if isinstance(source["Transform"], list) else [source["Transform"]]
-    assert transforms[-1] == "AWS::Serverless-2016-10-31"
-    if "AWS::LanguageExtensions" in transforms:
-        source = apply_language_extensions(source, parameters)
-    with pytest.MonkeyPatch.context() as patch:
-        # samtranslator reads the region (for ARNs and the partition) from a default boto3 session.
-        patch.delenv("AWS_PROFILE", raising=False)
-        patch.setenv("AWS_DEFAULT_REGION", REGION)
-        result: dict[str, Any] = transform(source, parameters, OfflineManagedPolicyLoader())
-    return result
+    return sam_expansion.expand(source, overrides, region=REGION, account_id=ACCOUNT_ID, stack_name=STACK_NAME)
 
 
 def resolver_for(expanded: dict[str, Any], overrides: dict[str, str]) -> IntrinsicResolver:
