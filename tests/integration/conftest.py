@@ -26,7 +26,7 @@ import pytest
 import xgboost as xgb
 
 from churn_local import dataset
-from churn_local.api_gateway import STATIC_DIR
+from churn_local.apigw.gateway import STATIC_DIR
 from churn_local.serve import READY_LINE
 from tests.support import PROJECT_ROOT
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from churn_local.api_gateway import LAMBDA_REQUEST_LIMIT, MAX_BODY_BYTES
+from churn_local.apigw.gateway import LAMBDA_REQUEST_LIMIT, MAX_BODY_BYTES
 from tests.integration.conftest import (
     API_KEY,
     ReferenceModel,

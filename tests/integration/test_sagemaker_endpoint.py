@@ -395,14 +395,6 @@ def test_describe_endpoint_of_a_name_not_served_is_the_validation_exception_nami
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
-def test_describe_endpoint_refuses_a_name_outside_the_models_pattern(control: Any) -> None:
-    with pytest.raises(ClientError) as caught:
-        control.describe_endpoint(EndpointName="churn_xgboost")
-
-    assert caught.value.response["Error"]["Code"] == "ValidationException"
-    assert "failed to satisfy constraint" in caught.value.response["Error"]["Message"]
-
-
 def test_an_operation_the_local_endpoint_does_not_serve_is_refused_by_name(control: Any) -> None:
     with pytest.raises(ClientError) as caught:
         control.list_endpoints()
