@@ -8,7 +8,9 @@ closes the connection on the read timeout). A negative or non-numeric Content-Le
 
 from __future__ import annotations
 
+import json
 import socket
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -56,6 +58,18 @@ class TimedRequestHandler(BaseHTTPRequestHandler):
         if not text.strip().isdigit():
             raise ValueError(f"bad Content-Length {text!r}")
         return int(text)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Answer http.server's own errors (bad request line, unsupported method...) in JSON, not in HTML."""
+        body = json.dumps({"message": message or HTTPStatus(code).phrase}).encode()
+        self.send_response(code, message)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.close_connection = True
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
         """Say nothing: each service logs its requests itself, without bodies or query strings."""

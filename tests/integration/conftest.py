@@ -128,6 +128,14 @@ def stop_stack(stack: Stack, sig: signal.Signals = signal.SIGINT) -> int:
     return _reap(stack)
 
 
+def free_port() -> int:
+    """Return a port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     """Tell whether a listening socket could be opened on the port now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

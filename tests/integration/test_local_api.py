@@ -23,6 +23,7 @@ from tests.integration.conftest import (
     Stack,
     assert_clean_stop,
     clean_environment,
+    free_port,
     port_is_free,
     predict,
     send,
@@ -208,13 +209,6 @@ def test_every_answer_carries_api_gateways_request_and_trace_ids(stack: Stack) -
         assert reply.headers["x-amzn-RequestId"]
         assert reply.headers["X-Amzn-Trace-Id"].startswith("Root=1-")
     assert replies[0].headers["x-amzn-RequestId"] != replies[1].headers["x-amzn-RequestId"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 # Each broken stack: --env overrides, the status and code POST /predict gets, and what GET /health/ready says is

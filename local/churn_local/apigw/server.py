@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from churn_local.apigw import responses
 from churn_local.apigw.events import DEFAULT_PORT, HttpRequest, HttpResponse
@@ -31,26 +32,11 @@ class _RequestHandler(TimedRequestHandler):
     server_version = "churn-local-api"
     server: LocalApiServer
 
-    def handle_one_request(self) -> None:
-        """Answer any method: http.server would send its HTML 501 for one without a do_<METHOD>."""
-        try:
-            self.raw_requestline = self.rfile.readline(65537)
-        except TimeoutError:
-            self.close_connection = True
-            return
-        if not self.raw_requestline:
-            self.close_connection = True
-            return
-        if len(self.raw_requestline) > 65536 or not self.parse_request():
-            self.close_connection = True
-            return
-        try:
-            self._handle()
-            self.wfile.flush()
-        except TimeoutError:
-            # The body never came within the idle timeout: give the thread back.
-            log.warning("%s %s: the request body did not arrive in time", self.command, self.path.split("?", 1)[0])
-            self.close_connection = True
+    def __getattr__(self, name: str) -> Any:
+        # Every method reaches the API (http.server looks up do_<METHOD> and answers HTML 501 when it is missing).
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
 
     def _handle(self) -> None:
         started = time.perf_counter()

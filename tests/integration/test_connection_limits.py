@@ -1,0 +1,116 @@
+"""The local servers over raw sockets: idle and half-sent connections time out, odd requests get JSON answers."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from churn_local.apigw import LocalApi, make_server
+from churn_local.constants import MODEL_ARCHIVE
+from churn_local.sagemaker_endpoint import make_server as make_endpoint
+from tests.unit.local_api_support import application, echo
+
+IDLE_TIMEOUT_S = 0.5
+
+
+@pytest.fixture(scope="module", params=["api", "endpoint"])
+def served(request: pytest.FixtureRequest, trained_artifacts: Path) -> Iterator[tuple[str, Any]]:
+    """Serve the local API (with an echoing function) or the local endpoint, with a short idle timeout."""
+    if request.param == "api":
+        api = LocalApi(application(), handlers={"ChurnFunction": echo}, static_dir=None)
+        running = make_server(api, port=0, idle_timeout_s=IDLE_TIMEOUT_S)
+    else:
+        running = make_endpoint(
+            trained_artifacts / MODEL_ARCHIVE, "churn-xgboost", port=0, idle_timeout_s=IDLE_TIMEOUT_S
+        )
+    thread = threading.Thread(target=running.serve_forever, args=(0.1,), daemon=True)
+    thread.start()
+    yield request.param, running
+    running.shutdown()
+    running.server_close()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(served: tuple[str, Any]) -> Any:
+    """Return the running server."""
+    return served[1]
+
+
+def connect(server: Any) -> socket.socket:
+    connection = socket.create_connection(server.server_address[:2], timeout=10)
+    return connection
+
+
+def closed_after(connection: socket.socket) -> float:
+    """Return how long the server took to close the connection (recv sees end of file)."""
+    started = time.monotonic()
+    while connection.recv(65536):
+        pass
+    return time.monotonic() - started
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(server: Any) -> None:
+    with connect(server) as connection:
+        assert IDLE_TIMEOUT_S * 0.8 <= closed_after(connection) < IDLE_TIMEOUT_S + 3
+
+
+def test_a_request_head_that_never_ends_is_dropped_after_the_idle_timeout(server: Any) -> None:
+    with connect(server) as connection:
+        connection.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")
+
+        assert closed_after(connection) < IDLE_TIMEOUT_S + 3
+
+
+def test_a_body_that_never_comes_gives_the_thread_back_after_the_idle_timeout(server: Any) -> None:
+    with connect(server) as connection:
+        connection.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 100\r\n\r\n1,2"
+        )
+
+        assert closed_after(connection) < IDLE_TIMEOUT_S + 3
+
+
+def raw_answer(server: Any, head: bytes) -> tuple[int, dict[str, str], bytes]:
+    with connect(server) as connection:
+        connection.sendall(head)
+        data = b""
+        while chunk := connection.recv(65536):
+            data += chunk
+    header, _, body = data.partition(b"\r\n\r\n")
+    lines = header.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.parametrize("length", ["-1", "abc", "1e3"])
+def test_a_content_length_that_is_not_a_byte_count_is_refused_with_a_json_400(server: Any, length: str) -> None:
+    status, headers, body = raw_answer(
+        server, f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n".encode()
+    )
+
+    assert status == 400
+    assert headers["content-type"].startswith("application/json")
+    assert json.loads(body)
+
+
+def test_trace_on_a_route_is_api_gateways_json_403_not_an_html_501(served: tuple[str, Any]) -> None:
+    kind, server = served
+
+    status, headers, body = raw_answer(server, b"TRACE /predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+
+    if kind == "api":
+        assert status == 403
+        assert json.loads(body) == {"message": "Missing Authentication Token"}
+        assert headers["x-amzn-errortype"] == "MissingAuthenticationTokenException"
+    else:
+        # The endpoint is not API Gateway: it only has to answer in JSON rather than with an HTML page.
+        assert headers["content-type"].startswith("application/json")
+        assert json.loads(body)
