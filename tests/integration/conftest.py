@@ -283,6 +283,17 @@ def send(
             return Reply(error.code, dict(error.headers), error.read())
 
 
+def cross_origin_post(
+    stack: Stack, path: str, body: object, origin: str, key: str | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """POST JSON as a page on `origin` would (with the key, if given); return status, headers and body."""
+    headers = {"Origin": origin, "Content_Type": "application/json"}
+    if key is not None:
+        headers["x_api_key"] = key
+    reply = send("POST", f"{stack.api_url}{path}", json.dumps(body), **headers)
+    return reply.status, dict(reply.headers), reply.body
+
+
 def predict(stack: Stack, payload: Mapping[str, Any] | str | bytes) -> Reply:
     """POST a customer to the stack's /predict."""
     return send("POST", f"{stack.api_url}/predict", payload, Content_Type="application/json")

@@ -1,41 +1,27 @@
-"""The local stack as a front end meets it, over real HTTP: CORS, API keys, throttling, size limits, serve flags."""
+"""CORS and API keys as a front end meets them over real HTTP: preflights, keyed routes, the banner, the key flag."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from churn_local.apigw.gateway import LAMBDA_REQUEST_LIMIT, MAX_BODY_BYTES
 from tests.integration.conftest import (
     API_KEY,
     ReferenceModel,
     Stack,
     StaticSite,
-    assert_clean_stop,
     clean_environment,
+    cross_origin_post,
     send,
     serve_command,
-    start_stack,
 )
 from tests.support import PROJECT_ROOT, reference_payload
 
 KEYED_ROUTES = [("POST", "/predict"), ("POST", "/predict/batch")]
 OPEN_ROUTES = [("GET", "/health"), ("GET", "/health/ready"), ("GET", "/swagger")]
-
-
-def post(
-    stack: Stack, path: str, body: object, origin: str, key: str | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    headers = {"Origin": origin, "Content_Type": "application/json"}
-    if key is not None:
-        headers["x_api_key"] = key
-    reply = send("POST", f"{stack.api_url}{path}", json.dumps(body), **headers)
-    return reply.status, dict(reply.headers), reply.body
 
 
 # -- CORS --------------------------------------------------------------------------------------------------------
@@ -63,7 +49,9 @@ def test_the_preflight_is_answered_200_with_the_allowed_origin_and_needs_no_key(
 def test_a_scored_customer_comes_back_with_the_functions_cors_headers_for_the_allowed_origin(
     front_end_stack: Stack, static_site: StaticSite, reference_model: ReferenceModel
 ) -> None:
-    status, headers, body = post(front_end_stack, "/predict", reference_payload(), static_site.origin, API_KEY)
+    status, headers, body = cross_origin_post(
+        front_end_stack, "/predict", reference_payload(), static_site.origin, API_KEY
+    )
 
     assert status == 200, body
     assert json.loads(body)["score"] == pytest.approx(reference_model.scores([reference_payload()])[0], abs=1e-6)
@@ -75,7 +63,7 @@ def test_a_scored_customer_comes_back_with_the_functions_cors_headers_for_the_al
 def test_a_validation_error_carries_the_cors_headers_so_the_page_can_show_it(
     front_end_stack: Stack, static_site: StaticSite
 ) -> None:
-    status, headers, body = post(
+    status, headers, body = cross_origin_post(
         front_end_stack, "/predict", {**reference_payload(), "State": "XX"}, static_site.origin, API_KEY
     )
 
@@ -85,7 +73,9 @@ def test_a_validation_error_carries_the_cors_headers_so_the_page_can_show_it(
 
 
 def test_another_origin_gets_no_cors_headers_from_the_function(front_end_stack: Stack) -> None:
-    status, headers, _ = post(front_end_stack, "/predict", reference_payload(), "http://evil.example", API_KEY)
+    status, headers, _ = cross_origin_post(
+        front_end_stack, "/predict", reference_payload(), "http://evil.example", API_KEY
+    )
 
     assert status == 200
     assert "Access-Control-Allow-Origin" not in headers
@@ -109,7 +99,9 @@ def test_an_unknown_route_is_api_gateways_403_with_the_gateway_responses_cors_he
 def test_the_scoring_routes_answer_403_forbidden_without_the_key_with_cors_headers(
     front_end_stack: Stack, static_site: StaticSite, method: str, path: str, key: str | None
 ) -> None:
-    status, headers, body = post(front_end_stack, path, {"customers": [reference_payload()]}, static_site.origin, key)
+    status, headers, body = cross_origin_post(
+        front_end_stack, path, {"customers": [reference_payload()]}, static_site.origin, key
+    )
 
     assert status == 403
     assert json.loads(body) == {"message": "Forbidden"}
@@ -130,7 +122,9 @@ def test_a_batch_with_the_key_scores_every_customer_in_order(
 ) -> None:
     customers = held_out_payloads[:25]
 
-    status, _, body = post(front_end_stack, "/predict/batch", {"customers": customers}, static_site.origin, API_KEY)
+    status, _, body = cross_origin_post(
+        front_end_stack, "/predict/batch", {"customers": customers}, static_site.origin, API_KEY
+    )
 
     assert status == 200, body
     results = json.loads(body)["results"]
@@ -149,90 +143,6 @@ def test_the_banner_says_which_routes_need_the_key_and_the_curl_sends_it(
     assert "API key                  required: header x-api-key" in lines
     curl = next(line for line in lines if line.startswith("curl "))
     assert f"-H 'x-api-key: {API_KEY}'" in curl
-
-
-# -- what is too large for Lambda --------------------------------------------------------------------------------
-
-
-def test_a_batch_over_the_handlers_limit_but_under_lambdas_is_the_functions_413_with_its_code(
-    front_end_stack: Stack, static_site: StaticSite
-) -> None:
-    customers = [reference_payload()] * 1001
-
-    status, headers, body = post(
-        front_end_stack, "/predict/batch", {"customers": customers}, static_site.origin, API_KEY
-    )
-
-    assert status == 413
-    assert json.loads(body)["error"]["code"] == "PAYLOAD_TOO_LARGE"
-    assert headers["Access-Control-Allow-Origin"] == static_site.origin
-
-
-def test_a_batch_whose_event_is_over_lambdas_6_mb_is_api_gateways_413_request_too_long_with_cors_headers(
-    front_end_stack: Stack, static_site: StaticSite
-) -> None:
-    one = len(json.dumps(reference_payload()))
-    customers = [reference_payload()] * (LAMBDA_REQUEST_LIMIT // one + 1)
-    body = json.dumps({"customers": customers})
-    assert LAMBDA_REQUEST_LIMIT < len(body) < MAX_BODY_BYTES
-
-    status, headers, answer = post(
-        front_end_stack, "/predict/batch", {"customers": customers}, static_site.origin, API_KEY
-    )
-
-    assert status == 413
-    assert json.loads(answer) == {"message": "Request Too Long"}
-    assert headers["x-amzn-ErrorType"] == "BadRequestException"
-    assert headers["Access-Control-Allow-Origin"] == static_site.origin
-    # The stack is unharmed.
-    assert post(front_end_stack, "/predict", reference_payload(), static_site.origin, API_KEY)[0] == 200
-
-
-# -- serve flags that start other stacks ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def locked_down_stack(trained_artifacts: Path) -> Iterator[Stack]:
-    """Run a stack as deployed by default (no Swagger), throttled to 1 request/s with a burst of 3."""
-    running = start_stack(
-        serve_command(
-            trained_artifacts,
-            "--no-swagger",
-            "--throttle",
-            "--parameter",
-            "ThrottleRateLimit=1",
-            "--parameter",
-            "ThrottleBurstLimit=3",
-        )
-    )
-    yield running
-    assert_clean_stop(running)
-
-
-def test_no_swagger_turns_swagger_off_like_the_deployed_default(locked_down_stack: Stack) -> None:
-    reply = send("GET", f"{locked_down_stack.api_url}/swagger")
-
-    assert reply.status == 404
-    assert reply.json()["error"]["code"] == "NOT_FOUND"
-    assert "  Swagger UI               off\n" in locked_down_stack.stdout
-
-
-def test_throttling_answers_429_too_many_requests_past_the_burst(locked_down_stack: Stack) -> None:
-    # Ten requests at once against a burst of 3 at 1/s: however they interleave, at most 3 plus what refills while
-    # they run get through.
-    with ThreadPoolExecutor(max_workers=10) as pool:
-        replies = list(pool.map(lambda _: send("GET", f"{locked_down_stack.api_url}/health"), range(10)))
-
-    statuses = [r.status for r in replies]
-    assert statuses.count(200) >= 1
-    assert statuses.count(429) >= 1
-    assert set(statuses) == {200, 429}
-    refused = next(r for r in replies if r.status == 429)
-    assert refused.json() == {"message": "Too Many Requests"}
-    assert any(
-        line.strip() == "Throttling               1 requests/s, burst 3, per method"
-        for line in locked_down_stack.stdout
-    )
 
 
 def run_serve(
