@@ -22,6 +22,9 @@ API_KEY ?=
 CORS_ORIGIN ?=
 NO_SWAGGER ?=
 THROTTLE ?=
+# Optional fault injection for make serve (see `python -m churn_local.serve --help`): e.g. ENDPOINT_FAULT=hang.
+ENDPOINT_FAULT ?=
+S3_FAULT ?=
 NODE_STAMP := node_modules/.installed-stamp
 
 .PHONY: help venv node lint format test test-unit test-functional test-template test-integration build validate train serve postman openapi bench clean
@@ -73,7 +76,8 @@ test-integration: $(STAMP) $(NODE_STAMP) ## Integration tests against the local 
 serve: $(STAMP) ## Run the whole stack locally (trains first if artifacts/ is missing); Ctrl-C stops it
 	$(if $(API_KEY),CHURN_API_KEY=$(API_KEY)) $(BIN)/python -m churn_local.serve --artifacts $(ARTIFACTS) \
 	  --api-port $(API_PORT) --endpoint-port $(ENDPOINT_PORT) --s3-port $(S3_PORT) \
-	  $(if $(CORS_ORIGIN),--cors-origin $(CORS_ORIGIN)) $(if $(NO_SWAGGER),--no-swagger) $(if $(THROTTLE),--throttle)
+	  $(if $(CORS_ORIGIN),--cors-origin $(CORS_ORIGIN)) $(if $(NO_SWAGGER),--no-swagger) $(if $(THROTTLE),--throttle) \
+	  $(if $(ENDPOINT_FAULT),--endpoint-fault $(ENDPOINT_FAULT)) $(if $(S3_FAULT),--s3-fault $(S3_FAULT))
 
 postman: $(NODE_STAMP) ## Run the Postman collection against `make serve API_KEY=local-dev-key-churn-api CORS_ORIGIN=http://localhost:5173`
 	node_modules/.bin/newman run postman/churn-api.postman_collection.json -e postman/local.postman_environment.json \
