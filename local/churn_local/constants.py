@@ -20,3 +20,6 @@ MODEL_MEMBER = "xgboost-model"
 LOCAL_ACCOUNT_ID = "123456789012"
 LOCAL_REGION = "us-east-1"
 LOCAL_STACK_NAME = "churn-api-local"
+
+# API Gateway's maximum integration timeout for a REST API (Developer Guide, "Amazon API Gateway quotas").
+INTEGRATION_TIMEOUT_S = 29.0

@@ -15,6 +15,9 @@ import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+
+from churn_local.http_server import LocalHTTPServer
 
 CONTROL_PATH = "/_local/fault"
 NONE = "none"
@@ -108,6 +111,35 @@ class FaultSwitch:
         with self._lock:
             self._fault, self._calls = fault, 0
         return self.document()
+
+
+class FaultInjectingServer(LocalHTTPServer):
+    """A local service with a fault switch; closing it releases the answers it holds back."""
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        known: Mapping[str, str],
+        fault: Fault,
+        idle_timeout_s: float,
+    ) -> None:
+        self.faults = FaultSwitch(known, fault)
+        super().__init__(address, handler, idle_timeout_s)
+
+    def server_close(self) -> None:
+        """Release hung answers, then close."""
+        self.faults.stopping.set()
+        super().server_close()
+
+    def control(self, method: str, body: bytes) -> tuple[int, bytes]:
+        """Answer the control route: GET reads the switch, PUT changes it; a bad change is a JSON 400."""
+        if method != "PUT":
+            return 200, self.faults.document()
+        try:
+            return 200, self.faults.change(body)
+        except ValueError as exc:
+            return 400, json.dumps({"message": str(exc)}).encode()
 
 
 def help_text(known: Mapping[str, str]) -> str:

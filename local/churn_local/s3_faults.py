@@ -15,7 +15,7 @@ import uuid
 from urllib.parse import urlsplit
 
 from churn_local import faults
-from churn_local.http_server import DEFAULT_IDLE_TIMEOUT_S, LocalHTTPServer, TimedRequestHandler
+from churn_local.http_server import DEFAULT_IDLE_TIMEOUT_S, TimedRequestHandler
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ _ERRORS = {
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
 
 
-class S3FaultServer(LocalHTTPServer):
+class S3FaultServer(faults.FaultInjectingServer):
     """Forward to moto at `upstream` (host, port); inject the switched fault into GetObject."""
 
     def __init__(
@@ -38,13 +38,7 @@ class S3FaultServer(LocalHTTPServer):
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
     ) -> None:
         self.upstream = upstream
-        self.faults = faults.FaultSwitch(faults.S3_FAULTS, fault)
-        super().__init__(address, _Handler, idle_timeout_s)
-
-    def server_close(self) -> None:
-        """Release hung answers, then close."""
-        self.faults.stopping.set()
-        super().server_close()
+        super().__init__(address, _Handler, faults.S3_FAULTS, fault, idle_timeout_s)
 
 
 class _Handler(TimedRequestHandler):
@@ -56,7 +50,8 @@ class _Handler(TimedRequestHandler):
         length = self.content_length() or 0
         body = self.rfile.read(length) if length else b""
         if path == faults.CONTROL_PATH:
-            self._control(body)
+            status, document = self.server.control(self.command, body)
+            self._send(status, document, {"Content-Type": "application/json"})
             return
         # GetObject is a GET of /bucket/key (path style, as boto3 uses against a custom endpoint).
         if self.command == "GET" and path.count("/") >= 2 and path.split("/", 2)[2]:
@@ -81,13 +76,6 @@ class _Handler(TimedRequestHandler):
             self._send(upstream.status, payload, kept)
         finally:
             connection.close()
-
-    def _control(self, body: bytes) -> None:
-        try:
-            document = self.server.faults.change(body) if self.command == "PUT" else self.server.faults.document()
-            self._send(200, document, {"Content-Type": "application/json"})
-        except ValueError as exc:
-            self._send(400, str(exc).encode(), {"Content-Type": "text/plain"})
 
     def _error(self, status: int, code: str, message: str, resource: str) -> None:
         request_id = uuid.uuid4().hex[:16].upper()

@@ -42,7 +42,7 @@ import xgboost as xgb
 
 from churn_local import faults
 from churn_local.constants import LOCAL_ACCOUNT_ID, LOCAL_REGION, MODEL_ARCHIVE, MODEL_MEMBER
-from churn_local.http_server import DEFAULT_IDLE_TIMEOUT_S, LocalHTTPServer, TimedRequestHandler
+from churn_local.http_server import DEFAULT_IDLE_TIMEOUT_S, TimedRequestHandler
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ def injected(fault: faults.Fault, rows: int, name: str, region: str) -> ServiceE
     return garbage.get(fault.name)
 
 
-class EndpointServer(LocalHTTPServer):
+class EndpointServer(faults.FaultInjectingServer):
     """Holds one loaded model, the endpoint name it answers to, and its fault switch."""
 
     def __init__(
@@ -206,14 +206,8 @@ class EndpointServer(LocalHTTPServer):
     ) -> None:
         self.container = container
         self.endpoint_name = endpoint_name
-        self.faults = faults.FaultSwitch(faults.ENDPOINT_FAULTS, fault)
         self.created_at = time.time()
-        super().__init__(address, EndpointHandler, idle_timeout_s)
-
-    def server_close(self) -> None:
-        """Release hung answers, then close."""
-        self.faults.stopping.set()
-        super().server_close()
+        super().__init__(address, EndpointHandler, faults.ENDPOINT_FAULTS, fault, idle_timeout_s)
 
 
 class EndpointHandler(TimedRequestHandler):
@@ -228,19 +222,15 @@ class EndpointHandler(TimedRequestHandler):
         if path == "/ping":  # 200 once the model is loaded, which happens before the server listens
             self._send(HTTPStatus.OK, b"", "text/plain; charset=utf-8")
         elif path == faults.CONTROL_PATH:
-            self._send(HTTPStatus.OK, self.server.faults.document(), JSON)
+            self._send(*self.server.control("GET", b""), JSON)
         else:
             self._send_error(ServiceError.of(404, "UnknownOperationException", f"No operation at GET {path}"))
 
     def do_PUT(self) -> None:  # noqa: N802
         """Switch the fault."""
         body = self._read_body()
-        if body is None:
-            return
-        try:
-            self._send(HTTPStatus.OK, self.server.faults.change(body), JSON)
-        except ValueError as exc:
-            self._send(HTTPStatus.BAD_REQUEST, json.dumps({"message": str(exc)}).encode(), JSON)
+        if body is not None:
+            self._send(*self.server.control("PUT", body), JSON)
 
     def do_POST(self) -> None:  # noqa: N802
         """Serve InvokeEndpoint, DescribeEndpoint and the container's /invocations."""

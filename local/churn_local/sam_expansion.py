@@ -12,6 +12,7 @@ import copy
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,16 +90,25 @@ class CompleteSubResolver(FnSubResolver):
         return super().resolve(value)
 
 
+@dataclass(frozen=True)
+class Deployment:
+    """Where the stack is deployed: the pseudo parameters the transforms see."""
+
+    region: str = LOCAL_REGION
+    account_id: str = LOCAL_ACCOUNT_ID
+    stack_name: str = LOCAL_STACK_NAME
+
+
+LOCAL = Deployment()
+
+
 def apply_language_extensions(
-    template: Mapping[str, Any],
-    parameters: Mapping[str, str],
-    *,
-    region: str = LOCAL_REGION,
-    account_id: str = LOCAL_ACCOUNT_ID,
-    stack_name: str = LOCAL_STACK_NAME,
+    template: Mapping[str, Any], parameters: Mapping[str, str], where: Deployment = LOCAL
 ) -> dict[str, Any]:
     """Do what AWS::LanguageExtensions does before the SAM transform: resolve conditions, Fn::If, Ref and Fn::Sub."""
-    pseudo = PseudoParameterValues(region=region, account_id=account_id, stack_name=stack_name, partition="aws")
+    pseudo = PseudoParameterValues(
+        region=where.region, account_id=where.account_id, stack_name=where.stack_name, partition="aws"
+    )
     context = TemplateProcessingContext(
         fragment=copy.deepcopy(dict(template)), parameter_values=dict(parameters), pseudo_parameters=pseudo
     )
@@ -127,14 +137,7 @@ def _region_for_samtranslator(region: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def expand(
-    source: Mapping[str, Any],
-    overrides: Mapping[str, str],
-    *,
-    region: str = LOCAL_REGION,
-    account_id: str = LOCAL_ACCOUNT_ID,
-    stack_name: str = LOCAL_STACK_NAME,
-) -> dict[str, Any]:
+def expand(source: Mapping[str, Any], overrides: Mapping[str, str], where: Deployment = LOCAL) -> dict[str, Any]:
     """Return the CloudFormation that CloudFormation's transforms make of a (packaged) template for these values."""
     parameters = parameter_values(source, overrides)
     transforms = source.get("Transform")
@@ -144,9 +147,7 @@ def expand(
         raise ValueError(f"the template's last transform must be {SAM_TRANSFORM}")
     template = dict(source)
     if LANGUAGE_EXTENSIONS in transforms:
-        template = apply_language_extensions(
-            template, parameters, region=region, account_id=account_id, stack_name=stack_name
-        )
-    with _region_for_samtranslator(region):
+        template = apply_language_extensions(template, parameters, where)
+    with _region_for_samtranslator(where.region):
         result: dict[str, Any] = transform(copy.deepcopy(template), parameters, OfflineManagedPolicyLoader())
     return result

@@ -62,12 +62,17 @@ def assert_stable_error(reply: Reply) -> str:
     return code
 
 
+def running(trained_artifacts: Path, *options: str) -> Iterator[Stack]:
+    """Run a stack with short timeouts and these options for one module."""
+    stack = start_stack(serve_command(trained_artifacts, *TIMEOUTS, *options))
+    yield stack
+    assert_clean_stop(stack)
+
+
 @pytest.fixture(scope="module")
 def faulty_stack(trained_artifacts: Path) -> Iterator[Stack]:
     """A stack whose function times out after a few seconds; each test switches the endpoint's fault."""
-    running = start_stack(serve_command(trained_artifacts, *TIMEOUTS))
-    yield running
-    assert_clean_stop(running)
+    yield from running(trained_artifacts)
 
 
 @pytest.fixture
@@ -183,9 +188,7 @@ def test_a_retryable_endpoint_fault_says_when_to_retry_names_nothing_internal_an
 @pytest.fixture(scope="module")
 def endpoint_down_stack(trained_artifacts: Path) -> Iterator[Stack]:
     """A stack whose function finds nothing listening at the SageMaker Runtime URL."""
-    running = start_stack(serve_command(trained_artifacts, *TIMEOUTS, "--endpoint-fault", "down"))
-    yield running
-    assert_clean_stop(running)
+    yield from running(trained_artifacts, "--endpoint-fault", "down")
 
 
 def test_an_endpoint_that_is_down_is_a_503_with_a_stable_code_in_time(endpoint_down_stack: Stack) -> None:
@@ -199,9 +202,7 @@ def test_an_endpoint_that_is_down_is_a_503_with_a_stable_code_in_time(endpoint_d
 @pytest.fixture(scope="module")
 def s3_fault_stack(trained_artifacts: Path) -> Iterator[Stack]:
     """A stack whose S3 denies GetObject from the start, so the transformation never loads; tests switch it."""
-    running = start_stack(serve_command(trained_artifacts, *TIMEOUTS, "--s3-fault", "deny"))
-    yield running
-    assert_clean_stop(running)
+    yield from running(trained_artifacts, "--s3-fault", "deny")
 
 
 @pytest.mark.parametrize("fault", ["deny", "missing", "corrupt"])

@@ -66,7 +66,7 @@ def load_template() -> dict[str, Any]:
 def expand(overrides: dict[str, str]) -> dict[str, Any]:
     """Return the CloudFormation that CloudFormation's transforms make of template.yaml for these parameters."""
     source = as_packaged(load_template())
-    return sam_expansion.expand(source, overrides, region=REGION, account_id=ACCOUNT_ID, stack_name=STACK_NAME)
+    return sam_expansion.expand(source, overrides, sam_expansion.Deployment(REGION, ACCOUNT_ID, STACK_NAME))
 
 
 def resolver_for(expanded: dict[str, Any], overrides: dict[str, str]) -> IntrinsicResolver:

@@ -32,7 +32,6 @@ from churn_local.apigw.events import (
     translate_response,
 )
 from churn_local.apigw.invoke import (
-    INTEGRATION_TIMEOUT_S,
     FunctionContainer,
     Handler,
     Outcome,
@@ -40,7 +39,7 @@ from churn_local.apigw.invoke import (
     import_handler,
 )
 from churn_local.apigw.provider import Application, Method
-from churn_local.constants import LOCAL_REGION
+from churn_local.constants import INTEGRATION_TIMEOUT_S, LOCAL_REGION
 
 log = logging.getLogger(__name__)
 

@@ -30,11 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from churn_local.apigw.provider import Application, FunctionSpec, TemplateError
+from churn_local.constants import INTEGRATION_TIMEOUT_S
 
 log = logging.getLogger(__name__)
-
-# API Gateway's maximum integration timeout for a REST API (Developer Guide, "Amazon API Gateway quotas").
-INTEGRATION_TIMEOUT_S = 29.0
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

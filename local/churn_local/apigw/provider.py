@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from churn_local.constants import LOCAL_ACCOUNT_ID, LOCAL_REGION, LOCAL_STACK_NAME
-from churn_local.sam_expansion import as_packaged, expand, load_template
+from churn_local.sam_expansion import Deployment, as_packaged, expand, load_template
 
 REST_API = "AWS::ApiGateway::RestApi"
 STAGE = "AWS::ApiGateway::Stage"
@@ -156,7 +156,7 @@ class Application:
         """Check the parameter values, expand the template offline and read the result."""
         check_parameters(source, overrides)
         try:
-            expanded = expand(as_packaged(source), overrides, region=region)
+            expanded = expand(as_packaged(source), overrides, Deployment(region=region))
         except Exception as exc:
             raise TemplateError(f"the template cannot be expanded: {exc}") from exc
         api = _rest_api(expanded)
