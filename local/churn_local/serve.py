@@ -194,26 +194,14 @@ def _add_fault_arguments(parser: argparse.ArgumentParser, d: StackSettings) -> N
         metavar="FAULT",
         help="make S3 GetObject misbehave. " + faults.help_text(faults.S3_FAULTS),
     )
-    group.add_argument(
-        "--function-timeout",
-        type=_positive,
-        metavar="SECONDS",
-        help="the function's Timeout instead of the template's (past it: 502, like API Gateway)",
-    )
-    group.add_argument(
-        "--integration-timeout",
-        type=_positive,
-        default=d.integration_timeout_s,
-        metavar="SECONDS",
-        help="API Gateway's integration timeout (default: %(default)s; past it: 504 Endpoint request timed out)",
-    )
-    group.add_argument(
-        "--idle-timeout",
-        type=_positive,
-        default=d.idle_timeout_s,
-        metavar="SECONDS",
-        help="close connections idle or half-sent for this long (default: %(default)s)",
-    )
+    limits = [
+        ("--function-timeout", None, "the function's Timeout instead of the template's (past it: 502)"),
+        ("--integration-timeout", d.integration_timeout_s, "API Gateway's integration timeout (past it: 504)"),
+        ("--idle-timeout", d.idle_timeout_s, "close connections idle or half-sent for this long"),
+    ]
+    for flag, default, text in limits:
+        shown = "" if default is None else " (default: %(default)s)"
+        group.add_argument(flag, type=_positive, default=default, metavar="SECONDS", help=text + shown)
 
 
 def _positive(text: str) -> float:
