@@ -186,6 +186,8 @@ class LocalStack:
         overrides = s.parameter_overrides()
         if overrides.get("RequireApiKey") == "true" and not s.api_key:
             raise StartupError(f"RequireApiKey=true needs a key: pass --api-key KEY or set {API_KEY_VARIABLE}")
+        # samtranslator warns about feature toggles it has no configuration for, on every expansion.
+        logging.getLogger("samtranslator").setLevel(logging.ERROR)
         try:
             # The template maps its parameters onto the function's environment and the API's settings, as `sam
             # local start-api --parameter-overrides` would.
