@@ -23,7 +23,16 @@ CORS_ORIGIN ?=
 NO_SWAGGER ?=
 THROTTLE ?=
 NODE_STAMP := node_modules/.installed-stamp
+# checkov lives in its own venv: it pins boto3 and other packages far from constraints.txt (see requirements-checkov.txt).
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
+# make publish / make deploy: BUCKET is required for publish; PREFIX, SAMCONFIG_ENV and STACK are optional.
+BUCKET ?=
+PREFIX ?= churn-api
+SAMCONFIG_ENV ?= default
+PUBLISHED := $(ARTIFACTS)/published.env
 
+.PHONY: checkov publish deploy images
 .PHONY: help venv node lint format test test-unit test-functional test-template test-integration build validate train serve postman openapi bench clean
 
 help: ## List the targets
@@ -46,6 +55,13 @@ $(NODE_STAMP): package.json package-lock.json
 
 node: $(NODE_STAMP) ## Install newman (npm ci) for the Postman collection tests
 
+$(CHECKOV_STAMP): requirements-checkov.txt constraints-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt -c constraints-checkov.txt
+	touch $@
+
+checkov: $(CHECKOV_STAMP) ## Install checkov into its own venv (.venv-checkov) for the template tests
+
 lint: $(STAMP) ## Ruff (lint + format check) and mypy on src
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -55,7 +71,7 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint $(NODE_STAMP) ## Lint, then run every test: unit, functional, template, integration
+test: lint $(NODE_STAMP) $(CHECKOV_STAMP) ## Lint, then run every test: unit, functional, template, integration
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## Unit tests only (no I/O)
@@ -64,7 +80,7 @@ test-unit: $(STAMP) ## Unit tests only (no I/O)
 test-functional: $(STAMP) ## Functional tests (AWS faked with moto / Stubber)
 	$(BIN)/pytest tests/functional $(PYTEST_ARGS)
 
-test-template: $(STAMP) ## Template tests (sam validate --lint, offline expansion, sam build size)
+test-template: $(STAMP) $(CHECKOV_STAMP) ## Template tests (sam validate --lint, offline expansion, sam build size)
 	$(BIN)/pytest tests/template $(PYTEST_ARGS)
 
 test-integration: $(STAMP) $(NODE_STAMP) ## Integration tests against the local stack over real HTTP
@@ -93,6 +109,20 @@ validate: $(STAMP) ## sam validate --lint (no credentials needed)
 
 build: $(STAMP) ## sam build: the function and the scikit-learn layer into .aws-sam/
 	$(BIN)/sam build
+
+images: $(STAMP) ## Regenerate template.yaml's XGBoost image mapping from ../shared/reference
+	$(BIN)/python -m churn_local.images --write
+
+publish: $(STAMP) ## Upload artifacts/ to s3://BUCKET/PREFIX/<sha256>/ (never overwrites) and print the deploy parameters
+	@test -n "$(BUCKET)" || { echo "usage: make publish BUCKET=my-bucket [PREFIX=churn-api] [SAMCONFIG_ENV=default]"; exit 2; }
+	$(BIN)/python -m churn_local.publish --artifacts $(ARTIFACTS) --bucket $(BUCKET) --prefix $(PREFIX) \
+	  --save-env $(PUBLISHED) --samconfig-env $(SAMCONFIG_ENV)
+
+deploy: $(STAMP) ## sam build + sam deploy with the values `make publish` saved (EXTRA="Key=Value ..." adds overrides)
+	@test -f $(PUBLISHED) || { echo "run make publish BUCKET=... first: $(PUBLISHED) is missing"; exit 2; }
+	$(BIN)/sam build
+	$(BIN)/sam deploy --config-env $(SAMCONFIG_ENV) \
+	  --parameter-overrides $$(cat $(PUBLISHED)) $(EXTRA)
 
 clean: ## Remove build output and caches (keeps .venv and artifacts/)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
