@@ -26,11 +26,12 @@ NODE_STAMP := node_modules/.installed-stamp
 # checkov lives in its own venv: it pins boto3 and other packages far from constraints.txt (see requirements-checkov.txt).
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
-# make publish / make deploy: BUCKET is required for publish; PREFIX, SAMCONFIG_ENV and STACK are optional.
+# make publish / make deploy: BUCKET is required for publish. Publish saves the parameters into samconfig.toml's
+# SAMCONFIG_ENV environment (as `sam deploy --guided` does), which make deploy then deploys.
 BUCKET ?=
 PREFIX ?= churn-api
+ENDPOINT_NAME ?= churn-xgboost
 SAMCONFIG_ENV ?= default
-PUBLISHED := $(ARTIFACTS)/published.env
 
 .PHONY: checkov publish deploy images
 .PHONY: help venv node lint format test test-unit test-functional test-template test-integration build validate train serve postman openapi bench clean
@@ -116,13 +117,12 @@ images: $(STAMP) ## Regenerate template.yaml's XGBoost image mapping from ../sha
 publish: $(STAMP) ## Upload artifacts/ to s3://BUCKET/PREFIX/<sha256>/ (never overwrites) and print the deploy parameters
 	@test -n "$(BUCKET)" || { echo "usage: make publish BUCKET=my-bucket [PREFIX=churn-api] [SAMCONFIG_ENV=default]"; exit 2; }
 	$(BIN)/python -m churn_local.publish --artifacts $(ARTIFACTS) --bucket $(BUCKET) --prefix $(PREFIX) \
-	  --save-env $(PUBLISHED) --samconfig-env $(SAMCONFIG_ENV)
+	  --endpoint-name $(ENDPOINT_NAME) --samconfig-env $(SAMCONFIG_ENV)
 
-deploy: $(STAMP) ## sam build + sam deploy with the values `make publish` saved (EXTRA="Key=Value ..." adds overrides)
-	@test -f $(PUBLISHED) || { echo "run make publish BUCKET=... first: $(PUBLISHED) is missing"; exit 2; }
+deploy: $(STAMP) ## sam build + sam deploy with the parameters `make publish` saved in samconfig.toml
+	@grep -q TransformSha256 samconfig.toml || { echo "run make publish BUCKET=... first"; exit 2; }
 	$(BIN)/sam build
-	$(BIN)/sam deploy --config-env $(SAMCONFIG_ENV) \
-	  --parameter-overrides $$(cat $(PUBLISHED)) $(EXTRA)
+	$(BIN)/sam deploy --config-env $(SAMCONFIG_ENV)
 
 clean: ## Remove build output and caches (keeps .venv and artifacts/)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
