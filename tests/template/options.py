@@ -50,7 +50,8 @@ CREATED = {
 def _expanded(option: str) -> tuple[dict[str, Any], IntrinsicResolver]:
     expanded = expand(parameters(option))
     resolver = resolver_for(expanded, parameters(option))
-    resolver._symbol_resolver.logical_id_translator.update(CREATED)
+    versions = {k: {"Version": "1"} for k, r in expanded["Resources"].items() if r["Type"] == "AWS::Lambda::Version"}
+    resolver._symbol_resolver.logical_id_translator.update({**CREATED, **versions})
     return expanded, resolver
 
 
