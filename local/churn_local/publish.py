@@ -18,6 +18,7 @@ import hashlib
 import json
 import shlex
 import sys
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,16 +149,17 @@ def save_to_samconfig(path: Path, env: str, parameters: Mapping[str, str]) -> No
     """Merge the parameters into `parameter_overrides` of one samconfig environment, with SAM CLI's own writer."""
     from samcli.lib.config.samconfig import DEFAULT_ENV, SamConfig
 
+    # Read with tomllib: SamConfig.get_all hands out its live tables, merged with the global section.
+    existing = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    sections = existing.get(env, {})
+    deploy = dict(sections.get("deploy", {}).get("parameters", {}))
     config = SamConfig(str(path.parent), path.name)
-    deploy = config.get_all(["deploy"], "parameters", env=env)
     if env != DEFAULT_ENV and not deploy:
-        # A new environment starts from the default one's deploy settings (capabilities, resolve_s3...).
-        deploy = config.get_all(["deploy"], "parameters", env=DEFAULT_ENV)
-        for key, value in deploy.items():
-            config.put(["deploy"], "parameters", key, value, env=env)
-        stack = config.get_all(["global"], "parameters", env=DEFAULT_ENV).get("stack_name")
-        if stack:
-            config.put(["global"], "parameters", "stack_name", stack, env=env)
+        # A new environment starts from the default one's settings (stack name, capabilities, resolve_s3...).
+        default = existing.get(DEFAULT_ENV, {})
+        for command in ("global", "deploy"):
+            for key, value in default.get(command, {}).get("parameters", {}).items():
+                config.put([command], "parameters", key, value, env=env)
     current = dict(pair.split("=", 1) for pair in shlex.split(str(deploy.get("parameter_overrides", ""))))
     current.update(parameters)
     config.put(["deploy"], "parameters", "parameter_overrides", overrides_text(current), env=env)

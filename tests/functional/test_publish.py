@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -189,8 +190,13 @@ def test_the_values_can_be_saved_into_a_samconfig_environment_that_sam_cli_reads
     deploy = SamConfig(str(tmp_path), "samconfig.toml").get_all(["deploy"], "parameters", env="prod")
     saved = dict(pair.split("=", 1) for pair in shlex.split(deploy["parameter_overrides"]))
     assert saved == values
-    # A new environment starts from the default one's deploy settings.
+    # A new environment starts from the default one's settings, and the default one is left as it was.
     assert deploy["capabilities"] == "CAPABILITY_IAM" and deploy["resolve_s3"] is True
+    assert SamConfig(str(tmp_path), "samconfig.toml").get_all(["global"], "parameters", env="prod") == {
+        "stack_name": "churn-api"
+    }
+    original = tomllib.loads((PROJECT_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    assert tomllib.loads(config_path.read_text(encoding="utf-8"))["default"] == original["default"]
     # Publishing again keeps a value set by hand in the same environment.
     by_hand = SamConfig(str(tmp_path), "samconfig.toml")
     by_hand.put(
