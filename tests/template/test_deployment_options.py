@@ -363,3 +363,15 @@ def test_new_parameters_default_to_the_stack_as_it_was() -> None:
     assert (defaults["EnableSnapStart"], defaults["ProvisionedConcurrency"]) == ("false", "0")
     assert resources_of_type(expanded_with("existing-endpoint")[0], "AWS::SageMaker::Endpoint")
     assert "ChurnEndpoint" not in created("existing-endpoint")
+
+
+@EACH_OPTION
+def test_the_local_stack_reads_every_option_and_gives_the_function_the_deployed_environment(option: str) -> None:
+    from churn_local.api_gateway import LOCAL_ACCOUNT_ID, Application
+    from tests.support import PROJECT_ROOT
+
+    local = Application.from_template(PROJECT_ROOT / "template.yaml", parameters(option), region=REGION)
+    deployed = environment(option)
+    # The local stack's account stands in for the stack's own (ExpectedBucketOwner).
+    expected = {**deployed, "TRANSFORM_BUCKET_OWNER": LOCAL_ACCOUNT_ID}
+    assert local.functions["ChurnFunction"].environment == expected
