@@ -333,3 +333,18 @@ def test_an_impossible_test_size_is_rejected_before_anything_is_written(tmp_path
         train(dataset.DATA_PATH, tmp_path / "out", test_size=1.5)
 
     assert not (tmp_path / "out").exists()
+
+
+def test_the_handler_scores_a_dense_output_encoder_exactly_like_the_sparse_one(
+    trained_artifacts: Path, churn_frame: pd.DataFrame
+) -> None:
+    saved = saved_transformation(trained_artifacts)
+    # The categories of the whole data set are the training split's (checked below), so the two encode alike.
+    dense_encoder = OneHotEncoder(sparse_output=False, handle_unknown="error").fit(churn_frame[saved["obj_cols"]])
+    dense = {**saved, "One_Hot": dense_encoder}
+    assert [list(c) for c in dense_encoder.categories_] == [list(c) for c in saved["One_Hot"].categories_]
+    customers = [Customer.model_validate(dataset.as_payload(row)) for _, row in churn_frame.head(50).iterrows()]
+    np.testing.assert_array_equal(
+        Transformation.from_mapping(dense).transform(customers),
+        Transformation.from_mapping(saved).transform(customers),
+    )
