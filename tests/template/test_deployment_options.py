@@ -375,3 +375,25 @@ def test_the_local_stack_reads_every_option_and_gives_the_function_the_deployed_
     # The local stack's account stands in for the stack's own (ExpectedBucketOwner).
     expected = {**deployed, "TRANSFORM_BUCKET_OWNER": LOCAL_ACCOUNT_ID}
     assert local.functions["ChurnFunction"].environment == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "accepted", "refused"),
+    [
+        (
+            "ModelDataUrl",
+            ["", MODEL_DATA_URL],
+            ["https://x/model.tar.gz", "s3://Bucket/k", "s3://bucket/", "s3://b/k*"],
+        ),
+        ("TransformSha256", ["", "ab" * 32], ["AB" * 32, "ab" * 31, "xyz"]),
+        ("FeatureSignature", ["", "0f" * 32], ["0f" * 33]),
+        ("EndpointInstanceType", ["", "ml.m5.large", "ml.g4dn.xlarge"], ["m5.large", "ml.m5", "ml.m5.large "]),
+        ("CognitoUserPoolArn", ["", USER_POOL_ARN], ["arn:aws:cognito-idp:eu-west-1:1234:userpool/x", "pool"]),
+    ],
+)
+def test_new_string_parameters_accept_what_publish_and_aws_produce_and_refuse_the_rest(
+    template: dict[str, Any], name: str, accepted: list[str], refused: list[str]
+) -> None:
+    pattern = template["Parameters"][name]["AllowedPattern"]
+    assert [v for v in accepted if not re.fullmatch(pattern, v)] == []
+    assert [v for v in refused if re.fullmatch(pattern, v)] == []
