@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -11,7 +12,8 @@ from churn_api.errors import TransformationUnavailable
 from churn_api.integrity import Expectations, IntegrityError, feature_signature, sha256_hex
 from churn_api.preprocessing import Transformation, TransformationStore
 from churn_local.transformation import dumps
-from tests.functional.conftest import BUCKET, KEY
+from tests.functional.conftest import BUCKET, KEY, fresh_app
+from tests.support import FakeLambdaContext, load_event
 
 OWNER = "123456789012"
 
@@ -95,3 +97,15 @@ def test_get_object_names_the_account_that_must_own_the_bucket(
     store(s3_bucket, dumps(fitted_transformation), bucket_owner=OWNER).get()
     store(s3_bucket, dumps(fitted_transformation)).get()
     assert [s.decode() if isinstance(s, bytes) else s for s in sent] == [OWNER, None]
+
+
+def test_through_the_handler_a_version_skewed_transformation_answers_500_transformation_unavailable(
+    s3_bucket: Any, fitted_transformation: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as patch:
+        patch.setattr(sklearn.base, "__version__", "1.6.1")
+        s3_bucket.put_object(Bucket=BUCKET, Key=KEY, Body=dumps(fitted_transformation))
+    app = fresh_app()
+    response = app.lambda_handler(load_event("api-predict"), FakeLambdaContext())
+    assert response["statusCode"] == 500
+    assert json.loads(response["body"])["error"]["code"] == "TRANSFORMATION_UNAVAILABLE"
