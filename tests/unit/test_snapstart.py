@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from churn_api.snapstart import RenewableClient, RestoreHooks, fresh_client
+from churn_api.snapstart import RenewableClient, RestoreHooks
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def access_key(client: Any) -> str:
 def test_a_renewed_client_signs_with_the_credentials_of_the_restored_environment(
     credentials: pytest.MonkeyPatch,
 ) -> None:
-    s3 = RenewableClient(lambda: fresh_client("s3"))
+    s3 = RenewableClient("s3")
     assert access_key(s3._client) == "AKIDINITPHASE"
     # Lambda gives the restored environment its own credentials.
     credentials.setenv("AWS_ACCESS_KEY_ID", "AKIDRESTORED")
@@ -44,19 +44,14 @@ def test_a_renewed_client_signs_with_the_credentials_of_the_restored_environment
 
 
 def test_renewing_closes_the_old_clients_connections_and_makes_a_new_client(credentials: pytest.MonkeyPatch) -> None:
-    made: list[Any] = []
+    wrapper = RenewableClient("sagemaker-runtime")
+    old = wrapper._client
     closed: list[Any] = []
-
-    def factory() -> Any:
-        client = fresh_client("sagemaker-runtime")
-        client.close = lambda: closed.append(client)  # type: ignore[method-assign]
-        made.append(client)
-        return client
-
-    wrapper = RenewableClient(factory)
+    old.close = lambda: closed.append(old)  # type: ignore[method-assign]
     wrapper.renew()
-    assert len(made) == 2 and made[0] is not made[1]
-    assert closed == [made[0]]
+    assert wrapper._client is not old
+    assert closed == [old]
+    assert wrapper.meta.service_model.service_name == "sagemaker-runtime"
 
 
 def test_restored_environments_from_one_snapshot_draw_different_random_numbers() -> None:
@@ -73,17 +68,23 @@ def test_restored_environments_from_one_snapshot_draw_different_random_numbers()
     assert draws[0][1] != draws[1][1]
 
 
-def test_hooks_run_in_the_order_they_were_added_after_the_reseed(credentials: pytest.MonkeyPatch) -> None:
+def test_after_a_restore_every_client_is_renewed_from_one_session_before_the_hooks_run(
+    credentials: pytest.MonkeyPatch,
+) -> None:
+    clients = [RenewableClient("s3"), RenewableClient("sagemaker-runtime"), RenewableClient("sagemaker")]
+    before = [c._client for c in clients]
     order: list[str] = []
     hooks = RestoreHooks()
-    hooks.add(lambda: order.append("first"))
-    client = RenewableClient(lambda: fresh_client("s3"))
-    before = client._client
-    hooks.renew(client)
+    hooks.add(lambda: order.append("first" if clients[0]._client is not before[0] else "too early"))
+    hooks.renew(*clients)
     hooks.add(lambda: order.append("last"))
+    credentials.setenv("AWS_ACCESS_KEY_ID", "AKIDRESTORED")
     hooks.run()
     assert order == ["first", "last"]
-    assert client._client is not before
+    assert all(c._client is not b for c, b in zip(clients, before, strict=True))
+    assert {access_key(c._client) for c in clients} == {"AKIDRESTORED"}
+    # One session for all: botocore loads its models once per restore.
+    assert len({id(c._client._loader) for c in clients}) == 1
 
 
 def test_install_registers_with_lambdas_runtime_hooks_and_is_a_no_op_without_them(
