@@ -26,7 +26,17 @@ THROTTLE ?=
 ENDPOINT_FAULT ?=
 S3_FAULT ?=
 NODE_STAMP := node_modules/.installed-stamp
+# checkov lives in its own venv: it pins boto3 and other packages far from constraints.txt (see requirements-checkov.txt).
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
+# make publish / make deploy: BUCKET is required for publish. Publish saves the parameters into samconfig.toml's
+# SAMCONFIG_ENV environment (as `sam deploy --guided` does), which make deploy then deploys.
+BUCKET ?=
+PREFIX ?= churn-api
+ENDPOINT_NAME ?= churn-xgboost
+SAMCONFIG_ENV ?= default
 
+.PHONY: checkov publish deploy images
 .PHONY: help venv node lint format test test-unit test-functional test-template test-integration build validate train serve postman openapi bench clean
 
 help: ## List the targets
@@ -49,6 +59,13 @@ $(NODE_STAMP): package.json package-lock.json
 
 node: $(NODE_STAMP) ## Install newman (npm ci) for the Postman collection tests
 
+$(CHECKOV_STAMP): requirements-checkov.txt constraints-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt -c constraints-checkov.txt
+	touch $@
+
+checkov: $(CHECKOV_STAMP) ## Install checkov into its own venv (.venv-checkov) for the template tests
+
 lint: $(STAMP) ## Ruff (lint + format check) and mypy on src
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -58,7 +75,7 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint $(NODE_STAMP) ## Lint, then run every test: unit, functional, template, integration
+test: lint $(NODE_STAMP) $(CHECKOV_STAMP) ## Lint, then run every test: unit, functional, template, integration
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## Unit tests only (no I/O)
@@ -67,7 +84,7 @@ test-unit: $(STAMP) ## Unit tests only (no I/O)
 test-functional: $(STAMP) ## Functional tests (AWS faked with moto / Stubber)
 	$(BIN)/pytest tests/functional $(PYTEST_ARGS)
 
-test-template: $(STAMP) ## Template tests (sam validate --lint, offline expansion, sam build size)
+test-template: $(STAMP) $(CHECKOV_STAMP) ## Template tests (sam validate --lint, offline expansion, sam build size)
 	$(BIN)/pytest tests/template $(PYTEST_ARGS)
 
 test-integration: $(STAMP) $(NODE_STAMP) ## Integration tests against the local stack over real HTTP
@@ -97,6 +114,19 @@ validate: $(STAMP) ## sam validate --lint (no credentials needed)
 
 build: $(STAMP) ## sam build: the function and the scikit-learn layer into .aws-sam/
 	$(BIN)/sam build
+
+images: $(STAMP) ## Regenerate template.yaml's XGBoost image mapping from ../shared/reference
+	$(BIN)/python -m churn_local.images --write
+
+publish: $(STAMP) ## Upload artifacts/ to s3://BUCKET/PREFIX/<sha256>/ (never overwrites) and print the deploy parameters
+	@test -n "$(BUCKET)" || { echo "usage: make publish BUCKET=my-bucket [PREFIX=churn-api] [SAMCONFIG_ENV=default]"; exit 2; }
+	$(BIN)/python -m churn_local.publish --artifacts $(ARTIFACTS) --bucket $(BUCKET) --prefix $(PREFIX) \
+	  --endpoint-name $(ENDPOINT_NAME) --samconfig-env $(SAMCONFIG_ENV)
+
+deploy: $(STAMP) ## sam build + sam deploy with the parameters `make publish` saved in samconfig.toml
+	@grep -q TransformSha256 samconfig.toml || { echo "run make publish BUCKET=... first"; exit 2; }
+	$(BIN)/sam build
+	$(BIN)/sam deploy --config-env $(SAMCONFIG_ENV)
 
 clean: ## Remove build output and caches (keeps .venv and artifacts/)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

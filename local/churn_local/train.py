@@ -8,7 +8,8 @@ Writes to the output directory:
 - ``transformation.sav``: the reference-format pickled dict (``obj_cols``, ``num_cols``, ``One_Hot``, ``scaler``),
   fitted on the training split only;
 - ``model.tar.gz``: one member, ``xgboost-model``, in XGBoost's UBJSON model format;
-- ``metadata.json``: versions, target container, features, split, held-out rows, metrics, sha256 of everything;
+- ``metadata.json``: versions, target container, features (ordered names and their signature, see
+  ``churn_api.integrity.feature_signature``), split, held-out rows, metrics, sha256 of everything;
 - ``report.png``: ROC curve, score distributions per class and the cost curve, thresholds marked.
 
 Which container the model is for, and why the file is UBJSON
@@ -66,6 +67,7 @@ import xgboost as xgb
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_score, recall_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from churn_api.integrity import feature_signature
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
 from churn_local import dataset, report
@@ -247,7 +249,12 @@ def train(
         "cost_optimal_threshold": metrics["cost_optimal"]["threshold"],
         "costs": vars(costs),
         "hyperparameters": {**params, "num_round": NUM_ROUND},
-        "features": {"count": transformation.n_features, "names": transformation.feature_names},
+        # The signature pairs the model with its transformation: the deployed function refuses any other one.
+        "features": {
+            "count": transformation.n_features,
+            "names": transformation.feature_names,
+            "signature": feature_signature(transformation.feature_names),
+        },
         "split": {
             "test_size": test_size,
             "stratified_on": dataset.LABEL,

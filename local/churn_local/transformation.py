@@ -13,7 +13,9 @@ from churn_local.dataset import NUM_COLS, OBJ_COLS
 
 def fit_transformation(frame: pd.DataFrame) -> dict[str, Any]:
     """Fit the one-hot encoder and the scaler on a (training) frame, the way the data scientist did."""
-    encoder = OneHotEncoder(sparse_output=False, handle_unknown="error")
+    # The default sparse output, as the reference's data scientist fitted it: the reference function calls
+    # .toarray() on the encoder's output, which a dense encoder's ndarray does not have.
+    encoder = OneHotEncoder(handle_unknown="error")
     encoder.fit(frame[OBJ_COLS])
     scaler = StandardScaler()
     scaler.fit(frame[NUM_COLS].astype("float64"))

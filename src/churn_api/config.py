@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 DEFAULT_THRESHOLD = 0.39
+# InvokeEndpoint's request limit by endpoint kind (SageMaker quotas: real-time 6 MB, serverless 4 MB); an endpoint
+# the stack does not create ("external") may be either, so it gets the smaller. Chunks stay at 5/6 of the limit.
+ENDPOINT_PAYLOAD_LIMITS = {"real-time": 6_000_000, "serverless": 4_000_000, "external": 4_000_000}
 
 
 class ConfigError(RuntimeError):
@@ -24,6 +27,16 @@ class Settings:
     threshold: float = DEFAULT_THRESHOLD
     cors_allow_origins: tuple[str, ...] = ()
     enable_swagger: bool = False
+    endpoint_kind: str = "external"
+    transform_sha256: str = ""
+    feature_signature: str = ""
+    bucket_owner: str = ""
+    eager_init: bool = False
+
+    @property
+    def max_chunk_bytes(self) -> int:
+        """Return the most CSV bytes one InvokeEndpoint call may carry for this kind of endpoint."""
+        return ENDPOINT_PAYLOAD_LIMITS[self.endpoint_kind] * 5 // 6
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -36,6 +49,11 @@ class Settings:
             threshold=_threshold(env.get("THRESHOLD", "").strip() or str(DEFAULT_THRESHOLD)),
             cors_allow_origins=_origins(env.get("CORS_ALLOW_ORIGINS", "")),
             enable_swagger=_flag(env, "ENABLE_SWAGGER"),
+            endpoint_kind=_choice(env, "ENDPOINT_KIND", tuple(ENDPOINT_PAYLOAD_LIMITS), "external"),
+            transform_sha256=_hex_digest(env, "TRANSFORM_SHA256"),
+            feature_signature=_hex_digest(env, "FEATURE_SIGNATURE"),
+            bucket_owner=_account(env, "TRANSFORM_BUCKET_OWNER"),
+            eager_init=_flag(env, "EAGER_INIT"),
         )
 
 
@@ -71,3 +89,24 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     if raw in ("true", "1", "yes"):
         return True
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = env.get(name, "").strip() or default
+    if raw not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
+def _hex_digest(env: Mapping[str, str], name: str) -> str:
+    raw = env.get(name, "").strip().lower()
+    if raw and (len(raw) != 64 or any(c not in "0123456789abcdef" for c in raw)):
+        raise ConfigError(f"{name} must be a sha256 in hex (64 characters) or empty, got {raw!r}")
+    return raw
+
+
+def _account(env: Mapping[str, str], name: str) -> str:
+    raw = env.get(name, "").strip()
+    if raw and not (len(raw) == 12 and raw.isdigit()):
+        raise ConfigError(f"{name} must be a 12-digit AWS account id or empty, got {raw!r}")
+    return raw

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import io
-import pickle
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -13,6 +11,7 @@ import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
 from churn_api.errors import FieldProblem, TransformationUnavailable
+from churn_api.integrity import Expectations, check_feature_signature, check_sha256, unpickle_same_sklearn
 from churn_api.models import Customer
 
 REQUIRED_KEYS = ("obj_cols", "num_cols", "One_Hot", "scaler")
@@ -98,10 +97,21 @@ def _unnamed(estimator: Any, columns: list[str], name: str) -> Any:
 class TransformationStore:
     """Load the pickled transformation from S3 once per container, on first use, thread-safely."""
 
-    def __init__(self, s3_client: Any, bucket: str, key: str) -> None:
+    def __init__(
+        self,
+        s3_client: Any,
+        bucket: str,
+        key: str,
+        *,
+        expected: Expectations | None = None,
+        bucket_owner: str = "",
+    ) -> None:
         self._s3 = s3_client
         self.bucket = bucket
         self.key = key
+        # The pinned sha256 and feature signature; the account that must own the bucket (ExpectedBucketOwner).
+        self.expected = expected or Expectations()
+        self.bucket_owner = bucket_owner
         self._lock = threading.Lock()
         self._loaded: Transformation | None = None
 
@@ -121,17 +131,21 @@ class TransformationStore:
     def _download(self) -> Transformation:
         where = f"s3://{self.bucket}/{self.key}"
         try:
-            body = self._s3.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
+            owner = {"ExpectedBucketOwner": self.bucket_owner} if self.bucket_owner else {}
+            body = self._s3.get_object(Bucket=self.bucket, Key=self.key, **owner)["Body"].read()
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "Unknown")
             raise TransformationUnavailable(f"cannot read the transformation at {where} ({code})") from exc
         except BotoCoreError as exc:
             raise TransformationUnavailable(f"cannot reach S3 for the transformation at {where}") from exc
         try:
-            # The bucket is the deployer's own, writable only by them: the same trust as the function's code.
-            saved = pickle.load(io.BytesIO(body))  # noqa: S301
+            # Unpickle only the bytes the deployment pinned, made with this layer's scikit-learn (integrity.py).
+            check_sha256(body, self.expected.sha256)
+            saved = unpickle_same_sklearn(body)
             if not isinstance(saved, Mapping):
                 raise ValueError(f"expected a dict, found {type(saved).__name__}")
-            return Transformation.from_mapping(saved)
+            transformation = Transformation.from_mapping(saved)
+            check_feature_signature(transformation.feature_names, self.expected.feature_signature)
+            return transformation
         except Exception as exc:
             raise TransformationUnavailable(f"the transformation at {where} is not usable: {exc}") from exc

@@ -28,7 +28,7 @@ def sklearn_csv(saved: dict[str, Any], payloads: list[dict[str, Any]]) -> bytes:
     frame["Area Code"] = frame["Area Code"].astype("int64")
     matrix = np.hstack(
         [
-            saved["One_Hot"].transform(frame[saved["obj_cols"]]),
+            saved["One_Hot"].transform(frame[saved["obj_cols"]]).toarray(),
             saved["scaler"].transform(frame[saved["num_cols"]].astype(float)),
         ]
     )

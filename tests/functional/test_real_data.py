@@ -50,7 +50,7 @@ def test_all_5000_feature_vectors_equal_scikit_learns_own_transform(
     saved = fitted_transformation
     expected = np.hstack(
         [
-            saved["One_Hot"].transform(churn_frame[saved["obj_cols"]]),
+            saved["One_Hot"].transform(churn_frame[saved["obj_cols"]]).toarray(),
             saved["scaler"].transform(churn_frame[saved["num_cols"]]),
         ]
     )

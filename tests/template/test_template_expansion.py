@@ -276,7 +276,8 @@ def test_the_role_grants_only_the_endpoint_and_transformation_actions_plus_logs_
 ) -> None:
     """Grant InvokeEndpoint and DescribeEndpoint on the one endpoint, GetObject on the one object, nothing else."""
     roles = resources_of_type(expanded, "AWS::IAM::Role")
-    assert list(roles) == ["ChurnFunctionRole"]
+    # The model's role and API Gateway's logging role are checked in test_deployment_options.py.
+    assert sorted(roles) == ["ApiGatewayLoggingRole", "ChurnFunctionRole", "ChurnModelRole"]
     assert function_properties(expanded)["Role"] == {"Fn::GetAtt": ["ChurnFunctionRole", "Arn"]}
     role = roles["ChurnFunctionRole"]["Properties"]
     # Its own logs, and X-Ray's write-only policy that SAM adds for Tracing: Active (PutTraceSegments,
@@ -331,7 +332,8 @@ def test_the_function_and_the_layer_are_built_by_their_own_makefiles_for_x86_64(
 ) -> None:
     """Build each with `BuildMethod: makefile` and a `build-<LogicalId>` target in its code folder."""
     resource = template["Resources"][logical_id]
-    assert resource["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "x86_64"}
+    build = {k: v for k, v in resource["Metadata"].items() if k != "checkov"}  # checkov's skips: test_checkov.py
+    assert build == {"BuildMethod": "makefile", "BuildArchitecture": "x86_64"}
     code_uri = resource["Properties"].get("CodeUri") or resource["Properties"]["ContentUri"]
     assert (PROJECT_ROOT / code_uri).resolve() == PROJECT_ROOT / folder
     makefile = (PROJECT_ROOT / folder / "Makefile").read_text(encoding="utf-8")
@@ -364,6 +366,12 @@ def test_the_environment_comes_from_the_parameters_and_satisfies_the_functions_c
         "POWERTOOLS_SERVICE_NAME": "churn-api",
         "POWERTOOLS_LOG_LEVEL": PARAMETERS["LogLevel"],
         "POWERTOOLS_METRICS_NAMESPACE": "ChurnApi",
+        # Their other values are checked per deployment option in test_deployment_options.py.
+        "ENDPOINT_KIND": "external",
+        "TRANSFORM_SHA256": "",
+        "FEATURE_SIGNATURE": "",
+        "TRANSFORM_BUCKET_OWNER": ACCOUNT_ID,
+        "EAGER_INIT": "false",
     }
     assert Settings.from_env(variables) == Settings(
         endpoint_name=PARAMETERS["EndpointName"],
@@ -372,14 +380,16 @@ def test_the_environment_comes_from_the_parameters_and_satisfies_the_functions_c
         threshold=float(PARAMETERS["Threshold"]),
         cors_allow_origins=(PARAMETERS["CorsAllowOrigin"],),
         enable_swagger=True,
+        bucket_owner=ACCOUNT_ID,
     )
 
 
 def test_the_functions_log_group_is_declared_with_a_retention(expanded: dict[str, Any]) -> None:
     """Own the function's log group so that its logs expire and leave with the stack."""
     groups = resources_of_type(expanded, "AWS::Logs::LogGroup")
-    assert len(groups) == 1
-    (group,) = groups.values()
+    # The API's access log and the endpoint's log are checked in test_deployment_options.py.
+    assert sorted(groups) == ["ChurnApiAccessLogGroup", "ChurnEndpointLogGroup", "ChurnFunctionLogGroup"]
+    group = groups["ChurnFunctionLogGroup"]
     assert group["Properties"]["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${ChurnFunction}"}
     assert group["Properties"]["RetentionInDays"] > 0
     assert group["DeletionPolicy"] == "Delete"
@@ -420,4 +430,12 @@ def test_with_require_api_key_false_there_is_no_api_key_id_output(
     """Leave ApiKeyId out of the stack's outputs when no key exists."""
     assert not is_created(deployed_without_keys, expanded_without_keys["Outputs"]["ApiKeyId"])
     others = {name for name, o in expanded_without_keys["Outputs"].items() if is_created(deployed_without_keys, o)}
-    assert others == {"PredictUrl", "BatchUrl", "HealthUrl", "SwaggerUrl", "ChurnFunctionArn", "ChurnApiId"}
+    assert others == {
+        "PredictUrl",
+        "BatchUrl",
+        "HealthUrl",
+        "SwaggerUrl",
+        "ChurnFunctionArn",
+        "ChurnApiId",
+        "EndpointKind",
+    }

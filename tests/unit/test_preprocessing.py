@@ -23,7 +23,7 @@ def _sklearn_vector(saved: dict[str, Any], payload: dict[str, Any]) -> np.ndarra
     """What scikit-learn's own transforms give for one payload, columns picked by name."""
     row = pd.DataFrame([payload])
     row["Area Code"] = row["Area Code"].astype("int64")
-    encoded = saved["One_Hot"].transform(row[saved["obj_cols"]])
+    encoded = saved["One_Hot"].transform(row[saved["obj_cols"]]).toarray()
     scaled = saved["scaler"].transform(row[saved["num_cols"]].astype("float64"))
     return np.hstack([encoded, scaled])[0]
 

@@ -16,11 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse
 import sklearn
 import xgboost as xgb
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_score, recall_score, roc_auc_score
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from churn_api.integrity import check_feature_signature, feature_signature
+from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
 from churn_local import dataset, report
 from churn_local.train import Costs, evaluate, feature_matrix, main, train
@@ -53,7 +56,7 @@ def model_member(out_dir: Path) -> bytes:
 
 def sklearn_features(saved: dict[str, Any], frame: pd.DataFrame) -> np.ndarray:
     """Transform with scikit-learn directly: the independent path the Lambda's preprocessing must match."""
-    encoded = saved["One_Hot"].transform(frame[saved["obj_cols"]])
+    encoded = saved["One_Hot"].transform(frame[saved["obj_cols"]]).toarray()
     scaled = saved["scaler"].transform(frame[saved["num_cols"]].astype("float64"))
     return np.hstack([encoded, scaled])
 
@@ -119,6 +122,37 @@ def test_the_metadata_lists_the_features_the_lambda_builds_without_phone(
     assert features["names"] == transformation.feature_names
     assert features["count"] == transformation.n_features == booster.num_features() == len(features["names"])
     assert not any(name.startswith("Phone") for name in features["names"])
+
+
+def test_the_metadata_signs_the_ordered_feature_names_that_the_deployed_function_checks(
+    trained_artifacts: Path, trained_metadata: dict[str, Any]
+) -> None:
+    names = trained_metadata["features"]["names"]
+    # The signature is the sha256 of the names as compact JSON: recomputed here without the project's helper.
+    expected = sha256(json.dumps(names, separators=(",", ":"), ensure_ascii=False).encode())
+    assert trained_metadata["features"]["signature"] == expected == feature_signature(names)
+    transformation = Transformation.from_mapping(saved_transformation(trained_artifacts))
+    check_feature_signature(transformation.feature_names, trained_metadata["features"]["signature"])
+
+
+def test_the_encoder_has_the_reference_default_sparse_output_and_the_reference_transform_runs_on_it(
+    trained_artifacts: Path, churn_frame: pd.DataFrame
+) -> None:
+    saved = saved_transformation(trained_artifacts)
+    assert saved["One_Hot"].sparse_output is True
+    customers = [Customer.model_validate(dataset.as_payload(row)) for _, row in churn_frame.head(200).iterrows()]
+    # The reference function's steps for each payload: a one-row DataFrame, the encoder's output .toarray(), then
+    # the scaler, joined in obj_cols + num_cols order.
+    reference_rows = []
+    for _, row in churn_frame.head(200).iterrows():
+        payload = pd.DataFrame([dataset.as_payload(row)])
+        payload["Area Code"] = payload["Area Code"].astype("int64")
+        encoded = saved["One_Hot"].transform(payload[saved["obj_cols"]])
+        assert scipy.sparse.issparse(encoded)
+        scaled = saved["scaler"].transform(payload[saved["num_cols"]].astype("float64"))
+        reference_rows.append(np.concatenate([encoded.toarray()[0], scaled[0]]))
+    ours = Transformation.from_mapping(saved).transform(customers)
+    np.testing.assert_array_equal(ours, np.vstack(reference_rows))
 
 
 def test_the_transformation_is_fitted_on_the_training_rows_only(
@@ -299,3 +333,18 @@ def test_an_impossible_test_size_is_rejected_before_anything_is_written(tmp_path
         train(dataset.DATA_PATH, tmp_path / "out", test_size=1.5)
 
     assert not (tmp_path / "out").exists()
+
+
+def test_the_handler_scores_a_dense_output_encoder_exactly_like_the_sparse_one(
+    trained_artifacts: Path, churn_frame: pd.DataFrame
+) -> None:
+    saved = saved_transformation(trained_artifacts)
+    # The categories of the whole data set are the training split's (checked below), so the two encode alike.
+    dense_encoder = OneHotEncoder(sparse_output=False, handle_unknown="error").fit(churn_frame[saved["obj_cols"]])
+    dense = {**saved, "One_Hot": dense_encoder}
+    assert [list(c) for c in dense_encoder.categories_] == [list(c) for c in saved["One_Hot"].categories_]
+    customers = [Customer.model_validate(dataset.as_payload(row)) for _, row in churn_frame.head(50).iterrows()]
+    np.testing.assert_array_equal(
+        Transformation.from_mapping(dense).transform(customers),
+        Transformation.from_mapping(saved).transform(customers),
+    )
