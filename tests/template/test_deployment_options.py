@@ -367,7 +367,8 @@ def test_new_parameters_default_to_the_stack_as_it_was() -> None:
 
 @EACH_OPTION
 def test_the_local_stack_reads_every_option_and_gives_the_function_the_deployed_environment(option: str) -> None:
-    from churn_local.api_gateway import LOCAL_ACCOUNT_ID, Application
+    from churn_local.apigw.provider import Application
+    from churn_local.constants import LOCAL_ACCOUNT_ID
     from tests.support import PROJECT_ROOT
 
     local = Application.from_template(PROJECT_ROOT / "template.yaml", parameters(option), region=REGION)

@@ -31,7 +31,9 @@ STAGE = "AWS::ApiGateway::Stage"
 LAMBDA_FUNCTION = "AWS::Lambda::Function"
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 INTEGRATION = "x-amazon-apigateway-integration"
-_FUNCTION_IN_URI = re.compile(r"/functions/\$\{(?P<function>[A-Za-z0-9]+)\.Arn\}/invocations")
+# `${Fn.Arn}` for the function itself; `${FnAliaslive}` when AutoPublishAlias makes the API invoke an alias.
+_FUNCTION_IN_URI = re.compile(r"/functions/\$\{(?P<target>[A-Za-z0-9]+)(?P<arn>\.Arn)?\}/invocations")
+LAMBDA_ALIAS = "AWS::Lambda::Alias"
 _RESPONSE_HEADER = "method.response.header."
 _GATEWAY_HEADER = "gatewayresponse.header."
 
@@ -215,7 +217,9 @@ def _rest_api(expanded: Mapping[str, Any]) -> RestApi:
             integration = definition.get(INTEGRATION) or {}
             requirements = definition.get("security") or []
             keyed = any(key_schemes & set(requirement) for requirement in requirements)
-            method = Method(verb.upper(), resource_path, _integrated_function(integration), keyed, _mock(integration))
+            method = Method(
+                verb.upper(), resource_path, _integrated_function(integration, expanded), keyed, _mock(integration)
+            )
             methods[(resource_path, method.http_method)] = method
     stages = [
         s["Properties"]
@@ -240,14 +244,21 @@ def _rest_api(expanded: Mapping[str, Any]) -> RestApi:
     )
 
 
-def _integrated_function(integration: Mapping[str, Any]) -> str | None:
+def _integrated_function(integration: Mapping[str, Any], expanded: Mapping[str, Any]) -> str | None:
     if integration.get("type") != "aws_proxy":
         return None
     uri = integration.get("uri")
     found = _FUNCTION_IN_URI.search(str(uri.get("Fn::Sub") if isinstance(uri, Mapping) else uri))
     if found is None:
         raise TemplateError(f"cannot tell which function {uri} invokes")
-    return found["function"]
+    if found["arn"]:
+        return found["target"]
+    # An alias (SnapStart or provisioned concurrency) names its function with a Ref; locally both are one container.
+    alias = _of_type(expanded, LAMBDA_ALIAS).get(found["target"])
+    function = ((alias or {}).get("Properties") or {}).get("FunctionName")
+    if not isinstance(function, Mapping) or "Ref" not in function:
+        raise TemplateError(f"cannot tell which function {uri} invokes")
+    return str(function["Ref"])
 
 
 def _mock(integration: Mapping[str, Any]) -> dict[str, str]:
