@@ -7,8 +7,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-DEFAULT_THRESHOLD = 0.39
-
 
 class ConfigError(RuntimeError):
     """A required environment variable is missing or malformed."""
@@ -21,7 +19,8 @@ class Settings:
     endpoint_name: str
     transform_bucket: str
     transform_key: str
-    threshold: float = DEFAULT_THRESHOLD
+    # No default here: template.yaml's Threshold parameter owns it and always sets THRESHOLD.
+    threshold: float
     cors_allow_origins: tuple[str, ...] = ()
     enable_swagger: bool = False
 
@@ -33,7 +32,7 @@ class Settings:
             endpoint_name=_required(env, "ENDPOINT_NAME"),
             transform_bucket=_required(env, "TRANSFORM_BUCKET"),
             transform_key=_required(env, "TRANSFORM_KEY"),
-            threshold=_threshold(env.get("THRESHOLD", "").strip() or str(DEFAULT_THRESHOLD)),
+            threshold=_threshold(_required(env, "THRESHOLD")),
             cors_allow_origins=_origins(env.get("CORS_ALLOW_ORIGINS", "")),
             enable_swagger=_flag(env, "ENABLE_SWAGGER"),
         )
