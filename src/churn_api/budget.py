@@ -8,11 +8,11 @@ The arithmetic, written down once (the README's "Failure modes" repeats the resu
 - Every wait on S3 or SageMaker is bounded by the request's deadline: the call runs on a worker thread and the
   request stops waiting when the deadline passes (the call then ends on its own client timeout, unobserved).
 - InvokeEndpoint: botocore does not retry (`total_max_attempts=1`); the scorer makes at most INVOKE_ATTEMPTS
-  attempts, and a second one only after a failure that proves SageMaker did no work (connection refused, connect
-  timeout, throttled, not ready, unavailable), after INVOKE_BACKOFF_S, and only if INVOKE_MIN_ATTEMPT_S of budget
-  is left. A read timeout is never retried: SageMaker goes on computing the first call. Worst case with the
-  whole budget: connect 1 s + backoff 0.2 s + connect 1 s + read 22 s = 24.2 s <= 24.5 s; the read timeout
-  (INVOKE_READ_TIMEOUT_S) is what the second attempt has left, and the deadline cuts it shorter when less is.
+  attempts, a second one only when the first never reached SageMaker (connection refused, connect timeout),
+  after INVOKE_BACKOFF_S, and only if INVOKE_MIN_ATTEMPT_S of budget is left. Nothing SageMaker answered is
+  retried (the client gets Retry-After instead), nor a read timeout: SageMaker goes on computing the first call.
+  Worst case with the whole budget: connect 1 s + backoff 0.2 s + connect 1 s + read 22 s = 24.2 s <= 24.5 s;
+  the read timeout (INVOKE_READ_TIMEOUT_S) is what the second attempt has left; a shorter deadline cuts it.
 - The chunks of a batch run concurrently under that same deadline; the first failure answers the client at once.
 - S3 GetObject of the transformation (a few kB): connect 1 s + read 2 s, 2 attempts (botocore standard mode; a
   GET is safe to repeat), backoff at most 1 s: worst case 7 s. A failed load is remembered for

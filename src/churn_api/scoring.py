@@ -33,19 +33,17 @@ _SEPARATORS = re.compile(r"[,\s]+")
 # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html#API_runtime_InvokeEndpoint_Errors,
 # and botocore's sagemaker-runtime service model): InternalDependencyException 530, InternalFailure 500,
 # ModelError 424, ModelNotReadyException 429, ServiceUnavailable 503, ValidationError 400; plus the common
-# ThrottlingException 400. The second element says whether SageMaker did no work, so that one retry is safe.
-CLIENT_ERRORS: dict[str, tuple[type[ApiError], bool]] = {
-    "ValidationError": (ModelEndpointUnavailable, False),  # "Endpoint X of account Y not found." or not InService
-    "ModelError": (ModelError, False),
-    "ModelNotReadyException": (ModelNotReady, True),
-    "ThrottlingException": (ModelThrottled, True),
-    "TooManyRequestsException": (ModelThrottled, True),
-    "ServiceUnavailable": (ModelEndpointUnavailable, True),
-    "InternalFailure": (ModelEndpointUnavailable, True),
-    "InternalDependencyException": (ModelEndpointUnavailable, True),
+# ThrottlingException 400. None is retried here: SageMaker received the call, and the client gets Retry-After.
+CLIENT_ERRORS: dict[str, type[ApiError]] = {
+    "ValidationError": ModelEndpointUnavailable,  # "Endpoint X of account Y not found." or not InService
+    "ModelError": ModelError,
+    "ModelNotReadyException": ModelNotReady,
+    "ThrottlingException": ModelThrottled,
+    "TooManyRequestsException": ModelThrottled,
+    "ServiceUnavailable": ModelEndpointUnavailable,
+    "InternalFailure": ModelEndpointUnavailable,
+    "InternalDependencyException": ModelEndpointUnavailable,
 }
-# Not retried, and not Retry-After: the endpoint is missing or not InService until someone deploys it.
-_PERMANENT = {"ValidationError"}
 
 
 def parse_scores(body: bytes | str, expected: int) -> list[float]:
@@ -87,7 +85,7 @@ class EndpointScorer:
         self.endpoint_name = endpoint_name
 
     def score(self, csv_rows: str, expected: int, deadline: Deadline) -> list[float]:
-        """Return one score per CSV row sent; retry once only a failure that proves no work was done."""
+        """Return one score per CSV row sent; try once more only when the first call never reached SageMaker."""
         for attempt in range(1, INVOKE_ATTEMPTS + 1):
             try:
                 return parse_scores(self._invoke(csv_rows), expected)
@@ -110,12 +108,9 @@ class EndpointScorer:
             # Never the service's message: ModelError quotes the container, which may quote the request.
             code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            error_class, retryable = CLIENT_ERRORS.get(code, (ModelEndpointUnavailable, False))
-            error = error_class(internal=f"{where} answered {code} ({status})")
-            if code in _PERMANENT:
-                error.retry_after = None
-            if retryable:
-                raise _Retryable(error) from exc
+            error = CLIENT_ERRORS.get(code, ModelEndpointUnavailable)(internal=f"{where} answered {code} ({status})")
+            if code == "ValidationError":
+                error.retry_after = None  # missing or not InService until someone deploys it: no point retrying soon
             raise error from exc
         except ReadTimeoutError as exc:
             # SageMaker goes on computing the first call: a second one would only double its load.

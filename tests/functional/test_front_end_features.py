@@ -196,7 +196,7 @@ def test_a_preflight_from_an_allowed_origin_allows_the_api_key_header(cors_app: 
 
 @pytest.mark.parametrize("origin", [ORIGIN, "http://localhost:3000"])
 def test_cors_headers_are_on_successes_and_on_errors(cors_app: ModuleType, origin: str) -> None:
-    with Stubber(cors_app.predictor.scorer._client) as sagemaker:
+    with Stubber(cors_app.predictor.scorer.client) as sagemaker:
         answer(sagemaker, "0.5")
         ok = request(cors_app, "POST", "/predict", reference_payload(), headers={"Origin": origin})
         sagemaker.add_client_error("invoke_endpoint", service_error_code="ModelError", http_status_code=424)
