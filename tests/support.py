@@ -25,10 +25,14 @@ def reference_payload() -> dict[str, str]:
     return payload
 
 
-def api_event(body: Any, *, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """Return the API Gateway proxy event from events/ with another body (a dict is JSON-encoded)."""
+def api_event(
+    body: Any, *, headers: dict[str, str] | None = None, method: str = "POST", path: str = "/predict"
+) -> dict[str, Any]:
+    """Return the API Gateway proxy event from events/ with another body (a dict is JSON-encoded), method, path."""
     event: dict[str, Any] = load_event("api-predict")
     event["body"] = body if isinstance(body, str) or body is None else json.dumps(body)
+    event.update(httpMethod=method, path=path, resource=path)
+    event["requestContext"].update(httpMethod=method, resourcePath=path, path=f"/Prod{path}")
     if headers:
         event["headers"] = {**event["headers"], **headers}
         event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
