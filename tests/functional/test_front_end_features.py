@@ -7,9 +7,11 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+import pandas as pd
 import pytest
 from botocore.stub import Stubber
 
+from churn_api.contract import customer_schemas
 from churn_api.models import MAX_BATCH_SIZE
 from tests.functional.conftest import ENDPOINT, S3Reads, answer, fresh_app
 from tests.support import FakeLambdaContext, api_event, reference_payload
@@ -225,7 +227,9 @@ def test_swagger_is_off_unless_enabled(app_module: ModuleType) -> None:
     assert json_body(response)["error"]["code"] == "NOT_FOUND"
 
 
-def test_swagger_serves_the_ui_and_the_document_when_enabled(uploaded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_swagger_serves_the_ui_and_the_document_when_enabled(
+    uploaded: Any, monkeypatch: pytest.MonkeyPatch, churn_frame: pd.DataFrame
+) -> None:
     monkeypatch.setenv("ENABLE_SWAGGER", "true")
     app = fresh_app()
     page = request(app, "GET", "/swagger")
@@ -242,6 +246,10 @@ def test_swagger_serves_the_ui_and_the_document_when_enabled(uploaded: Any, monk
     )
     spec = json.loads(app.lambda_handler(event, FakeLambdaContext())["body"])
     assert set(spec["paths"]) >= {"/predict", "/predict/batch", "/health", "/health/ready"}
+    # The live document lists the categories of the transformation this container loaded (moto's S3 holds it).
+    for customer in customer_schemas(spec):
+        assert customer["properties"]["State"]["anyOf"][0]["enum"] == sorted(set(churn_frame["State"]))
+        assert customer["properties"]["Area Code"]["anyOf"][0]["enum"] == sorted(set(churn_frame["Area Code"]))
 
 
 # Metrics and logs
