@@ -146,7 +146,11 @@ class TransformationStore:
     def _load(self, loading: Future[Transformation]) -> None:
         try:
             transformation = self._download()
-        except TransformationUnavailable as exc:
+        except Exception as failure:
+            # Whatever failed, the waiters get an answer and the failure is remembered: never a load left pending.
+            exc = failure if isinstance(failure, TransformationUnavailable) else TransformationUnavailable()
+            if exc is not failure:
+                exc.internal, exc.__cause__ = f"the load failed: {type(failure).__name__}", failure
             with self._lock:
                 backoff = LOAD_RETRY_AFTER_S[min(self._failures, len(LOAD_RETRY_AFTER_S) - 1)]
                 self._failures += 1

@@ -99,3 +99,18 @@ def test_a_corrupt_object_is_unavailable_without_quoting_the_unpickling_error_to
         "code": "TRANSFORMATION_UNAVAILABLE",
         "message": "the model's preprocessing cannot be loaded; retry later",
     }
+
+
+def test_an_unforeseen_failure_of_the_load_is_answered_and_remembered_too() -> None:
+    class BrokenS3:
+        calls = 0
+
+        def get_object(self, **_: Any) -> dict[str, Any]:
+            BrokenS3.calls += 1
+            return {}  # no Body: a KeyError inside the load
+
+    store = TransformationStore(BrokenS3(), "bucket", "key")
+    for _ in range(2):
+        with pytest.raises(TransformationUnavailable):
+            store.get(Deadline.after(5))
+    assert BrokenS3.calls == 1
