@@ -21,6 +21,7 @@ from tests.support import template_threshold
 BUCKET = "churn-api-test-artifacts"
 KEY = "models/transformation.sav"
 ENDPOINT = "churn-xgboost-test"
+THRESHOLD = float(template_threshold())  # the function is deployed with the template's default
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from botocore.stub import Stubber
 
 from churn_api.contract import customer_schemas
 from churn_api.models import MAX_BATCH_SIZE
-from tests.functional.conftest import ENDPOINT, S3Reads, answer, fresh_app
+from tests.functional.conftest import ENDPOINT, THRESHOLD, S3Reads, answer, fresh_app
 from tests.support import FakeLambdaContext, api_event, reference_payload
 
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024  # synchronous invocation request and response, Lambda quotas
@@ -52,7 +52,7 @@ def test_a_batch_is_answered_in_input_order_with_one_endpoint_call(app_module: M
         (1, 0.8, True),
         (2, 0.5, True),
     ]
-    assert (body["scored"], body["failed"], body["threshold"]) == (3, 0, 0.39)
+    assert (body["scored"], body["failed"], body["threshold"]) == (3, 0, THRESHOLD)
 
 
 def test_a_bad_record_is_reported_by_index_and_field_without_losing_the_others(

@@ -17,7 +17,7 @@ import pytest
 from botocore.stub import Stubber
 
 from churn_api.config import ConfigError
-from tests.functional.conftest import BUCKET, ENDPOINT, KEY, S3Reads, answer, fresh_app
+from tests.functional.conftest import BUCKET, ENDPOINT, KEY, THRESHOLD, S3Reads, answer, fresh_app
 from tests.support import FakeLambdaContext, api_event, load_event, reference_payload
 
 PHONE = reference_payload()["Phone"]
@@ -52,7 +52,7 @@ def test_the_reference_customer_is_scored_through_api_gateway(
     answer(sagemaker, "0.7310585975646973", sklearn_csv(fitted_transformation, [reference_payload()]))
     response = call(app_module, load_event("api-predict"))
     assert response["statusCode"] == 200
-    assert body_of(response) == {"churn": True, "label": "True", "score": 0.7310585975646973, "threshold": 0.39}
+    assert body_of(response) == {"churn": True, "label": "True", "score": 0.7310585975646973, "threshold": THRESHOLD}
 
 
 def test_a_direct_invocation_with_the_payload_as_event_returns_the_same_information(
@@ -63,7 +63,7 @@ def test_a_direct_invocation_with_the_payload_as_event_returns_the_same_informat
         "churn": False,
         "label": "False",
         "score": 0.12,
-        "threshold": 0.39,
+        "threshold": THRESHOLD,
     }
 
 

@@ -14,7 +14,7 @@ from botocore.stub import Stubber
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.functional.conftest import answer
+from tests.functional.conftest import THRESHOLD, answer
 from tests.support import FakeLambdaContext, api_event, load_event, reference_payload
 
 HUGE_INTEGER = "9" * 5_000
@@ -111,7 +111,7 @@ def test_a_direct_invocation_whose_customer_has_api_gateway_like_keys_is_scored(
 ) -> None:
     answer(sagemaker, "0.7")
     customer = {**reference_payload(), "httpMethod": "POST", "requestContext": {"note": "from a CRM export"}}
-    assert call(app_module, customer) == {"churn": True, "label": "True", "score": 0.7, "threshold": 0.39}
+    assert call(app_module, customer) == {"churn": True, "label": "True", "score": 0.7, "threshold": THRESHOLD}
 
 
 def test_an_error_body_carries_the_request_id_to_quote(app_module: ModuleType, sagemaker: Stubber) -> None:
