@@ -215,13 +215,17 @@ def error_responses(errors: Iterable[type[ApiError]]) -> dict[int, OpenAPIRespon
     by_status: dict[int, list[type[ApiError]]] = {}
     for error in errors:
         by_status.setdefault(error.status, []).append(error)
-    return {
-        status: {
+    responses: dict[int, OpenAPIResponse] = {}
+    for status, group in sorted(by_status.items()):
+        response: OpenAPIResponse = {
             "description": "; ".join(f"{e.code}: {e.when}" for e in group),
             "content": {"application/json": {"model": ErrorBody}},
         }
-        for status, group in sorted(by_status.items())
-    }
+        if retryable := [e.code for e in group if e.retry_after is not None]:
+            retry_after = f"Seconds to wait before retrying ({', '.join(retryable)})."
+            response["headers"] = {"Retry-After": {"description": retry_after, "schema": {"type": "integer"}}}
+        responses[status] = response
+    return responses
 
 
 def problems_from(errors: Iterable[Mapping[str, Any]], index: int | None = None) -> list[ErrorDetail]:

@@ -53,3 +53,9 @@ def test_the_documented_responses_are_generated_from_the_classes_one_per_status(
     assert set(responses) == {e.status for e in SCORING_ERRORS}
     for error in SCORING_ERRORS:
         assert f"{error.code}: {error.when}" in responses[error.status]["description"]
+
+
+def test_the_documented_responses_declare_retry_after_where_an_error_of_that_status_sends_it() -> None:
+    responses = error_responses(SCORING_ERRORS)
+    retryable = {e.status for e in SCORING_ERRORS if e.retry_after is not None}
+    assert {status for status, r in responses.items() if "Retry-After" in r.get("headers", {})} == retryable
