@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
+from churn_api.models import COUNT_DIGITS
 from churn_api.preprocessing import Transformation
 
 Categories = Mapping[str, Sequence[Any]]
@@ -38,9 +39,11 @@ def with_categories(document: dict[str, Any], categories: Categories) -> dict[st
         for field, values in categories.items():
             spellings = "|".join(re.escape(str(v)) for v in values)
             if all(isinstance(v, int) for v in values):
+                # A count string holds at most COUNT_DIGITS digits, leading zeros included (models.Count).
+                padded = "|".join(f"0{{0,{COUNT_DIGITS - len(str(v))}}}{v}" for v in values)
                 alternatives = [
                     {"type": "integer", "enum": list(values)},
-                    {"type": "string", "pattern": rf"^\s*\+?0*(?:{spellings})\s*$"},
+                    {"type": "string", "pattern": rf"^\s*\+?(?:{padded})\s*$"},
                 ]
             else:
                 alternatives = [

@@ -20,7 +20,8 @@ NUMBER_LIMIT = 1_000_000
 # Numbers arrive as JSON numbers or as numeric strings ("15"), the way the reference payload sends them. A string
 # must match the pattern the OpenAPI document publishes, so that the schema and the API accept the same things
 # (pydantic's lax parsing alone would also take "4.0" for a count, "1_000" or "-0").
-_COUNT_PATTERN = r"^\s*\+?\d{1,6}\s*$"
+COUNT_DIGITS = 6
+_COUNT_PATTERN = rf"^\s*\+?\d{{1,{COUNT_DIGITS}}}\s*$"
 _AMOUNT_PATTERN = r"^\s*\+?(\d{1,6}(\.\d*)?|\.\d+)\s*$"
 
 
