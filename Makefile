@@ -103,8 +103,8 @@ postman: $(NODE_STAMP) ## Run the Postman collection against `make serve API_KEY
 train: $(STAMP) ## Train the model on data/churn.txt into artifacts/
 	$(BIN)/python -m churn_local.train --out $(ARTIFACTS)
 
-openapi: $(STAMP) ## Regenerate docs/openapi.json from the handler
-	$(BIN)/python -m churn_local.openapi
+openapi: $(STAMP) ## Regenerate docs/openapi.json from the handler and the model in artifacts/ (trained if missing)
+	$(BIN)/python -m churn_local.openapi --artifacts $(ARTIFACTS)
 
 bench: $(STAMP) ## Benchmarks: handler latency and throughput, layer import time
 	$(BIN)/python -m benchmarks

@@ -28,6 +28,7 @@ from churn_api.preprocessing import Transformation
 from churn_local import dataset
 from churn_local.serve import READY_LINE, local_aws_environment
 from churn_local.train import train
+from tests.support import template_threshold
 
 ROOT = dataset.PROJECT_ROOT
 
@@ -100,6 +101,7 @@ def cold_container(endpoint_url: str, s3_url: str) -> tuple[float, float, float]
         ENDPOINT_NAME="churn-xgboost",
         TRANSFORM_BUCKET="churn-api-local",
         TRANSFORM_KEY="transformation.sav",
+        THRESHOLD=template_threshold(),
         POWERTOOLS_LOG_LEVEL="WARNING",
         POWERTOOLS_METRICS_DISABLED="true",
     )

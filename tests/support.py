@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EVENTS_DIR = PROJECT_ROOT / "events"
+TEMPLATE = PROJECT_ROOT / "template.yaml"
 
 
 def load_event(name: str) -> Any:
@@ -23,10 +25,14 @@ def reference_payload() -> dict[str, str]:
     return payload
 
 
-def api_event(body: Any, *, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """Return the API Gateway proxy event from events/ with another body (a dict is JSON-encoded)."""
+def api_event(
+    body: Any, *, headers: dict[str, str] | None = None, method: str = "POST", path: str = "/predict"
+) -> dict[str, Any]:
+    """Return the API Gateway proxy event from events/ with another body (a dict is JSON-encoded), method, path."""
     event: dict[str, Any] = load_event("api-predict")
     event["body"] = body if isinstance(body, str) or body is None else json.dumps(body)
+    event.update(httpMethod=method, path=path, resource=path)
+    event["requestContext"].update(httpMethod=method, resourcePath=path, path=f"/Prod{path}")
     if headers:
         event["headers"] = {**event["headers"], **headers}
         event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
@@ -34,15 +40,25 @@ def api_event(body: Any, *, headers: dict[str, str] | None = None) -> dict[str, 
     return event
 
 
+def template_threshold() -> str:
+    """Return the Threshold parameter's default from template.yaml, the one place the default threshold lives."""
+    from samcli.yamlhelper import yaml_parse
+
+    template = yaml_parse(TEMPLATE.read_text(encoding="utf-8"))
+    return str(template["Parameters"]["Threshold"]["Default"])
+
+
 @dataclass
 class FakeLambdaContext:
-    """The attributes of the Lambda context object that Powertools reads."""
+    """The attributes of the Lambda context object that Powertools reads; its remaining time counts down."""
 
     function_name: str = "churn-api-ChurnFunction"
     memory_limit_in_mb: int = 1024
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:churn-api-ChurnFunction"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    remaining_ms: int = 20_000
+    started: float = field(default_factory=time.monotonic)
 
     def get_remaining_time_in_millis(self) -> int:
-        """Pretend most of the function timeout is left."""
-        return 20_000
+        """Return what is left of `remaining_ms` since the invocation started."""
+        return max(0, self.remaining_ms - int((time.monotonic() - self.started) * 1000))

@@ -1,33 +1,50 @@
-"""Write (or check) docs/openapi.json, the OpenAPI 3 document generated from the handler's routes and models."""
+"""Write (or check) docs/openapi.json, the OpenAPI 3 document generated from the handler's routes and models.
+
+The categorical fields are published as the categories of the bundled model's transformation (`artifacts/`,
+trained first if missing, as `make serve` does): the same document the function serves at /swagger once it
+has loaded that transformation.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import pickle
 import sys
 from pathlib import Path
 from typing import Any
 
+from churn_local import train
 from churn_local.dataset import PROJECT_ROOT
 
 DOCUMENT = PROJECT_ROOT / "docs" / "openapi.json"
+ARTIFACTS = PROJECT_ROOT / "artifacts"
 
 # The handler reads its settings at import; the document does not depend on their values.
 PLACEHOLDER_ENV = {
     "ENDPOINT_NAME": "churn-xgboost",
     "TRANSFORM_BUCKET": "churn-api-artifacts",
-    "TRANSFORM_KEY": "transformation.sav",
+    "TRANSFORM_KEY": train.TRANSFORMATION_FILE,
+    "THRESHOLD": "0.5",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 
 
-def generate() -> str:
-    """Return the document as the handler's resolver describes itself, as stable pretty JSON."""
+def generate(artifacts: Path = ARTIFACTS) -> str:
+    """Return the document as the handler's resolver describes itself with the model's categories, as JSON."""
     for name, value in PLACEHOLDER_ENV.items():
         os.environ.setdefault(name, value)
     from churn_api.app import app
+    from churn_api.contract import categories_of
+    from churn_api.preprocessing import Transformation
 
+    if not (artifacts / train.TRANSFORMATION_FILE).is_file():
+        print(f"no trained model in {artifacts}: training it", file=sys.stderr)
+        train.train(out_dir=artifacts)
+    saved = pickle.loads((artifacts / train.TRANSFORMATION_FILE).read_bytes())  # noqa: S301 - our own artifact
+    categories = categories_of(Transformation.from_mapping(saved))
+    app.categories = lambda: categories
     document = json.loads(app.get_openapi_json_schema())
     drop_unreachable_422(document)
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -48,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 if the checked-in document is stale")
     parser.add_argument("--out", type=Path, default=DOCUMENT)
+    parser.add_argument("--artifacts", type=Path, default=ARTIFACTS, help="the trained model (default: artifacts/)")
     args = parser.parse_args(argv)
-    fresh = generate()
+    fresh = generate(args.artifacts)
     if args.check:
         if not args.out.exists() or args.out.read_text(encoding="utf-8") != fresh:
             print(f"{args.out} is out of date: run `make openapi`", file=sys.stderr)

@@ -7,7 +7,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-DEFAULT_THRESHOLD = 0.39
 # InvokeEndpoint's request limit by endpoint kind (SageMaker quotas: real-time 6 MB, serverless 4 MB); an endpoint
 # the stack does not create ("external") may be either, so it gets the smaller. Chunks stay at 5/6 of the limit.
 ENDPOINT_PAYLOAD_LIMITS = {"real-time": 6_000_000, "serverless": 4_000_000, "external": 4_000_000}
@@ -24,7 +23,8 @@ class Settings:
     endpoint_name: str
     transform_bucket: str
     transform_key: str
-    threshold: float = DEFAULT_THRESHOLD
+    # No default here: template.yaml's Threshold parameter owns it and always sets THRESHOLD.
+    threshold: float
     cors_allow_origins: tuple[str, ...] = ()
     enable_swagger: bool = False
     endpoint_kind: str = "external"
@@ -46,7 +46,7 @@ class Settings:
             endpoint_name=_required(env, "ENDPOINT_NAME"),
             transform_bucket=_required(env, "TRANSFORM_BUCKET"),
             transform_key=_required(env, "TRANSFORM_KEY"),
-            threshold=_threshold(env.get("THRESHOLD", "").strip() or str(DEFAULT_THRESHOLD)),
+            threshold=_threshold(_required(env, "THRESHOLD")),
             cors_allow_origins=_origins(env.get("CORS_ALLOW_ORIGINS", "")),
             enable_swagger=_flag(env, "ENABLE_SWAGGER"),
             endpoint_kind=_choice(env, "ENDPOINT_KIND", tuple(ENDPOINT_PAYLOAD_LIMITS), "external"),

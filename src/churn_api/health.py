@@ -1,38 +1,58 @@
-"""Readiness: is the transformation loadable and is the SageMaker endpoint InService?"""
+"""Readiness: is the transformation loadable and is the SageMaker endpoint InService, found out within seconds?"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from churn_api.budget import READY_BUDGET_S, Deadline
 from churn_api.errors import ApiError
+from churn_api.models import EndpointState, Readiness, TransformationState
 from churn_api.preprocessing import TransformationStore
 
 
 class ReadinessCheck:
-    """Answer whether this container can score right now, and why not."""
+    """Answer whether this container can score right now, and why not, within READY_BUDGET_S."""
 
-    def __init__(self, transformations: TransformationStore, sagemaker: Any, endpoint_name: str) -> None:
+    def __init__(
+        self, transformations: TransformationStore, make_sagemaker: Callable[[], Any], endpoint_name: str
+    ) -> None:
         self.transformations = transformations
-        self._sagemaker = sagemaker
+        self.make_sagemaker = make_sagemaker
+        self.sagemaker: Any = None  # the control-plane client, made by the first check: nothing else needs it
         self.endpoint_name = endpoint_name
 
-    def check(self) -> dict[str, Any]:
-        """Load the transformation if needed and describe the endpoint; report both."""
-        transformation: dict[str, Any] = {"loaded": False}
+    def check(self, deadline: Deadline) -> Readiness:
+        """Load the transformation if needed while describing the endpoint; report both, within READY_BUDGET_S."""
+        deadline = deadline.sooner(READY_BUDGET_S)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churn-ready")
+        described = pool.submit(self._endpoint_status)
+        pool.shutdown(wait=False)
         try:
-            self.transformations.get()
-            transformation["loaded"] = True
+            self.transformations.get(deadline)
+            transformation = TransformationState(loaded=True)
         except ApiError as exc:
-            transformation["error"] = exc.code
-        endpoint: dict[str, Any] = {"name": self.endpoint_name, "status": self._endpoint_status()}
-        ready = transformation["loaded"] and endpoint["status"] == "InService"
-        return {"status": "ready" if ready else "not ready", "transformation": transformation, "endpoint": endpoint}
+            transformation = TransformationState(loaded=False, error=exc.code)
+        try:
+            status = described.result(timeout=deadline.remaining())
+        except FutureTimeout:
+            status = "Unreachable"
+        ready = transformation.loaded and status == "InService"
+        return Readiness(
+            status="ready" if ready else "not ready",
+            transformation=transformation,
+            endpoint=EndpointState(name=self.endpoint_name, status=status),
+        )
 
     def _endpoint_status(self) -> str:
+        if self.sagemaker is None:
+            self.sagemaker = self.make_sagemaker()
         try:
-            described = self._sagemaker.describe_endpoint(EndpointName=self.endpoint_name)
+            described = self.sagemaker.describe_endpoint(EndpointName=self.endpoint_name)
         except ClientError as exc:
             # DescribeEndpoint answers ValidationException "Could not find endpoint ..." for an unknown name.
             return f"Unavailable ({exc.response.get('Error', {}).get('Code', 'Unknown')})"

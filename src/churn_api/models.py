@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SkipValidation, WithJsonSchema
 
+from churn_api.errors import ErrorInfo
+
 MAX_BATCH_SIZE = 1000
 
 
@@ -18,7 +20,8 @@ NUMBER_LIMIT = 1_000_000
 # Numbers arrive as JSON numbers or as numeric strings ("15"), the way the reference payload sends them. A string
 # must match the pattern the OpenAPI document publishes, so that the schema and the API accept the same things
 # (pydantic's lax parsing alone would also take "4.0" for a count, "1_000" or "-0").
-_COUNT_PATTERN = r"^\s*\+?\d{1,6}\s*$"
+COUNT_DIGITS = 6
+_COUNT_PATTERN = rf"^\s*\+?\d{{1,{COUNT_DIGITS}}}\s*$"
 _AMOUNT_PATTERN = r"^\s*\+?(\d{1,6}(\.\d*)?|\.\d+)\s*$"
 
 
@@ -144,28 +147,6 @@ class BatchRequest(BaseModel):
     )
 
 
-class ErrorDetail(BaseModel):
-    """One thing wrong with one field."""
-
-    field: str = Field(description="The reference field name, or `body`.", examples=["Day Mins"])
-    problem: str = Field(examples=["is required"])
-    index: int | None = Field(default=None, description="The record's position, in a batch.")
-
-
-class ErrorInfo(BaseModel):
-    """What went wrong: a stable code, a sentence, and per-field details for a 400."""
-
-    code: str = Field(examples=["VALIDATION_ERROR"])
-    message: str
-    details: list[ErrorDetail] = Field(default_factory=list)
-
-
-class ErrorBody(BaseModel):
-    """The body of every error the function answers."""
-
-    error: ErrorInfo
-
-
 class BatchItem(BaseModel):
     """The outcome for one record of a batch: a prediction, or the error that stopped it."""
 
@@ -189,7 +170,7 @@ class TransformationState(BaseModel):
     """Whether this container holds the transformation, and why not."""
 
     loaded: bool
-    error: str | None = None
+    error: str | None = Field(default=None, description="Why not: the error code.", exclude_if=lambda v: v is None)
 
 
 class EndpointState(BaseModel):

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import copy
+import math
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
-from churn_api.errors import FieldProblem, TransformationUnavailable
+from churn_api.budget import LOAD_RETRY_AFTER_S, Deadline
+from churn_api.errors import ErrorDetail, TransformationUnavailable
 from churn_api.integrity import Expectations, check_feature_signature, check_sha256, unpickle_same_sklearn
 from churn_api.models import Customer
 
@@ -47,15 +52,14 @@ class Transformation:
         """Return how many values each CSV row carries."""
         return len(self.feature_names)
 
-    def category_problems(self, customer: Customer, index: int | None = None) -> list[FieldProblem]:
+    def category_problems(self, customer: Customer, index: int | None = None) -> list[ErrorDetail]:
         """List the categorical values the encoder was never fitted on."""
         values = customer.features()
         problems = []
         for col in self.obj_cols:
             if values[col] not in self.categories[col]:
-                problems.append(
-                    FieldProblem(col, f"unknown category {values[col]!r}: not one the model was trained on", index)
-                )
+                problem = f"unknown category {values[col]!r}: not one the model was trained on"
+                problems.append(ErrorDetail(field=col, problem=problem, index=index))
         return problems
 
     def transform(self, customers: Sequence[Customer]) -> np.ndarray:
@@ -95,7 +99,12 @@ def _unnamed(estimator: Any, columns: list[str], name: str) -> Any:
 
 
 class TransformationStore:
-    """Load the pickled transformation from S3 once per container, on first use, thread-safely."""
+    """Load the pickled transformation from S3 once per container, on first use, within each caller's deadline.
+
+    One load runs at a time, on a worker thread, and every request waiting for it stops at its own deadline. A
+    failed load is remembered for LOAD_RETRY_AFTER_S (growing with each failure in a row): until then, requests
+    answer TRANSFORMATION_UNAVAILABLE at once, with Retry-After, instead of each waiting on S3 again.
+    """
 
     def __init__(
         self,
@@ -105,39 +114,76 @@ class TransformationStore:
         *,
         expected: Expectations | None = None,
         bucket_owner: str = "",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._s3 = s3_client
+        self.s3 = s3_client
         self.bucket = bucket
         self.key = key
         # The pinned sha256 and feature signature; the account that must own the bucket (ExpectedBucketOwner).
         self.expected = expected or Expectations()
         self.bucket_owner = bucket_owner
+        self.clock = clock
         self._lock = threading.Lock()
         self._loaded: Transformation | None = None
+        self._loading: Future[Transformation] | None = None
+        self._failures = 0
+        self._retry_at = 0.0
 
     @property
     def is_loaded(self) -> bool:
         """Tell whether this container already holds the transformation."""
         return self._loaded is not None
 
-    def get(self) -> Transformation:
-        """Return the transformation, downloading it on the first call only."""
-        if self._loaded is None:
+    def get(self, deadline: Deadline) -> Transformation:
+        """Return the transformation, downloading it on the first call only; never wait past the deadline."""
+        if self._loaded is not None:
+            return self._loaded
+        with self._lock:
+            if self._loaded is not None:
+                return self._loaded
+            if self._loading is None:
+                if (wait_s := self._retry_at - self.clock()) > 0:
+                    raise TransformationUnavailable(
+                        internal="the last load failed; not retried yet", retry_after=math.ceil(wait_s)
+                    )
+                self._loading = Future()
+                threading.Thread(target=self._load, args=(self._loading,), daemon=True).start()
+            loading = self._loading
+        try:
+            return loading.result(timeout=deadline.remaining())
+        except FutureTimeout:
+            raise TransformationUnavailable(internal="the load did not finish within the request's budget") from None
+
+    def _load(self, loading: Future[Transformation]) -> None:
+        try:
+            transformation = self._download()
+        except Exception as failure:
+            # Whatever failed, the waiters get an answer and the failure is remembered: never a load left pending.
+            exc = failure if isinstance(failure, TransformationUnavailable) else TransformationUnavailable()
+            if exc is not failure:
+                exc.internal, exc.__cause__ = f"the load failed: {type(failure).__name__}", failure
             with self._lock:
-                if self._loaded is None:
-                    self._loaded = self._download()
-        return self._loaded
+                backoff = LOAD_RETRY_AFTER_S[min(self._failures, len(LOAD_RETRY_AFTER_S) - 1)]
+                self._failures += 1
+                self._retry_at = self.clock() + backoff
+                self._loading = None
+            exc.retry_after = backoff
+            loading.set_exception(exc)
+            return
+        with self._lock:
+            self._loaded, self._failures, self._loading = transformation, 0, None
+        loading.set_result(transformation)
 
     def _download(self) -> Transformation:
         where = f"s3://{self.bucket}/{self.key}"
         try:
             owner = {"ExpectedBucketOwner": self.bucket_owner} if self.bucket_owner else {}
-            body = self._s3.get_object(Bucket=self.bucket, Key=self.key, **owner)["Body"].read()
+            body = self.s3.get_object(Bucket=self.bucket, Key=self.key, **owner)["Body"].read()
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "Unknown")
-            raise TransformationUnavailable(f"cannot read the transformation at {where} ({code})") from exc
+            raise TransformationUnavailable(internal=f"cannot read {where} ({code})") from exc
         except BotoCoreError as exc:
-            raise TransformationUnavailable(f"cannot reach S3 for the transformation at {where}") from exc
+            raise TransformationUnavailable(internal=f"cannot reach S3 for {where} ({type(exc).__name__})") from exc
         try:
             # Unpickle only the bytes the deployment pinned, made with this layer's scikit-learn (integrity.py).
             check_sha256(body, self.expected.sha256)
@@ -148,4 +194,4 @@ class TransformationStore:
             check_feature_signature(transformation.feature_names, self.expected.feature_signature)
             return transformation
         except Exception as exc:
-            raise TransformationUnavailable(f"the transformation at {where} is not usable: {exc}") from exc
+            raise TransformationUnavailable(internal=f"{where} is not usable: {exc}") from exc

@@ -1,30 +1,24 @@
-"""Score customers: check categories, preprocess, call the endpoint in chunks, apply the threshold."""
+"""Score customers: check categories, preprocess, call the endpoint in chunks under one deadline, apply threshold."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import Any
 
-from churn_api.errors import ApiError, InvalidRequest
-from churn_api.models import Customer, Prediction
+from pydantic import ValidationError
+
+from churn_api.budget import Deadline, within
+from churn_api.errors import ApiError, InvalidRequest, ModelTimeout, PayloadTooLarge, problems_from
+from churn_api.models import MAX_BATCH_SIZE, BatchItem, BatchResponse, Customer, Prediction
 from churn_api.preprocessing import Transformation, TransformationStore
 from churn_api.scoring import EndpointScorer
 
-# SageMaker real-time InvokeEndpoint accepts at most 6 MB per request; stay well below it.
+# InvokeEndpoint accepts at most 6 MB per request on a real-time endpoint and 4 MB on a serverless one (SageMaker
+# endpoint quotas): the deployment passes its own limit; the default suits a real-time endpoint.
 MAX_CHUNK_BYTES = 5_000_000
 DEFAULT_CHUNK_ROWS = 250
 MAX_PARALLEL_CALLS = 4
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one record of a batch: a prediction or an error."""
-
-    index: int
-    prediction: Prediction | None = None
-    error: ApiError | None = None
 
 
 def chunk(line_sizes: Sequence[int], max_rows: int, max_bytes: int = MAX_CHUNK_BYTES) -> list[range]:
@@ -52,60 +46,75 @@ class ChurnPredictor:
         scorer: EndpointScorer,
         threshold: float,
         *,
+        max_chunk_bytes: int = MAX_CHUNK_BYTES,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         on_endpoint_latency: Callable[[float], None] | None = None,
     ) -> None:
         self.transformations = transformations
         self.scorer = scorer
         self.threshold = threshold
+        self.max_chunk_bytes = max_chunk_bytes
         self.chunk_rows = chunk_rows
         self.on_endpoint_latency = on_endpoint_latency
 
-    def predict(self, customers: Sequence[Customer]) -> list[Prediction]:
-        """Return one prediction per customer, in input order; any unknown category rejects the request."""
-        transformation = self.transformations.get()
-        indexed = len(customers) > 1
-        problems = [
-            p
-            for i, customer in enumerate(customers)
-            for p in transformation.category_problems(customer, i if indexed else None)
-        ]
-        if problems:
+    def predict_one(self, customer: Customer, deadline: Deadline) -> Prediction:
+        """Score one customer; an unknown category is a 400 naming the field."""
+        transformation = self.transformations.get(deadline)
+        if problems := transformation.category_problems(customer):
             raise InvalidRequest("the request has values the model cannot score", problems)
-        return self._score(transformation, customers)
+        return self._score(transformation, [customer], deadline)[0]
 
-    def predict_batch(self, records: Sequence[Customer | InvalidRequest]) -> list[Outcome]:
-        """Score every valid record; report each invalid one by index without losing the others."""
-        transformation = self.transformations.get()
-        outcomes: dict[int, Outcome] = {}
+    def score_batch(self, records: Sequence[Any], deadline: Deadline) -> BatchResponse:
+        """Score every valid record in input order, reporting each invalid one by index without losing the others."""
+        if len(records) > MAX_BATCH_SIZE:
+            raise PayloadTooLarge(f"a batch holds at most {MAX_BATCH_SIZE} customers, this one has {len(records)}")
+        transformation = self.transformations.get(deadline)
+        errors: dict[int, ApiError] = {}
         valid: list[tuple[int, Customer]] = []
         for i, record in enumerate(records):
-            if isinstance(record, InvalidRequest):
-                outcomes[i] = Outcome(i, error=record)
-            elif problems := transformation.category_problems(record, i):
-                outcomes[i] = Outcome(i, error=InvalidRequest("the record has values the model cannot score", problems))
+            try:
+                customer = Customer.model_validate(record)
+            except ValidationError as exc:
+                errors[i] = InvalidRequest("the record is not a valid customer", problems_from(exc.errors(), i))
+                continue
+            if problems := transformation.category_problems(customer, i):
+                errors[i] = InvalidRequest("the record has values the model cannot score", problems)
             else:
-                valid.append((i, record))
-        if valid:
-            predictions = self._score(transformation, [c for _, c in valid])
-            outcomes.update((i, Outcome(i, prediction=p)) for (i, _), p in zip(valid, predictions, strict=True))
-        return [outcomes[i] for i in range(len(records))]
+                valid.append((i, customer))
+        if not valid:
+            raise InvalidRequest("no customer in the batch is valid", [d for e in errors.values() for d in e.details])
+        predictions = dict(
+            zip([i for i, _ in valid], self._score(transformation, [c for _, c in valid], deadline), strict=True)
+        )
+        results = [
+            BatchItem(index=i, error=errors[i].info())
+            if i in errors
+            else BatchItem(index=i, **predictions[i].model_dump(exclude={"threshold"}))
+            for i in range(len(records))
+        ]
+        return BatchResponse(results=results, scored=len(valid), failed=len(errors), threshold=self.threshold)
 
-    def _score(self, transformation: Transformation, customers: Sequence[Customer]) -> list[Prediction]:
+    def _score(
+        self, transformation: Transformation, customers: Sequence[Customer], deadline: Deadline
+    ) -> list[Prediction]:
         lines = transformation.to_csv(customers).split("\n")
-        chunks = chunk([len(line.encode()) for line in lines], self.chunk_rows)
+        chunks = chunk([len(line.encode()) for line in lines], self.chunk_rows, self.max_chunk_bytes)
 
-        def call(rows: range) -> tuple[list[float], float]:
-            started = time.perf_counter()
-            scores = self.scorer.score("\n".join(lines[rows.start : rows.stop]), expected=len(rows))
-            return scores, (time.perf_counter() - started) * 1000
+        def call(rows: range) -> Callable[[], tuple[list[float], float]]:
+            def invoke() -> tuple[list[float], float]:
+                started = time.perf_counter()
+                scores = self.scorer.score("\n".join(lines[rows.start : rows.stop]), len(rows), deadline)
+                return scores, (time.perf_counter() - started) * 1000
 
-        if len(chunks) == 1:
-            answers = [call(chunks[0])]
-        else:
-            # boto3 clients are thread-safe; map() keeps the chunks' order and re-raises the first failure.
-            with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_CALLS, len(chunks))) as pool:
-                answers = list(pool.map(call, chunks))
+            return invoke
+
+        # One deadline for every chunk; the first failure answers the client without waiting for the others.
+        answers = within(
+            deadline,
+            [call(rows) for rows in chunks],
+            lambda: ModelTimeout(internal="no answer within the request's time budget"),
+            parallel=MAX_PARALLEL_CALLS,
+        )
         scores: list[float] = []
         for chunk_scores, latency_ms in answers:
             scores.extend(chunk_scores)

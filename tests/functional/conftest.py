@@ -16,10 +16,12 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from churn_local.transformation import dumps
+from tests.support import template_threshold
 
 BUCKET = "churn-api-test-artifacts"
 KEY = "models/transformation.sav"
 ENDPOINT = "churn-xgboost-test"
+THRESHOLD = float(template_threshold())  # the function is deployed with the template's default
 
 
 @pytest.fixture
@@ -33,7 +35,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENDPOINT_NAME", ENDPOINT)
     monkeypatch.setenv("TRANSFORM_BUCKET", BUCKET)
     monkeypatch.setenv("TRANSFORM_KEY", KEY)
-    monkeypatch.setenv("THRESHOLD", "0.39")
+    monkeypatch.setenv("THRESHOLD", template_threshold())
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "churn-api")
 
 
@@ -79,13 +81,13 @@ class S3Reads:
 @pytest.fixture
 def s3_reads(app_module: ModuleType) -> S3Reads:
     """Count the function's own S3 reads."""
-    return S3Reads(app_module.predictor.transformations._s3)
+    return S3Reads(app_module.predictor.transformations.s3)
 
 
 @pytest.fixture
 def sagemaker(app_module: ModuleType) -> Iterator[Stubber]:
     """Stub the function's own sagemaker-runtime client; every call must be expected."""
-    with Stubber(app_module.predictor.scorer._client) as stubber:
+    with Stubber(app_module.predictor.scorer.client) as stubber:
         yield stubber
         stubber.assert_no_pending_responses()
 

@@ -7,11 +7,13 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+import pandas as pd
 import pytest
 from botocore.stub import Stubber
 
+from churn_api.contract import customer_schemas
 from churn_api.models import MAX_BATCH_SIZE
-from tests.functional.conftest import ENDPOINT, S3Reads, answer, fresh_app
+from tests.functional.conftest import ENDPOINT, THRESHOLD, S3Reads, answer, fresh_app
 from tests.support import FakeLambdaContext, api_event, reference_payload
 
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024  # synchronous invocation request and response, Lambda quotas
@@ -50,7 +52,7 @@ def test_a_batch_is_answered_in_input_order_with_one_endpoint_call(app_module: M
         (1, 0.8, True),
         (2, 0.5, True),
     ]
-    assert (body["scored"], body["failed"], body["threshold"]) == (3, 0, 0.39)
+    assert (body["scored"], body["failed"], body["threshold"]) == (3, 0, THRESHOLD)
 
 
 def test_a_bad_record_is_reported_by_index_and_field_without_losing_the_others(
@@ -196,7 +198,7 @@ def test_a_preflight_from_an_allowed_origin_allows_the_api_key_header(cors_app: 
 
 @pytest.mark.parametrize("origin", [ORIGIN, "http://localhost:3000"])
 def test_cors_headers_are_on_successes_and_on_errors(cors_app: ModuleType, origin: str) -> None:
-    with Stubber(cors_app.predictor.scorer._client) as sagemaker:
+    with Stubber(cors_app.predictor.scorer.client) as sagemaker:
         answer(sagemaker, "0.5")
         ok = request(cors_app, "POST", "/predict", reference_payload(), headers={"Origin": origin})
         sagemaker.add_client_error("invoke_endpoint", service_error_code="ModelError", http_status_code=424)
@@ -225,7 +227,9 @@ def test_swagger_is_off_unless_enabled(app_module: ModuleType) -> None:
     assert json_body(response)["error"]["code"] == "NOT_FOUND"
 
 
-def test_swagger_serves_the_ui_and_the_document_when_enabled(uploaded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_swagger_serves_the_ui_and_the_document_when_enabled(
+    uploaded: Any, monkeypatch: pytest.MonkeyPatch, churn_frame: pd.DataFrame
+) -> None:
     monkeypatch.setenv("ENABLE_SWAGGER", "true")
     app = fresh_app()
     page = request(app, "GET", "/swagger")
@@ -242,6 +246,10 @@ def test_swagger_serves_the_ui_and_the_document_when_enabled(uploaded: Any, monk
     )
     spec = json.loads(app.lambda_handler(event, FakeLambdaContext())["body"])
     assert set(spec["paths"]) >= {"/predict", "/predict/batch", "/health", "/health/ready"}
+    # The live document lists the categories of the transformation this container loaded (moto's S3 holds it).
+    for customer in customer_schemas(spec):
+        assert customer["properties"]["State"]["anyOf"][0]["enum"] == sorted(set(churn_frame["State"]))
+        assert customer["properties"]["Area Code"]["anyOf"][0]["enum"] == sorted(set(churn_frame["Area Code"]))
 
 
 # Metrics and logs

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import random
+import time
 from types import ModuleType
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 from botocore.stub import Stubber
 
 from churn_api.config import ConfigError
-from tests.functional.conftest import BUCKET, KEY, S3Reads, answer, fresh_app
+from tests.functional.conftest import BUCKET, ENDPOINT, KEY, THRESHOLD, S3Reads, answer, fresh_app
 from tests.support import FakeLambdaContext, api_event, load_event, reference_payload
 
 PHONE = reference_payload()["Phone"]
@@ -51,7 +52,7 @@ def test_the_reference_customer_is_scored_through_api_gateway(
     answer(sagemaker, "0.7310585975646973", sklearn_csv(fitted_transformation, [reference_payload()]))
     response = call(app_module, load_event("api-predict"))
     assert response["statusCode"] == 200
-    assert body_of(response) == {"churn": True, "label": "True", "score": 0.7310585975646973, "threshold": 0.39}
+    assert body_of(response) == {"churn": True, "label": "True", "score": 0.7310585975646973, "threshold": THRESHOLD}
 
 
 def test_a_direct_invocation_with_the_payload_as_event_returns_the_same_information(
@@ -62,7 +63,7 @@ def test_a_direct_invocation_with_the_payload_as_event_returns_the_same_informat
         "churn": False,
         "label": "False",
         "score": 0.12,
-        "threshold": 0.39,
+        "threshold": THRESHOLD,
     }
 
 
@@ -93,27 +94,37 @@ def test_nothing_is_read_from_s3_before_the_first_request(app_module: ModuleType
     assert s3_reads.count == 0
 
 
-def test_a_missing_transformation_is_a_500_with_a_stable_code_and_is_retried_later(
+def test_a_missing_transformation_is_a_500_with_a_stable_code_and_is_retried_after_retry_after(
     s3_bucket: Any, sagemaker_free_app: ModuleType, fitted_transformation: dict[str, Any]
 ) -> None:
-    response = call(sagemaker_free_app, load_event("api-predict"))
+    event = load_event("api-predict")
+    response = call(sagemaker_free_app, event)
     assert response["statusCode"] == 500
     error = body_of(response)["error"]
     assert error["code"] == "TRANSFORMATION_UNAVAILABLE"
-    assert "NoSuchKey" in error["message"]
+    assert error["requestId"] == event["requestContext"]["requestId"]
+    assert BUCKET not in response["body"] and KEY not in response["body"] and "NoSuchKey" not in response["body"]
+    retry_after = int(response["multiValueHeaders"]["Retry-After"][0])
     from churn_local.transformation import dumps
 
     s3_bucket.put_object(Bucket=BUCKET, Key=KEY, Body=dumps(fitted_transformation))
-    with Stubber(sagemaker_free_app.predictor.scorer._client) as stubber:
+    # Within Retry-After the failure is remembered: answered at once, without reading S3 again.
+    assert call(sagemaker_free_app, load_event("api-predict"))["statusCode"] == 500
+    time.sleep(retry_after)
+    with Stubber(sagemaker_free_app.predictor.scorer.client) as stubber:
         answer(stubber, "0.2")
         assert call(sagemaker_free_app, load_event("api-predict"))["statusCode"] == 200
 
 
-def test_a_corrupt_transformation_is_a_500_with_a_stable_code(s3_bucket: Any, sagemaker_free_app: ModuleType) -> None:
+def test_a_corrupt_transformation_is_a_500_with_a_stable_code_that_quotes_nothing_internal(
+    s3_bucket: Any, sagemaker_free_app: ModuleType
+) -> None:
     s3_bucket.put_object(Bucket=BUCKET, Key=KEY, Body=b"not a pickle")
     response = call(sagemaker_free_app, load_event("api-predict"))
     assert response["statusCode"] == 500
     assert body_of(response)["error"]["code"] == "TRANSFORMATION_UNAVAILABLE"
+    for internal in ("s3://", BUCKET, KEY, "pickle", "load key"):
+        assert internal not in response["body"]
 
 
 @pytest.fixture
@@ -172,10 +183,12 @@ def test_a_direct_invocation_that_is_not_a_customer_names_the_missing_fields(
     [
         ("ValidationError", 400, 503, "MODEL_ENDPOINT_UNAVAILABLE"),
         ("ModelError", 424, 502, "MODEL_ERROR"),
-        ("ModelNotReadyException", 429, 503, "MODEL_ENDPOINT_UNAVAILABLE"),
+        ("ModelNotReadyException", 429, 503, "MODEL_NOT_READY"),
         ("ThrottlingException", 400, 503, "MODEL_THROTTLED"),
         ("ServiceUnavailable", 503, 503, "MODEL_ENDPOINT_UNAVAILABLE"),
         ("InternalFailure", 500, 503, "MODEL_ENDPOINT_UNAVAILABLE"),
+        ("InternalDependencyException", 530, 503, "MODEL_ENDPOINT_UNAVAILABLE"),
+        ("SomethingNew", 500, 503, "MODEL_ENDPOINT_UNAVAILABLE"),
     ],
 )
 def test_endpoint_failures_map_to_5xx_with_a_stable_code(
@@ -188,7 +201,10 @@ def test_endpoint_failures_map_to_5xx_with_a_stable_code(
     assert response["statusCode"] == status
     error = body_of(response)["error"]
     assert error["code"] == code
-    assert "secret detail" not in response["body"]
+    assert "secret detail" not in response["body"] and ENDPOINT not in response["body"]
+    # Retryable answers say when; an endpoint that does not exist will not exist in a few seconds either.
+    retry_after = response["multiValueHeaders"].get("Retry-After")
+    assert (retry_after is None) == (code in ("MODEL_ERROR",) or aws_code == "ValidationError")
 
 
 @pytest.mark.parametrize("body", ["0.81\n", "0.81,", '{"predictions": [{"score": 0.81}]}'])
@@ -210,7 +226,7 @@ def test_an_unexpected_failure_is_a_500_without_a_stack_trace(
     def explode(*_: Any, **__: Any) -> Any:
         raise RuntimeError("internal secret /var/task/churn_api")
 
-    monkeypatch.setattr(app_module.predictor, "predict", explode)
+    monkeypatch.setattr(app_module.predictor, "predict_one", explode)
     for event in (load_event("api-predict"), load_event("direct-reference")):
         response = call(app_module, event)
         text = json.dumps(response)
@@ -279,7 +295,7 @@ def test_a_value_error_inside_the_handler_stays_a_500(app_module: ModuleType, mo
     def explode(*_: Any, **__: Any) -> Any:
         raise ValueError("a bug, not the client's fault")
 
-    monkeypatch.setattr(app_module.predictor, "predict", explode)
+    monkeypatch.setattr(app_module.predictor, "predict_one", explode)
     response = call(app_module, load_event("api-predict"))
     assert response["statusCode"] == 500
     assert body_of(response)["error"]["code"] == "INTERNAL_ERROR"

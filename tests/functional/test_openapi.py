@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 from openapi_spec_validator import validate
 
+from churn_api.contract import customer_schemas
+from churn_api.errors import SCORING_ERRORS, PayloadTooLarge
 from churn_api.models import MAX_BATCH_SIZE
 from churn_local.openapi import DOCUMENT
 from tests.support import PROJECT_ROOT, reference_payload
 
 
-def test_the_checked_in_document_matches_what_the_code_generates() -> None:
+def test_the_checked_in_document_matches_what_the_code_generates(trained_artifacts: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ENDPOINT_", "TRANSFORM_", "CORS_", "ENABLE_"))}
     result = subprocess.run(
-        [sys.executable, "-m", "churn_local.openapi", "--check"],
+        [sys.executable, "-m", "churn_local.openapi", "--check", "--artifacts", str(trained_artifacts)],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
@@ -49,3 +54,29 @@ def test_the_customer_schema_uses_the_reference_field_names_and_requires_all_but
 def test_the_batch_schema_states_the_enforced_maximum() -> None:
     batch = json.loads(DOCUMENT.read_text(encoding="utf-8"))["components"]["schemas"]["BatchRequest"]
     assert batch["properties"]["customers"]["maxItems"] == MAX_BATCH_SIZE
+
+
+def test_the_categorical_fields_list_the_categories_of_the_bundled_model(trained_artifacts: Path) -> None:
+    saved = pickle.loads((trained_artifacts / "transformation.sav").read_bytes())  # noqa: S301 - trained here
+    trained = {
+        column: sorted(c.item() if hasattr(c, "item") else c for c in categories)
+        for column, categories in zip(saved["obj_cols"], saved["One_Hot"].categories_, strict=True)
+    }
+    document = json.loads(DOCUMENT.read_text(encoding="utf-8"))
+    for customer in customer_schemas(document):
+        published = {field: customer["properties"][field]["anyOf"][0]["enum"] for field in trained}
+        assert published == trained
+    assert set(trained) == {"State", "Area Code", "Int'l Plan", "VMail Plan"}
+    assert all(isinstance(code, int) for code in trained["Area Code"])
+
+
+def test_each_scoring_route_documents_every_error_class_by_status_and_code() -> None:
+    document = json.loads(DOCUMENT.read_text(encoding="utf-8"))
+    for path, errors in {"/predict": SCORING_ERRORS, "/predict/batch": (*SCORING_ERRORS, PayloadTooLarge)}.items():
+        responses: dict[str, Any] = document["paths"][path]["post"]["responses"]
+        documented = {(int(status), code) for status, r in responses.items() for code in codes_in(r["description"])}
+        assert documented == {(e.status, e.code) for e in errors}, path
+
+
+def codes_in(description: str) -> list[str]:
+    return [part.split(":")[0].strip() for part in description.split("; ") if part.split(":")[0].strip().isupper()]

@@ -14,6 +14,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from churn_api.budget import Deadline
 from churn_api.integrity import Expectations, sha256_hex
 from churn_api.preprocessing import TransformationStore
 from churn_local import publish
@@ -92,7 +93,7 @@ def test_the_published_transformation_passes_the_functions_checks_with_the_print
     values = printed_overrides(capsys.readouterr().out)
     pins = Expectations(sha256=values["TransformSha256"], feature_signature=values["FeatureSignature"])
     store = TransformationStore(s3_env, values["TransformBucket"], values["TransformKey"], expected=pins)
-    assert store.get().n_features == 103
+    assert store.get(Deadline.after(10)).n_features == 103
 
 
 def test_publishing_again_uploads_nothing_and_prints_the_same_values(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import sklearn.base
 
+from churn_api.budget import Deadline
 from churn_api.errors import TransformationUnavailable
 from churn_api.integrity import Expectations, IntegrityError, feature_signature, sha256_hex
 from churn_api.preprocessing import Transformation, TransformationStore
@@ -31,7 +32,7 @@ def pins(data: bytes, names: list[str]) -> Expectations:
 def refusal(target: TransformationStore) -> IntegrityError:
     """Return the integrity reason a store gave for refusing its transformation."""
     with pytest.raises(TransformationUnavailable) as raised:
-        target.get()
+        target.get(Deadline.after(10))
     assert raised.value.code == "TRANSFORMATION_UNAVAILABLE"
     assert raised.value.status == 500
     assert isinstance(raised.value.__cause__, IntegrityError)
@@ -44,7 +45,7 @@ def test_the_published_transformation_with_its_pins_loads(
 ) -> None:
     data = dumps(fitted_transformation)
     names = Transformation.from_mapping(fitted_transformation).feature_names
-    loaded = store(s3_bucket, data, expected=pins(data, names), bucket_owner=OWNER).get()
+    loaded = store(s3_bucket, data, expected=pins(data, names), bucket_owner=OWNER).get(Deadline.after(10))
     assert loaded.feature_names == names
 
 
@@ -94,8 +95,8 @@ def test_get_object_names_the_account_that_must_own_the_bucket(
     s3_bucket.meta.events.register(
         "before-send.s3.GetObject", lambda request, **_: sent.append(request.headers.get("x-amz-expected-bucket-owner"))
     )
-    store(s3_bucket, dumps(fitted_transformation), bucket_owner=OWNER).get()
-    store(s3_bucket, dumps(fitted_transformation)).get()
+    store(s3_bucket, dumps(fitted_transformation), bucket_owner=OWNER).get(Deadline.after(10))
+    store(s3_bucket, dumps(fitted_transformation)).get(Deadline.after(10))
     assert [s.decode() if isinstance(s, bytes) else s for s in sent] == [OWNER, None]
 
 

@@ -26,6 +26,7 @@ import xgboost as xgb
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from churn_api.budget import Deadline
 from churn_api.errors import ModelEndpointUnavailable, ModelError
 from churn_api.health import ReadinessCheck
 from churn_api.models import Customer
@@ -258,7 +259,8 @@ def test_the_handlers_scorer_gets_the_models_scores(
 ) -> None:
     customers = held_out[:40]
 
-    scores = EndpointScorer(runtime, ENDPOINT).score(transformation.to_csv(customers), expected=len(customers))
+    csv = transformation.to_csv(customers)
+    scores = EndpointScorer(runtime, ENDPOINT).score(csv, len(customers), Deadline.after(60))
 
     np.testing.assert_allclose(scores, expected_scores(booster, transformation, customers), rtol=0, atol=1e-6)
 
@@ -269,7 +271,7 @@ def test_the_handlers_scorer_reports_an_unknown_endpoint_as_unavailable(
     scorer = EndpointScorer(runtime, "churn-xgboost-old")
 
     with pytest.raises(ModelEndpointUnavailable) as caught:
-        scorer.score(transformation.to_csv(held_out[:1]), expected=1)
+        scorer.score(transformation.to_csv(held_out[:1]), 1, Deadline.after(60))
 
     assert caught.value.code == "MODEL_ENDPOINT_UNAVAILABLE"
     assert caught.value.status == 503
@@ -277,7 +279,7 @@ def test_the_handlers_scorer_reports_an_unknown_endpoint_as_unavailable(
 
 def test_the_handlers_scorer_reports_a_rejected_payload_as_a_model_error(runtime: Any) -> None:
     with pytest.raises(ModelError) as caught:
-        EndpointScorer(runtime, ENDPOINT).score("0.1,0.2,0.3", expected=1)
+        EndpointScorer(runtime, ENDPOINT).score("0.1,0.2,0.3", 1, Deadline.after(60))
 
     assert caught.value.code == "MODEL_ERROR"
     assert caught.value.status == 502
@@ -408,7 +410,7 @@ class LoadedTransformations:
     def __init__(self, transformation: Transformation) -> None:
         self.transformation = transformation
 
-    def get(self) -> Transformation:
+    def get(self, deadline: Deadline) -> Transformation:
         return self.transformation
 
 
@@ -417,8 +419,8 @@ def test_the_handlers_readiness_check_finds_the_served_endpoint_in_service_and_o
 ) -> None:
     store: Any = LoadedTransformations(transformation)
 
-    ready = ReadinessCheck(store, control, ENDPOINT).check()
-    unknown = ReadinessCheck(store, control, "churn-xgboost-old").check()
+    ready = ReadinessCheck(store, lambda: control, ENDPOINT).check(Deadline.after(60)).model_dump()
+    unknown = ReadinessCheck(store, lambda: control, "churn-xgboost-old").check(Deadline.after(60)).model_dump()
 
     assert ready == {
         "status": "ready",

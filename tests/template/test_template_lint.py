@@ -11,7 +11,7 @@ from cfnlint.api import lint
 from cfnlint.config import ManualArgs
 from cfnlint.helpers import REGIONS
 
-from churn_api.config import DEFAULT_THRESHOLD, Settings
+from churn_api.config import Settings
 from tests.template.conftest import TEMPLATE_PATH, VENV_BIN, sam_env
 
 # SageMaker's own EndpointName pattern (API reference: CreateEndpoint / InvokeEndpoint).
@@ -72,12 +72,14 @@ def test_endpoint_name_parameter_rejects_names_iam_could_not_match(template: dic
     assert not cloudformation_accepts(template["Parameters"]["EndpointName"], name)
 
 
-def test_threshold_parameter_is_a_probability_defaulting_to_the_functions_default(template: dict[str, Any]) -> None:
-    """Bound the threshold to [0, 1] and default it to the value the function falls back on."""
+def test_threshold_parameter_is_a_probability_the_function_always_receives(template: dict[str, Any]) -> None:
+    """Bound the threshold to [0, 1] with a default: the template owns it, the function requires THRESHOLD."""
     threshold = template["Parameters"]["Threshold"]
     assert threshold["Type"] == "Number"
     assert (threshold["MinValue"], threshold["MaxValue"]) == (0, 1)
-    assert float(threshold["Default"]) == DEFAULT_THRESHOLD
+    assert 0 <= float(threshold["Default"]) <= 1
+    variables = template["Resources"]["ChurnFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["THRESHOLD"] == {"Ref": "Threshold"}
 
 
 @pytest.mark.parametrize("name", ["EndpointName", "TransformBucket"])
@@ -95,7 +97,13 @@ def test_cors_origin_parameter_accepts_http_origins_that_the_function_accepts_to
 ) -> None:
     """Accept one scheme://host[:port] origin, which the function's config must take as it is."""
     assert cloudformation_accepts(template["Parameters"]["CorsAllowOrigin"], origin)
-    environment = {"ENDPOINT_NAME": "e", "TRANSFORM_BUCKET": "b", "TRANSFORM_KEY": "k", "CORS_ALLOW_ORIGINS": origin}
+    environment = {
+        "ENDPOINT_NAME": "e",
+        "TRANSFORM_BUCKET": "b",
+        "TRANSFORM_KEY": "k",
+        "THRESHOLD": str(template["Parameters"]["Threshold"]["Default"]),
+        "CORS_ALLOW_ORIGINS": origin,
+    }
     assert Settings.from_env(environment).cors_allow_origins == (origin,)
 
 

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from churn_api.config import DEFAULT_THRESHOLD, ConfigError, Settings
+from churn_api.config import ConfigError, Settings
 
-COMPLETE = {"ENDPOINT_NAME": "churn-xgboost", "TRANSFORM_BUCKET": "churn-bucket", "TRANSFORM_KEY": "transformation.sav"}
+COMPLETE = {
+    "ENDPOINT_NAME": "churn-xgboost",
+    "TRANSFORM_BUCKET": "churn-bucket",
+    "TRANSFORM_KEY": "transformation.sav",
+    "THRESHOLD": "0.39",
+}
 
 
 def test_settings_are_read_from_the_environment() -> None:
     settings = Settings.from_env({**COMPLETE, "THRESHOLD": "0.5"})
     assert settings == Settings("churn-xgboost", "churn-bucket", "transformation.sav", 0.5)
-
-
-def test_threshold_defaults_to_the_reference_value_when_unset_or_blank() -> None:
-    assert Settings.from_env(COMPLETE).threshold == DEFAULT_THRESHOLD == 0.39
-    assert Settings.from_env({**COMPLETE, "THRESHOLD": " "}).threshold == 0.39
 
 
 @pytest.mark.parametrize("name", sorted(COMPLETE))

@@ -7,7 +7,7 @@ import pytest
 from churn_api.config import ENDPOINT_PAYLOAD_LIMITS, ConfigError, Settings
 from churn_api.service import MAX_CHUNK_BYTES, chunk
 
-BASE = {"ENDPOINT_NAME": "e", "TRANSFORM_BUCKET": "b", "TRANSFORM_KEY": "k"}
+BASE = {"ENDPOINT_NAME": "e", "TRANSFORM_BUCKET": "b", "TRANSFORM_KEY": "k", "THRESHOLD": "0.39"}
 DIGEST = "ab" * 32
 
 

@@ -64,7 +64,30 @@ def test_any_probabilities_survive_every_response_shape(scores: list[float], sha
     ],
 )
 def test_an_unusable_answer_is_a_bad_model_response(body: bytes, expected: int, reason: str) -> None:
-    with pytest.raises(ModelBadResponse, match=reason) as caught:
+    with pytest.raises(ModelBadResponse) as caught:
         parse_scores(body, expected=expected)
     assert caught.value.status == 502
     assert caught.value.code == "MODEL_BAD_RESPONSE"
+    assert reason in caught.value.internal  # logged for the operator; the client reads a fixed message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[true]", b"[false, 0.5]", b'{"predictions": [{"score": false}]}', b'{"predictions": [true]}'],
+)
+def test_a_boolean_is_not_a_probability(body: bytes) -> None:
+    with pytest.raises(ModelBadResponse, match="one score per customer") as caught:
+        parse_scores(body, expected=body.count(b",") + 1)
+    assert "not a list of scores" in caught.value.internal
+
+
+@pytest.mark.parametrize("body", [b"0.5\xff", "0.5".encode("utf-16"), b"\xc3\x28"])
+def test_an_answer_that_is_not_utf8_is_a_bad_model_response_not_the_clients_fault(body: bytes) -> None:
+    with pytest.raises(ModelBadResponse) as caught:
+        parse_scores(body, expected=1)
+    assert (caught.value.status, caught.value.internal) == (502, "the endpoint's answer is not UTF-8")
+
+
+def test_deeply_nested_json_from_the_endpoint_is_a_bad_model_response() -> None:
+    with pytest.raises(ModelBadResponse):
+        parse_scores(b"[" * 100_000 + b"]" * 100_000, expected=1)

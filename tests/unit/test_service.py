@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from churn_api.budget import Deadline
 from churn_api.errors import InvalidRequest, ModelError
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
@@ -49,14 +50,15 @@ class StoreOf:
     def __init__(self, transformation: Transformation) -> None:
         self.transformation = transformation
 
-    def get(self) -> Transformation:
+    def get(self, deadline: Deadline) -> Transformation:
         return self.transformation
 
 
 class CountingRuntime:
     """A sagemaker-runtime stand-in: one score per CSV row (from its first value), recording calls."""
 
-    def __init__(self, delay: float = 0.05, fail_on_call: int | None = None) -> None:
+    def __init__(self, delay: float = 0.05, fail_on_call: int | None = None, fail_fast: bool = False) -> None:
+        self.fail_fast = fail_fast
         self.calls: list[list[str]] = []
         self.active = 0
         self.max_active = 0
@@ -71,7 +73,8 @@ class CountingRuntime:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
             number = len(self.calls)
-        time.sleep(self.delay)  # hold the call open so that concurrent chunks overlap
+        if not (self.fail_fast and number == self.fail_on_call):
+            time.sleep(self.delay)  # hold the call open so that concurrent chunks overlap
         with self._lock:
             self.active -= 1
         if number == self.fail_on_call:
@@ -100,44 +103,74 @@ def predictor_for(transformation: Transformation, runtime: CountingRuntime, chun
     )
 
 
+def payloads(n: int) -> list[dict[str, str]]:
+    return [{**reference_payload(), "Account Length": str(i + 1)} for i in range(n)]
+
+
 def test_a_batch_is_sent_in_concurrent_chunks_and_answered_in_input_order(transformation: Transformation) -> None:
     runtime = CountingRuntime()
-    batch = customers(10)
-    outcomes = predictor_for(transformation, runtime, chunk_rows=3).predict_batch(batch)
+    answer = predictor_for(transformation, runtime, chunk_rows=3).score_batch(payloads(10), Deadline.after(5))
     assert sorted(len(c) for c in runtime.calls) == [1, 3, 3, 3]
     assert runtime.max_active > 1
-    expected = [float(score_of(line)) for line in transformation.to_csv(batch).split("\n")]
-    assert [o.index for o in outcomes] == list(range(10))
-    assert [o.prediction.score for o in outcomes if o.prediction] == expected
+    expected = [float(score_of(line)) for line in transformation.to_csv(customers(10)).split("\n")]
+    assert [r.index for r in answer.results] == list(range(10))
+    assert [r.score for r in answer.results] == expected
     assert expected == sorted(expected)  # Account Length grows with the index, and so does this score
+    assert (answer.scored, answer.failed, answer.threshold) == (10, 0, 0.39)
 
 
 def test_bad_records_are_reported_by_index_and_the_good_ones_still_scored(transformation: Transformation) -> None:
     runtime = CountingRuntime(delay=0)
-    good = customers(3)
-    unknown_state = Customer.model_validate({**reference_payload(), "State": "XX"})
-    invalid = InvalidRequest("the record is not a valid customer")
-    outcomes = predictor_for(transformation, runtime, chunk_rows=250).predict_batch(
-        [good[0], invalid, unknown_state, good[1], good[2]]
+    good = payloads(3)
+    unknown_state = {**reference_payload(), "State": "XX"}
+    missing = {k: v for k, v in reference_payload().items() if k != "Day Mins"}
+    answer = predictor_for(transformation, runtime, chunk_rows=250).score_batch(
+        [good[0], missing, unknown_state, good[1], good[2]], Deadline.after(5)
     )
-    assert [o.prediction is not None for o in outcomes] == [True, False, False, True, True]
-    assert outcomes[1].error is invalid
-    assert outcomes[2].error is not None
-    assert [(d.field, d.index) for d in outcomes[2].error.details] == [("State", 2)]
+    assert [r.error is None for r in answer.results] == [True, False, False, True, True]
+    errors = [r.error for r in answer.results if r.error]
+    assert [(d.field, d.index) for e in errors for d in e.details] == [("Day Mins", 1), ("State", 2)]
+    assert (answer.scored, answer.failed) == (3, 2)
     assert len(runtime.calls) == 1
-    assert runtime.calls[0] == transformation.to_csv([good[0], good[1], good[2]]).split("\n")
+    assert runtime.calls[0] == transformation.to_csv(customers(3)).split("\n")
+
+
+def test_a_batch_without_one_valid_record_is_a_400_listing_every_problem(transformation: Transformation) -> None:
+    runtime = CountingRuntime(delay=0)
+    with pytest.raises(InvalidRequest) as caught:
+        predictor_for(transformation, runtime, chunk_rows=250).score_batch(
+            [{"State": "SC"}, {**reference_payload(), "State": "XX"}], Deadline.after(5)
+        )
+    assert {d.index for d in caught.value.details} == {0, 1}
+    assert runtime.calls == []
 
 
 def test_a_failing_chunk_fails_the_whole_batch_with_its_error(transformation: Transformation) -> None:
     runtime = CountingRuntime(delay=0, fail_on_call=2)
     with pytest.raises(ModelError):
-        predictor_for(transformation, runtime, chunk_rows=2).predict_batch(customers(6))
+        predictor_for(transformation, runtime, chunk_rows=2).score_batch(payloads(6), Deadline.after(5))
+
+
+def test_the_first_failing_chunk_answers_without_waiting_for_the_slow_ones(transformation: Transformation) -> None:
+    runtime = CountingRuntime(delay=1.0, fail_on_call=1, fail_fast=True)
+    started = time.monotonic()
+    with pytest.raises(ModelError):
+        predictor_for(transformation, runtime, chunk_rows=2).score_batch(payloads(6), Deadline.after(5))
+    assert time.monotonic() - started < 0.8
+
+
+def test_one_customer_is_scored_with_the_threshold(transformation: Transformation) -> None:
+    prediction = predictor_for(transformation, CountingRuntime(delay=0), chunk_rows=250).predict_one(
+        customers(1)[0], Deadline.after(5)
+    )
+    assert prediction.threshold == 0.39
+    assert prediction.churn is (prediction.score > 0.39)
 
 
 def test_the_endpoint_latency_of_every_chunk_is_reported(transformation: Transformation) -> None:
     seen: list[float] = []
     predictor = predictor_for(transformation, CountingRuntime(delay=0.01), chunk_rows=2)
     predictor.on_endpoint_latency = seen.append
-    predictor.predict(customers(5))
+    predictor.score_batch(payloads(5), Deadline.after(5))
     assert len(seen) == 3
     assert all(ms >= 10 for ms in seen)

@@ -1,0 +1,72 @@
+"""Tell API Gateway proxy events from direct invocations, and read request bodies the way this API accepts them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+JSON = "application/json"
+# Powertools picks a body parser by a case-sensitive prefix of Content-Type, and parses form bodies too. This API
+# scores JSON only, so before routing, a JSON media type in any case (RFC 9110 §8.3.1: case-insensitive) becomes
+# `application/json`, and every other declared type one Powertools parses as nothing: it answers 415.
+NOT_JSON = "application/octet-stream"
+# A REST proxy event's requestContext names the API, the stage, the resource and the request (API Gateway
+# developer guide, "Input format of a Lambda function for proxy integration").
+_CONTEXT_KEYS = ("apiId", "stage", "resourcePath", "requestId")
+
+
+def is_api_gateway_event(event: Any) -> bool:
+    """Tell a REST proxy event from a customer sent as the event itself (which may carry any extra keys)."""
+    if not isinstance(event, Mapping):
+        return False
+    context = event.get("requestContext")
+    return (
+        isinstance(event.get("httpMethod"), str)
+        and isinstance(event.get("path"), str)
+        and isinstance(context, Mapping)
+        and all(isinstance(context.get(key), str) for key in _CONTEXT_KEYS)
+    )
+
+
+def with_canonical_media_type(event: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a copy of the event whose Content-Type is `application/json` for JSON, NOT_JSON for anything else."""
+    copy = dict(event)
+    for key in ("headers", "multiValueHeaders"):
+        headers = event.get(key)
+        if not isinstance(headers, Mapping):
+            continue
+        copy[key] = {
+            name: _canonical(value, multi=key == "multiValueHeaders") if name.lower() == "content-type" else value
+            for name, value in headers.items()
+        }
+    return copy
+
+
+def _canonical(value: Any, *, multi: bool) -> Any:
+    raw = (value[0] if value else "") if multi else value
+    if not isinstance(raw, str) or not raw.strip():
+        return value  # no declared type: Powertools reads the body as JSON
+    media_type, separator, parameters = raw.partition(";")
+    canonical = JSON + separator + parameters if media_type.strip().lower() == JSON else NOT_JSON
+    return [canonical] if multi else canonical
+
+
+def read_json(text: str) -> dict[str, Any]:
+    """Parse a request body that must be one JSON object; raise JSONDecodeError naming the problem otherwise.
+
+    Powertools turns a JSONDecodeError into a validation error on `body`; anything else json.loads raises (an
+    integer over Python's 4,300-digit limit, nesting past the recursion limit) would be a 500 and a traceback.
+    """
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise json.JSONDecodeError("is not valid JSON", exc.doc, exc.pos) from None
+    except RecursionError:
+        raise json.JSONDecodeError("is nested too deeply to read", text, 0) from None
+    except ValueError:
+        raise json.JSONDecodeError("holds an integer too long to read (over 4,300 digits)", text, 0) from None
+    if not isinstance(document, dict):
+        # Powertools would otherwise score the first element of an array posted to /predict.
+        raise json.JSONDecodeError("must be a JSON object", text, 0)
+    return document
