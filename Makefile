@@ -24,7 +24,7 @@ NO_SWAGGER ?=
 THROTTLE ?=
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: help venv node lint format test test-unit test-functional test-template test-integration build validate train serve postman openapi bench clean
+.PHONY: help venv node lint format test test-unit test-functional test-template test-integration build validate train serve postman openapi bench load clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -85,8 +85,11 @@ train: $(STAMP) ## Train the model on data/churn.txt into artifacts/
 openapi: $(STAMP) ## Regenerate docs/openapi.json from the handler
 	$(BIN)/python -m churn_local.openapi
 
-bench: $(STAMP) ## Benchmarks: handler latency and throughput, layer import time
+bench: $(STAMP) ## Benchmarks side by side: warm path, cold start, layer size, local stack (docs/performance.md)
 	$(BIN)/python -m benchmarks
+
+load: $(STAMP) ## Load test (locust, 32 clients, 30 s) against a running `make serve`; every score checked
+	$(BIN)/python -m benchmarks.load --api http://127.0.0.1:$(API_PORT) --artifacts $(ARTIFACTS)
 
 validate: $(STAMP) ## sam validate --lint (no credentials needed)
 	$(BIN)/sam validate --lint --region us-east-1

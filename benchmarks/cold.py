@@ -8,6 +8,7 @@ without __pycache__, so every module is compiled from source, as on Lambda when 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import re
@@ -89,11 +90,13 @@ def import_offenders(stderr: str, top: int = 12) -> dict[str, list[tuple[str, fl
 
 def measure(root: Path, work: Path, saved: dict[str, Any], repeat: int = 5) -> dict[str, Any]:
     """Build, then time bare/lazy/eager cold containers with and without bytecode; return the table."""
+    work.mkdir(parents=True, exist_ok=True)
     build = sam_build(root, work / "build")
     bare_tree = without_bytecode(build, work / "no-bytecode")
     runtime = runtime_packages(work / "runtime")
     event = work / "event.json"
     event.write_text(json.dumps(route_event("/predict", reference_payload())), encoding="utf-8")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
