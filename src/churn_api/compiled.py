@@ -21,6 +21,9 @@ import numpy as np
 HANDLED_UNKNOWN = frozenset({"error", "ignore", "infrequent_if_exist", "warn"})
 # Scaled values the probe set sends through both paths besides the training means: zero, integers, fractions
 # whose binary expansions differ, and large amounts.
+# Batches of this many rows or more remember the CSV text of whole-number inputs, up to CACHE_SIZE per column.
+CACHED_FROM_ROWS = 16
+CACHE_SIZE = 4096
 PROBE_NUMBERS = (0.0, 1.0, 2.0, 3.0, 7.0, 0.1, 0.5, 12.34, 99.99, 415.0, 1234.567, 999_999.0)
 
 
@@ -138,6 +141,7 @@ class CompiledTransformation:
         self.encoder = CompiledEncoder(encoder)
         self.scaler = CompiledScaler(scaler)
         self.width = self.encoder.width + self.scaler.width
+        self._texts: list[dict[float, str]] = [{} for _ in range(self.scaler.width)]
 
     def transform(self, categorical: Sequence[Sequence[Any]], numeric: Sequence[Sequence[float]]) -> np.ndarray:
         """Return the feature matrix of rows given as categorical tuples and numeric tuples."""
@@ -151,12 +155,33 @@ class CompiledTransformation:
         """Return the rows as `text/csv`, one line each, every number written as Python's repr(float)."""
         if not len(categorical):
             return ""
-        scaled: list[list[float]] = self.scaler.apply(np.array(numeric, dtype=np.float64)).tolist()
+        inputs = np.array(numeric, dtype=np.float64)
+        scaled = self.scaler.apply(inputs.copy())
+        if len(categorical) < CACHED_FROM_ROWS or not self.scaler.width:
+            numbers: Any = [map(repr, row) for row in scaled.tolist()]
+        else:
+            columns = [self._column_texts(j, inputs[:, j], scaled[:, j]) for j in range(self.scaler.width)]
+            numbers = zip(*columns, strict=True)
         csv_parts = self.encoder.csv_parts
         # repr(float) is the shortest text that parses back to the same double: the endpoint gets the same bits.
-        return "\n".join(
-            ",".join([*csv_parts(cats), *map(repr, nums)]) for cats, nums in zip(categorical, scaled, strict=True)
-        )
+        return "\n".join(",".join([*csv_parts(c), *n]) for c, n in zip(categorical, numbers, strict=True))
+
+    def _column_texts(self, j: int, inputs: np.ndarray, scaled: np.ndarray) -> list[str]:
+        # repr() of a 17-digit double is most of the CSV's cost. Whole-number columns (counts) repeat a few
+        # hundred values, so their texts are remembered by input value (at most CACHE_SIZE per column). A column
+        # holding -0.0 is not cached: -0.0 == 0.0 as a key, but could scale to a different sign.
+        if not (inputs == np.rint(inputs)).all() or np.signbit(inputs).any():
+            return list(map(repr, scaled.tolist()))
+        cache = self._texts[j]
+        texts = []
+        for value, result in zip(inputs.tolist(), scaled.tolist(), strict=True):
+            text = cache.get(value)
+            if text is None:
+                text = repr(result)
+                if len(cache) < CACHE_SIZE:
+                    cache[value] = text
+            texts.append(text)
+        return texts
 
 
 def probe_rows(encoder: Any, scaler: Any) -> tuple[list[tuple[Any, ...]], list[tuple[float, ...]]]:

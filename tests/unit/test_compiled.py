@@ -170,3 +170,17 @@ class _Body:
 
     def read(self) -> bytes:
         return self.data
+
+
+def test_a_batch_remembering_whole_number_texts_writes_what_scikit_learn_gives_row_by_row() -> None:
+    """GIVEN repeated counts, a -0.0 and a scaler without centring WHEN written in batches THEN the text is exact."""
+    encoder, _ = small("error", sparse=False)
+    scaler = StandardScaler(with_mean=False).fit([[1.0, 2.0, 3.0], [4.0, 5.0, 7.0]])
+    compiled = compile_transformation(encoder, scaler)
+    rows = [(STATES[i % 6], PLANS[i % 2], AREAS[i % 3]) for i in range(64)]
+    numbers = [[float(i % 5), 0.0 if i % 7 else -0.0, 0.1 * i] for i in range(64)]
+    for _ in range(2):  # the second pass answers from the remembered texts
+        expected = reference_transform(encoder, scaler, rows, numbers)
+        assert compiled.to_csv(rows, numbers) == reference_csv(expected)
+        assert compiled.to_csv(rows[:3], numbers[:3]) == reference_csv(expected[:3])
+    assert "-0.0" in compiled.to_csv(rows, numbers)
