@@ -7,6 +7,7 @@ without __pycache__, so every module is compiled from source, as on Lambda when 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from benchmarks.warm import route_event
-from tests.support import reference_payload
+from tests.support import FakeLambdaContext, reference_payload
 
 CHILD = Path(__file__).with_name("cold_start.py")
 RUNTIME_IMPORTS = ("boto3", "botocore", "s3transfer", "urllib3", "jmespath", "dateutil", "six.py")
@@ -95,7 +96,12 @@ def measure(root: Path, work: Path, saved: dict[str, Any], repeat: int = 5) -> d
     bare_tree = without_bytecode(build, work / "no-bytecode")
     runtime = runtime_packages(work / "runtime")
     event = work / "event.json"
-    event.write_text(json.dumps(route_event("/predict", reference_payload())), encoding="utf-8")
+    context = {
+        **dataclasses.asdict(FakeLambdaContext()),
+        "remaining_ms": FakeLambdaContext().get_remaining_time_in_millis(),
+    }
+    invocation = {"event": route_event("/predict", reference_payload()), "context": context}
+    event.write_text(json.dumps(invocation), encoding="utf-8")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
