@@ -129,11 +129,14 @@ def measure(root: Path, work: Path, saved: dict[str, Any], repeat: int = 5) -> d
         }
         table: dict[str, dict[str, float]] = {}
         for tree, label, runs in ((build, "bytecode", repeat), (bare_tree, "no bytecode", max(2, repeat // 2))):
-            for mode in ("bare", "lazy", "eager"):
-                samples = [run_child(tree, mode, runtime, event, env)[0] for _ in range(runs)]
-                table[f"{mode}, {label}"] = {key: statistics.median(s[key] for s in samples) for key in samples[0]} | {
-                    "runs": runs
-                }
+            # Interleaved, so that a neighbour's load on this shared machine falls on every mode alike.
+            samples: dict[str, list[dict[str, float]]] = defaultdict(list)
+            for _ in range(runs):
+                for mode in ("bare", "lazy", "eager"):
+                    samples[mode].append(run_child(tree, mode, runtime, event, env)[0])
+            for mode, runs_of_mode in samples.items():
+                medians = {key: statistics.median(s[key] for s in runs_of_mode) for key in runs_of_mode[0]}
+                table[f"{mode}, {label}"] = medians | {"runs": runs}
         _, stderr = run_child(build, "lazy", runtime, event, env, "-X", "importtime")
     finally:
         server.stop()
