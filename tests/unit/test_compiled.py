@@ -142,8 +142,9 @@ def test_a_mismatching_transformation_is_not_served_by_the_store(saved: dict[str
             broken["scaler"] = scaler
             return {"Body": _Body(dumps(broken))}
 
-    with pytest.raises(TransformationUnavailable):
+    with pytest.raises(TransformationUnavailable) as refused:
         TransformationStore(S3(), "bucket", "key").get()
+    assert isinstance(refused.value.__cause__, MismatchError)
 
 
 def test_an_estimator_it_does_not_model_falls_back_to_scikit_learn_and_says_so_once(
