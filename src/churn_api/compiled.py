@@ -19,11 +19,11 @@ import numpy as np
 # The OneHotEncoder settings whose effect on a *known* category this module reproduces; unknown categories give
 # zeros for every one of them but "error" (the API refuses unknown categories before transforming anyway).
 HANDLED_UNKNOWN = frozenset({"error", "ignore", "infrequent_if_exist", "warn"})
-# Scaled values the probe set sends through both paths besides the training means: zero, integers, fractions
-# whose binary expansions differ, and large amounts.
 # Batches of this many rows or more remember the CSV text of whole-number inputs, up to CACHE_SIZE per column.
 CACHED_FROM_ROWS = 16
 CACHE_SIZE = 4096
+# Scaled values the probe set sends through both paths besides the training means: zero, integers, fractions
+# whose binary expansions differ, and large amounts.
 PROBE_NUMBERS = (0.0, 1.0, 2.0, 3.0, 7.0, 0.1, 0.5, 12.34, 99.99, 415.0, 1234.567, 999_999.0)
 
 
