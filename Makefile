@@ -37,7 +37,7 @@ ENDPOINT_NAME ?= churn-xgboost
 SAMCONFIG_ENV ?= default
 
 .PHONY: checkov publish deploy images
-.PHONY: help venv node lint format test test-unit test-functional test-template test-integration build validate train serve postman openapi bench clean
+.PHONY: help venv node lint format test test-unit test-functional test-template test-integration build validate train serve postman openapi bench load clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -106,8 +106,11 @@ train: $(STAMP) ## Train the model on data/churn.txt into artifacts/
 openapi: $(STAMP) ## Regenerate docs/openapi.json from the handler and the model in artifacts/ (trained if missing)
 	$(BIN)/python -m churn_local.openapi --artifacts $(ARTIFACTS)
 
-bench: $(STAMP) ## Benchmarks: handler latency and throughput, layer import time
+bench: $(STAMP) ## Benchmarks side by side: warm path, cold start, layer size, local stack (docs/performance.md)
 	$(BIN)/python -m benchmarks
+
+load: $(STAMP) ## Load test (locust, 32 clients, 30 s) against a running `make serve`; every score checked
+	$(BIN)/python -m benchmarks.load --api http://127.0.0.1:$(API_PORT) --artifacts $(ARTIFACTS)
 
 validate: $(STAMP) ## sam validate --lint (no credentials needed)
 	$(BIN)/sam validate --lint --region us-east-1

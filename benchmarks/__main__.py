@@ -1,169 +1,119 @@
-"""Measure the local stack end to end over HTTP, the preprocessing alone, and a cold container.
+"""Run every benchmark side by side in one run: `make bench` (python -m benchmarks).
 
-Run with `make bench`. It trains into a temporary folder, starts `python -m churn_local.serve` on free ports,
-and prints one table. Nothing here asserts: speed goals live in numbers, not in tests.
+It trains into a temporary folder, then measures the warm path in-process (benchmarks/warm.py), cold containers
+from a fresh `sam build` (benchmarks/cold.py) and the local stack over HTTP (benchmarks/stack.py). It prints the
+tables, writes benchmarks/results.json and draws docs/performance.png. Nothing here asserts: speed goals live in
+numbers, not in tests. `--skip cold,stack` leaves parts out while iterating.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pickle
-import resource
-import signal
-import statistics
-import subprocess
+import platform
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from churn_api.models import Customer
-from churn_api.preprocessing import Transformation
+from benchmarks import cold, plot, stack, warm
 from churn_local import dataset
-from churn_local.serve import READY_LINE, local_aws_environment
 from churn_local.train import train
-from tests.support import template_threshold
 
 ROOT = dataset.PROJECT_ROOT
+RESULTS = ROOT / "benchmarks" / "results.json"
+FIGURE = ROOT / "docs" / "performance.png"
+REFERENCE = "reference function (download + unpickle + scikit-learn, per request)"
+OURS = "our handler (compiled)"
 
 
-def percentiles(samples_ms: list[float]) -> str:
-    """Render p50/p95/p99 of millisecond samples."""
-    q = statistics.quantiles(samples_ms, n=100, method="inclusive")
-    return f"p50 {q[49]:.2f} ms, p95 {q[94]:.2f} ms, p99 {q[98]:.2f} ms (n={len(samples_ms)})"
-
-
-def timed(call: Callable[[], Any], repeat: int) -> list[float]:
-    """Run `call` `repeat` times and return each duration in milliseconds."""
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
-
-
-def post(url: str, body: Any) -> dict[str, Any]:
-    """POST JSON and return the decoded answer, failing loudly on a non-2xx status."""
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        answer: dict[str, Any] = json.loads(response.read())
-    return answer
-
-
-@contextmanager
-def local_stack(artifacts: Path) -> Iterator[tuple[str, str, str]]:
-    """Run the local stack as `make serve` does, on free ports, and yield its api, endpoint and s3 URLs."""
-    command = [sys.executable, "-m", "churn_local.serve", "--artifacts", str(artifacts)]
-    command += ["--api-port", "0", "--endpoint-port", "0", "--s3-port", "0"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert process.stdout is not None
+def machine() -> str:
+    """Describe the machine the figures come from."""
+    cpu = platform.processor() or platform.machine()
     try:
-        for line in process.stdout:
-            if match := READY_LINE.search(line):
-                break
-        else:
-            raise RuntimeError("the local stack exited before it was ready")
-        # Keep draining its stdout (the handler logs every request) so that the pipe never fills up.
-        drain = ThreadPoolExecutor(max_workers=1)
-        drain.submit(lambda: [None for _ in process.stdout])  # type: ignore[union-attr]
-        yield match["api"], match["endpoint"], match["s3"]
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
+            if line.startswith("model name")
+        )
+        cpu = model
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {platform.system()}"
 
 
-def cold_container(endpoint_url: str, s3_url: str) -> tuple[float, float, float]:
-    """Time a fresh interpreter's `import churn_api.app` and first prediction; return them and its peak RSS."""
-    script = (
-        "import json, time, resource\n"
-        "t0 = time.perf_counter()\n"
-        "import churn_api.app as app\n"
-        "t1 = time.perf_counter()\n"
-        "from tests.support import FakeLambdaContext, load_event\n"
-        "app.lambda_handler(load_event('direct-reference'), FakeLambdaContext())\n"
-        "t2 = time.perf_counter()\n"
-        "print(json.dumps([(t1 - t0) * 1000, (t2 - t1) * 1000,"
-        " resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(local_aws_environment(s3_url, endpoint_url))
-    env.update(
-        ENDPOINT_NAME="churn-xgboost",
-        TRANSFORM_BUCKET="churn-api-local",
-        TRANSFORM_KEY="transformation.sav",
-        THRESHOLD=template_threshold(),
-        POWERTOOLS_LOG_LEVEL="WARNING",
-        POWERTOOLS_METRICS_DISABLED="true",
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True, timeout=120
-    )
-    imported, first, rss = json.loads(out.stdout.strip().splitlines()[-1])
-    return imported, first, rss
+def print_per_record(per_record: dict[str, dict[str, float]]) -> None:
+    """Print microseconds per customer by batch size, and each variant's ratio to our handler."""
+    sizes = list(next(iter(per_record.values())))
+    width = max(len(name) for name in per_record)
+    print(f"\nWarm path, microseconds per customer (ratio to {OURS!r}):")
+    print(f"  {'':<{width}}  " + "".join(f"{n:>19}" for n in sizes))
+    for name, row in per_record.items():
+        cells = "".join(f"{row[n]:>10.2f} ({row[n] / per_record[OURS][n]:>5.2f}x)" for n in sizes)
+        print(f"  {name:<{width}}  {cells}")
 
 
-def main() -> int:
-    """Run every benchmark and print the results."""
+def print_phases(phases: dict[str, dict[str, float]]) -> None:
+    """Print where the handler's time goes for 1 and 1,000 customers."""
+    width = max(len(name) for name in phases)
+    print("\nWhere the handler's time goes (ms, each part timed on its own):")
+    print(f"  {'':<{width}}  {'1 customer':>12}  {'1,000 customers':>16}")
+    for name, row in phases.items():
+        print(f"  {name:<{width}}  {row['1']:>12.3f}  {row['1000']:>16.2f}")
+
+
+def print_cold(result: dict[str, Any]) -> None:
+    """Print the cold-start table, the import offenders and the sizes."""
+    print("\nCold start, fresh process laid out like Lambda (median ms):")
+    print(f"  {'':<22}{'import':>9}{'init':>9}{'1st request':>13}{'total':>9}{'runs':>6}")
+    for name, row in result["table"].items():
+        imported = row.get("import_ms", row["init_ms"])
+        print(f"  {name:<22}{imported:>9.0f}{row['init_ms']:>9.0f}{row['first_request_ms']:>13.0f}"
+              f"{row['total_ms']:>9.0f}{row['runs']:>6}")  # fmt: skip
+    print(f"  lazy / bare sklearn: {result['ratio_lazy_to_bare_sklearn']:.2f}x, "
+          f"eager / bare sklearn: {result['ratio_eager_to_bare_sklearn']:.2f}x")  # fmt: skip
+    print("  top -X importtime offenders, top-level imports of the handler and the first load (cumulative ms):")
+    print("   ", ", ".join(f"{n} {ms:.0f}" for n, ms in result["importtime"]["top_level_cumulative_ms"][:6]))
+    print("  top modules by self time (ms):")
+    print("   ", ", ".join(f"{n} {ms:.0f}" for n, ms in result["importtime"]["modules_self_ms"]))
+    sizes = result["sizes_bytes"]
+    print(f"  sam build output, unzipped: function {sizes['ChurnFunction'] / 2**20:.1f} MiB + layer "
+          f"{sizes['SklearnLayer'] / 2**20:.1f} MiB = {sizes['total'] / 2**20:.1f} MiB")  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmarks and record the results."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--skip", default="", help="comma-separated parts to leave out: cold, stack")
+    skip = set(filter(None, parser.parse_args(argv).skip.split(",")))
     frame = dataset.load()
     payloads = [dataset.as_payload(row) for _, row in frame.iterrows()]
-    rows: list[tuple[str, str]] = []
+    results: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     with tempfile.TemporaryDirectory(prefix="churn-bench-") as tmp:
         started = time.perf_counter()
         train(dataset.DATA_PATH, Path(tmp), seed=42, threshold=0.39, test_size=0.25)
-        rows.append(("train (5,000 rows, 100 rounds)", f"{time.perf_counter() - started:.2f} s"))
-
-        transformation = Transformation.from_mapping(pickle.loads((Path(tmp) / "transformation.sav").read_bytes()))
-        for n in (1, 100, 1000):
-            batch_payloads = payloads[:n]
-
-            def validate_and_preprocess(batch: list[dict[str, str]] = batch_payloads) -> str:
-                return transformation.to_csv([Customer.model_validate(p) for p in batch])
-
-            rows.append((f"validate + preprocess {n:>4} customer(s)", percentiles(timed(validate_and_preprocess, 50))))
-
-        with local_stack(Path(tmp)) as (api, endpoint, s3):
-            post(f"{api}/predict", payloads[0])  # the first request loads the transformation
-            single = timed(lambda: post(f"{api}/predict", payloads[1]), 300)
-            rows.append(("HTTP POST /predict, sequential", percentiles(single)))
-            batch = {"customers": payloads[:1000]}
-            batch_ms = timed(lambda: post(f"{api}/predict/batch", batch), 10)
-            rows.append(("HTTP POST /predict/batch, 1,000 customers", percentiles(batch_ms)))
-            per_customer_us = statistics.median(batch_ms) * 1000 / len(batch["customers"])
-            rows.append(("  per customer in a batch of 1,000", f"{per_customer_us:.0f} us"))
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                started = time.perf_counter()
-                list(pool.map(lambda i: post(f"{api}/predict", payloads[i % 5000]), range(400)))
-                elapsed = time.perf_counter() - started
-            rows.append(("HTTP POST /predict, 8 clients x 50", f"{400 / elapsed:.0f} requests/s"))
-            imports = [cold_container(endpoint, s3) for _ in range(3)]
-            rows.append(
-                ("cold container: import churn_api.app", f"median {statistics.median(i[0] for i in imports):.0f} ms")
-            )
-            rows.append(
-                (
-                    "cold container: first prediction (S3 + unpickle + score)",
-                    f"median {statistics.median(i[1] for i in imports):.0f} ms",
-                )
-            )
-            rows.append(("cold container: peak RSS", f"{max(i[2] for i in imports):.0f} MB"))
-    rows.append(("benchmark process peak RSS", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"))
-
-    width = max(len(name) for name, _ in rows)
-    print(f"churn-api benchmarks ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
-    for name, value in rows:
-        print(f"  {name:<{width}}  {value}")
+        results["train_s"] = time.perf_counter() - started
+        saved = pickle.loads((Path(tmp) / "transformation.sav").read_bytes())  # noqa: S301 - just trained
+        results["per_record_us"] = warm.per_record(payloads, saved)
+        results["phases_ms"] = warm.phases(payloads, saved)
+        print_per_record(results["per_record_us"])
+        print_phases(results["phases_ms"])
+        if "cold" not in skip:
+            results["cold_start"] = cold.measure(ROOT, Path(tmp) / "cold", saved)
+            print_cold(results["cold_start"])
+        if "stack" not in skip:
+            results["local_stack"] = stack.measure(ROOT, Path(tmp), payloads)
+            print("\nLocal stack (make serve) over HTTP:")
+            for name, value in results["local_stack"].items():
+                print(f"  {name:<28} {value:.2f}" if isinstance(value, float) else f"  {name:<28} {value}")
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    plot.per_record_figure(results["per_record_us"], results["machine"], FIGURE)
+    print(f"\nwrote {RESULTS.relative_to(ROOT)} and {FIGURE.relative_to(ROOT)} ({results['machine']})")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

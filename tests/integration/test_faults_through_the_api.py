@@ -1,8 +1,4 @@
-"""The function's answers under each injected fault, through the whole local stack (`serve` with short timeouts).
-
-Tests marked xfail assert what the handler hardening of issue 8 (§1-3) brings: they document the target and turn
-green once it is merged.
-"""
+"""The function's answers under each injected fault, through the whole local stack (`serve` with short timeouts)."""
 
 from __future__ import annotations
 
@@ -15,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from churn_api.errors import ERRORS
 from churn_local import faults
 from tests.integration.conftest import Reply, Stack, assert_clean_stop, predict, send, serve_command, start_stack
 from tests.support import reference_payload
@@ -24,16 +21,8 @@ FUNCTION_TIMEOUT_S = 4.0
 INTEGRATION_TIMEOUT_S = 6.0
 SLACK_S = 1.5
 TIMEOUTS = ["--function-timeout", str(FUNCTION_TIMEOUT_S), "--integration-timeout", str(INTEGRATION_TIMEOUT_S)]
-HANDLER_HARDENING = pytest.mark.xfail(strict=False, reason="needs handler hardening (issue 8 §1-2)")
-# The error codes the function answers today (src/churn_api/errors.py).
-STABLE_CODES = {
-    "MODEL_ENDPOINT_UNAVAILABLE",
-    "MODEL_THROTTLED",
-    "MODEL_TIMEOUT",
-    "MODEL_ERROR",
-    "MODEL_BAD_RESPONSE",
-    "TRANSFORMATION_UNAVAILABLE",
-}
+# The stable codes of the function's infrastructure errors (src/churn_api/errors.py).
+STABLE_CODES = {error.code for error in ERRORS if error.status >= 500} - {"INTERNAL_ERROR"}
 
 
 def switch(url: str, fault: str, delay_s: float = 0.0) -> None:
@@ -142,7 +131,6 @@ def test_a_hung_endpoint_is_answered_5xx_by_the_functions_timeout_and_the_next_r
     assert send("GET", f"{faulty_stack.api_url}/health").status == 200
 
 
-@HANDLER_HARDENING
 def test_a_hung_endpoint_is_the_functions_own_model_timeout_after_one_call(
     faulty_stack: Stack, endpoint_fault: Any
 ) -> None:
@@ -155,7 +143,6 @@ def test_a_hung_endpoint_is_the_functions_own_model_timeout_after_one_call(
     assert calls(faulty_stack.endpoint_url) == 1
 
 
-@HANDLER_HARDENING
 @pytest.mark.parametrize("fault", ["garbage-bytes", "garbage-booleans"])
 def test_an_answer_that_is_not_scores_is_the_endpoints_fault_not_the_clients(
     faulty_stack: Stack, endpoint_fault: Any, fault: str
@@ -167,7 +154,6 @@ def test_an_answer_that_is_not_scores_is_the_endpoints_fault_not_the_clients(
     assert (reply.status, reply.json()["error"]["code"]) == (502, "MODEL_BAD_RESPONSE")
 
 
-@HANDLER_HARDENING
 @pytest.mark.parametrize("fault", ["throttle", "not-ready", "unavailable"])
 def test_a_retryable_endpoint_fault_says_when_to_retry_names_nothing_internal_and_calls_at_most_twice(
     faulty_stack: Stack, endpoint_fault: Any, fault: str
@@ -230,7 +216,6 @@ def test_a_hung_s3_is_answered_5xx_in_time_and_does_not_wedge_the_next_request(s
     assert send("GET", f"{s3_fault_stack.api_url}/health").status == 200
 
 
-@HANDLER_HARDENING
 def test_readiness_answers_within_a_few_seconds_whatever_s3_does(s3_fault_stack: Stack) -> None:
     switch(s3_fault_stack.s3_url, "hang")
 

@@ -13,15 +13,16 @@ from importlib.metadata import Distribution, distributions
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from packaging.requirements import Requirement
+from sklearn.preprocessing import OneHotEncoder
 
 from churn_api.models import Customer
-from churn_api.preprocessing import Transformation
-from churn_local.dataset import as_payload
+from churn_local.dataset import OBJ_COLS, as_payload
 from churn_local.transformation import dumps
-from tests.support import api_event, reference_payload
+from tests.support import PROJECT_ROOT, api_event, reference_payload
 from tests.template.conftest import (
     CONSTRAINTS,
     FUNCTION_REQUIREMENTS,
@@ -64,63 +65,10 @@ LAMBDA_ENVIRONMENT = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
 }
-# Run in a fresh interpreter laid out like Lambda's: the function's code (/var/task) first, then the layer
-# (/opt/python), then only what the runtime itself provides. It imports the handler module as Lambda does (which
-# creates the Tracer, patching botocore), answers GET /health through lambda_handler, transforms customers with
-# the real transformation, and records every module that had to be compiled from source.
-LAMBDA_LIKE_RUN = """
-import importlib._bootstrap_external as bootstrap
-import json
-import sys
-
-compiled = []
-source_to_code = bootstrap.SourceLoader.source_to_code
-
-
-def recording_source_to_code(self, data, path, *args, **kwargs):
-    compiled.append(path)
-    return source_to_code(self, data, path, *args, **kwargs)
-
-
-bootstrap.SourceLoader.source_to_code = recording_source_to_code
-task_root, layer, runtime_packages, transformation_path, payloads_path, event_path = sys.argv[1:]
-sys.path[:0] = [task_root, layer]
-sys.path.append(runtime_packages)
-
-import pickle
-
-import churn_api.app
-from churn_api.models import Customer
-from churn_api.preprocessing import Transformation
-
-
-class Context:
-    function_name = "churn-api-ChurnFunction"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:churn-api-ChurnFunction"
-    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-
-    def get_remaining_time_in_millis(self):
-        return 20000
-
-
-with open(event_path, encoding="utf-8") as stream:
-    health = churn_api.app.lambda_handler(json.load(stream), Context())
-with open(transformation_path, "rb") as stream:
-    transformation = Transformation.from_mapping(pickle.load(stream))
-with open(payloads_path, encoding="utf-8") as stream:
-    customers = [Customer.model_validate(payload) for payload in json.load(stream)]
-names = ["sklearn", "numpy", "scipy", "churn_api", "pydantic", "pydantic_core", "aws_lambda_powertools"]
-names += ["aws_xray_sdk", "wrapt", "typing_extensions", "boto3", "botocore", "jmespath"]
-report = {
-    "csv": transformation.to_csv(customers),
-    "compiled": compiled,
-    "origins": {name: sys.modules[name].__file__ for name in names},
-    "health": health,
-    "tracing": not churn_api.app.tracer.disabled,
-}
-print("REPORT " + json.dumps(report))
-"""
+# Budgets: Lambda's quota is 250 MB for the function and its layers together; issue 10 asks for 180 MB or less.
+SIZE_BUDGET_BYTES = 180 * 1024 * 1024
+LAMBDA_LIKE_RUN = Path(__file__).with_name("lambda_like_run.py")
+UNUSED_SUBPACKAGES = PROJECT_ROOT / "layer" / "unused-subpackages.txt"
 
 
 def tree_size(root: Path) -> int:
@@ -259,23 +207,45 @@ def test_every_dependency_of_a_shipped_distribution_is_shipped_or_comes_with_the
     assert unmet == []
 
 
-def test_the_built_function_runs_like_on_lambda_answering_traced_and_transforming_with_the_layer(
-    sam_build: Path, fitted_transformation: dict[str, Any], churn_frame: pd.DataFrame, tmp_path: Path
-) -> None:
-    """Import the handler, answer GET /health with an X-Ray subsegment, and transform customers, compiling nothing.
+def unused_subpackages() -> list[str]:
+    """Return the packages layer/Makefile deletes from the layer."""
+    lines = UNUSED_SUBPACKAGES.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
-    Only /var/task, /opt/python and the runtime's SDK are on sys.path, so a dependency missing from the package
-    fails here, and a module compiled at import time would be compiled on every cold start.
-    """
+
+@pytest.fixture(scope="module")
+def transformations(fitted_transformation: dict[str, Any], churn_frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Return the reference transformation with a dense-output encoder, and the same with a sparse-output one."""
+    sparse = OneHotEncoder(sparse_output=True, handle_unknown="error").fit(churn_frame[OBJ_COLS])
+    return [fitted_transformation, {**fitted_transformation, "One_Hot": sparse}]
+
+
+@pytest.fixture(scope="module")
+def payloads(churn_frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Return the reference payload and 200 real rows, as clients send them."""
     rows = churn_frame.sample(200, random_state=7)
-    payloads = [reference_payload()] + [as_payload(row) for _, row in rows.iterrows()]
-    (tmp_path / "transformation.sav").write_bytes(dumps(fitted_transformation))
+    return [reference_payload()] + [as_payload(row) for _, row in rows.iterrows()]
+
+
+@pytest.fixture(scope="module")
+def lambda_run(
+    sam_build: Path,
+    transformations: list[dict[str, Any]],
+    payloads: list[dict[str, Any]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, Any]:
+    """Run lambda_like_run.py on the build with an X-Ray daemon stand-in; return its report and the segments sent."""
+    tmp_path = tmp_path_factory.mktemp("lambda-like")
+    paths = []
+    for i, saved in enumerate(transformations):
+        paths.append(tmp_path / f"transformation-{i}.sav")
+        paths[-1].write_bytes(dumps(saved))
     (tmp_path / "payloads.json").write_text(json.dumps(payloads), encoding="utf-8")
     (tmp_path / "event.json").write_text(json.dumps(health_event()), encoding="utf-8")
     task_root, layer = function_package(sam_build), layer_packages(sam_build)
     runtime = runtime_like_packages(tmp_path / "runtime")
-    arguments = [str(task_root), str(layer), str(runtime)]
-    arguments += [str(tmp_path / name) for name in ("transformation.sav", "payloads.json", "event.json")]
+    arguments = [str(task_root), str(layer), str(runtime), str(tmp_path / "event.json")]
+    arguments += [str(tmp_path / "payloads.json"), str(UNUSED_SUBPACKAGES), *map(str, paths)]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
         # Stands in for the X-Ray daemon, which Lambda runs at AWS_XRAY_DAEMON_ADDRESS.
         daemon.bind(("127.0.0.1", 0))
@@ -288,29 +258,83 @@ def test_the_built_function_runs_like_on_lambda_answering_traced_and_transformin
             "PYTHONDONTWRITEBYTECODE": "1",
             "PATH": "/usr/bin:/bin",
         }
-        command = [sys.executable, "-S", "-B", "-c", LAMBDA_LIKE_RUN, *arguments]
+        command = [sys.executable, "-S", "-B", str(LAMBDA_LIKE_RUN), *arguments]
         result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300, check=False)
         assert result.returncode == 0, result.stderr
         segments = [line for line in daemon.recv(65536).decode().splitlines() if line.startswith("{")]
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("REPORT ")]
-    report = json.loads(line.removeprefix("REPORT "))
+    report: dict[str, Any] = json.loads(line.removeprefix("REPORT "))
+    report["segments"] = [json.loads(s) for s in segments]
+    report["task_root"], report["layer"], report["runtime"] = str(task_root), str(layer), str(runtime)
+    return report
 
-    origins = {name: Path(path) for name, path in report["origins"].items()}
+
+def test_the_built_function_runs_like_on_lambda_answering_traced_from_its_own_packages(
+    lambda_run: dict[str, Any],
+) -> None:
+    """Import the handler, answer GET /health with an X-Ray subsegment, compiling nothing.
+
+    Only /var/task, /opt/python and the runtime's SDK are on sys.path, so a dependency missing from the package
+    fails here, and a module compiled at import time would be compiled on every cold start.
+    """
+    task_root, layer, runtime = (Path(lambda_run[k]) for k in ("task_root", "layer", "runtime"))
+    origins = {name: Path(path) for name, path in lambda_run["origins"].items()}
     assert all(origins[name].is_relative_to(layer) for name in ("sklearn", "numpy", "scipy"))
     bundled = ("churn_api", "pydantic", "pydantic_core", "aws_lambda_powertools", "aws_xray_sdk", "wrapt")
     assert all(origins[name].is_relative_to(task_root) for name in (*bundled, "typing_extensions"))
     assert all(origins[name].is_relative_to(runtime) for name in ("boto3", "botocore", "jmespath"))
-    assert [path for path in report["compiled"] if not Path(path).is_relative_to(runtime)] == []
+    assert [path for path in lambda_run["compiled"] if not Path(path).is_relative_to(runtime)] == []
 
-    assert report["health"]["statusCode"] == 200
-    assert json.loads(report["health"]["body"]) == {"status": "ok"}
-    assert report["health"]["multiValueHeaders"]["Access-Control-Allow-Origin"] == [ORIGIN]
-    assert report["tracing"] is True
-    (segment,) = [json.loads(s) for s in segments if json.loads(s).get("type") == "subsegment"]
+    health = lambda_run["answer"]
+    assert health["statusCode"] == 200
+    assert json.loads(health["body"]) == {"status": "ok"}
+    assert health["multiValueHeaders"]["Access-Control-Allow-Origin"] == [ORIGIN]
+    assert lambda_run["tracing"] is True
+    (segment,) = [s for s in lambda_run["segments"] if s.get("type") == "subsegment"]
     assert segment["name"] == "## lambda_handler"
     assert segment["trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
 
-    expected = Transformation.from_mapping(fitted_transformation).to_csv(
-        [Customer.model_validate(payload) for payload in payloads]
-    )
-    assert report["csv"] == expected
+
+def test_the_pruned_layer_transforms_like_scikit_learn_with_dense_and_sparse_encoders_on_the_compiled_path(
+    lambda_run: dict[str, Any], transformations: list[dict[str, Any]], payloads: list[dict[str, Any]]
+) -> None:
+    """Load both encoder variants from the pruned layer and write the CSV scikit-learn's values give."""
+    customers = [Customer.model_validate(payload) for payload in payloads]
+    assert lambda_run["compiled_path"] == [True, True]
+    for saved, csv in zip(transformations, lambda_run["csv"], strict=True):
+        encoder, scaler = saved["One_Hot"], saved["scaler"]
+        frame = pd.DataFrame([c.features() for c in customers])
+        encoded = encoder.transform(frame[saved["obj_cols"]])
+        encoded = encoded.toarray() if hasattr(encoded, "toarray") else encoded
+        expected = np.hstack([encoded, scaler.transform(frame[saved["num_cols"]].astype("float64"))])
+        assert csv == "\n".join(",".join(repr(float(v)) for v in row) for row in expected)
+
+
+def test_no_deleted_subpackage_is_ever_asked_for_by_the_load_and_transform_path(lambda_run: dict[str, Any]) -> None:
+    """Trace the real load with an import hook: a dropped package that is asked for, even in a try, fails here."""
+    assert lambda_run["requested_unused"] == []
+    assert "sklearn.preprocessing" in lambda_run["imported"]
+    assert "scipy.sparse" in lambda_run["imported"]
+
+
+def test_the_layer_lacks_the_unused_subpackages_but_keeps_every_shared_library(sam_build: Path) -> None:
+    """Delete exactly the listed package folders; every file the wheels put under *.libs is still there."""
+    packages = layer_packages(sam_build)
+    unused = unused_subpackages()
+    assert unused and all("libs" not in name for name in unused)
+    assert [name for name in unused if (packages / name.replace(".", "/")).exists()] == []
+    assert all((packages / name.rsplit(".", 1)[0].replace(".", "/")).is_dir() for name in unused)
+    wheel_libraries = [
+        path
+        for dist in shipped_distributions(packages).values()
+        for path in (dist.files or [])
+        if path.parts[0].endswith(".libs")
+    ]
+    assert len(wheel_libraries) >= 3
+    assert [str(path) for path in wheel_libraries if not (packages / path).is_file()] == []
+
+
+def test_function_and_layer_unzipped_fit_in_the_180_mb_budget(sam_build: Path) -> None:
+    """Keep the deployment well under Lambda's quota: 180 MB for the function and the layer."""
+    sizes = {name: tree_size(sam_build / name) for name in ("ChurnFunction", "SklearnLayer")}
+    assert sum(sizes.values()) <= SIZE_BUDGET_BYTES, f"{sizes} add up to {sum(sizes.values()):,} bytes"

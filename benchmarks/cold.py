@@ -1,0 +1,154 @@
+"""Cold start from the `sam build` output laid out like Lambda, against a bare `import sklearn.preprocessing`.
+
+Each run is a fresh `python -S -B` whose sys.path holds only the function (/var/task), the layer (/opt/python)
+and the runtime's SDK. "With bytecode" uses the build as shipped (unchecked-hash .pyc); "without" copies it
+without __pycache__, so every module is compiled from source, as on Lambda when no .pyc is shipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import pickle
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from benchmarks.warm import route_event
+from tests.support import FakeLambdaContext, reference_payload, template_threshold
+
+CHILD = Path(__file__).with_name("cold_start.py")
+RUNTIME_IMPORTS = ("boto3", "botocore", "s3transfer", "urllib3", "jmespath", "dateutil", "six.py")
+BUCKET, KEY = "churn-cold-artifacts", "transformation.sav"
+IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+
+
+def sam_build(root: Path, out: Path) -> Path:
+    """Build the function and the layer as `make build` does, into out; return out."""
+    env = {**os.environ, "PATH": f"{root / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}", "SAM_CLI_TELEMETRY": "0"}
+    command = [str(root / ".venv" / "bin" / "sam"), "build", "--no-cached", "--build-dir", str(out)]
+    subprocess.run(command + ["--template-file", str(root / "template.yaml")], cwd=root, env=env, check=True,
+                   capture_output=True, timeout=900)  # fmt: skip
+    return out
+
+
+def tree_size(root: Path) -> int:
+    """Return the bytes of every regular file under root, as Lambda counts an unzipped package."""
+    return sum(p.lstat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def runtime_packages(folder: Path) -> Path:
+    """Stand in for the runtime's own site-packages: only the SDK it ships, linked from this venv."""
+    folder.mkdir(exist_ok=True)
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    for name in RUNTIME_IMPORTS:
+        if not (folder / name).exists():
+            (folder / name).symlink_to(purelib / name)
+    return folder
+
+
+def without_bytecode(build: Path, out: Path) -> Path:
+    """Copy the function and the layer without any __pycache__."""
+    ignore = shutil.ignore_patterns("__pycache__")
+    for name in ("ChurnFunction", "SklearnLayer"):
+        shutil.copytree(build / name, out / name, ignore=ignore, symlinks=True)
+    return out
+
+
+def run_child(build: Path, mode: str, runtime: Path, event: Path, env: dict[str, str], *flags: str) -> Any:
+    """Run one cold container and return its timings (and stderr, for -X importtime)."""
+    layout = [str(build / "ChurnFunction"), str(build / "SklearnLayer" / "python"), str(runtime), str(event)]
+    command = [sys.executable, "-S", "-B", *flags, str(CHILD), mode, *layout]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=True)
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("COLD ")]
+    return json.loads(line.removeprefix("COLD ")), result.stderr
+
+
+def import_offenders(stderr: str, top: int = 12) -> dict[str, list[tuple[str, float]]]:
+    """Return the top top-level packages by cumulative import time, and the top modules by self time (ms)."""
+    packages: dict[str, float] = defaultdict(float)
+    modules = []
+    for match in IMPORTTIME.finditer(stderr):
+        self_us, cumulative_us, indent, name = int(match[1]), int(match[2]), len(match[3]), match[4]
+        modules.append((name, self_us / 1000))
+        if indent == 1:  # imported by the entry point itself, not by another module
+            packages[name.split(".")[0]] += cumulative_us / 1000
+    by_package = sorted(packages.items(), key=lambda kv: -kv[1])[:top]
+    by_self = sorted(modules, key=lambda kv: -kv[1])[:top]
+    return {"top_level_cumulative_ms": by_package, "modules_self_ms": by_self}
+
+
+def measure(root: Path, work: Path, saved: dict[str, Any], repeat: int = 5) -> dict[str, Any]:
+    """Build, then time bare/lazy/eager cold containers with and without bytecode; return the table."""
+    work.mkdir(parents=True, exist_ok=True)
+    build = sam_build(root, work / "build")
+    bare_tree = without_bytecode(build, work / "no-bytecode")
+    runtime = runtime_packages(work / "runtime")
+    event = work / "event.json"
+    context = {
+        **dataclasses.asdict(FakeLambdaContext()),
+        "remaining_ms": FakeLambdaContext().get_remaining_time_in_millis(),
+    }
+    invocation = {"event": route_event("/predict", reference_payload()), "context": context}
+    event.write_text(json.dumps(invocation), encoding="utf-8")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x",
+                          aws_secret_access_key="x")  # fmt: skip
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key=KEY, Body=pickle.dumps(saved))
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "AWS_ENDPOINT_URL_S3": url,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "x",
+            "AWS_SECRET_ACCESS_KEY": "x",
+            "ENDPOINT_NAME": "churn-bench",
+            "TRANSFORM_BUCKET": BUCKET,
+            "TRANSFORM_KEY": KEY,
+            "THRESHOLD": template_threshold(),
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        table: dict[str, dict[str, float]] = {}
+        for tree, label, runs in ((build, "bytecode", repeat), (bare_tree, "no bytecode", max(2, repeat // 2))):
+            # Interleaved, so that a neighbour's load on this shared machine falls on every mode alike.
+            samples: dict[str, list[dict[str, float]]] = defaultdict(list)
+            for _ in range(runs):
+                for mode in ("bare", "lazy", "eager"):
+                    samples[mode].append(run_child(tree, mode, runtime, event, env)[0])
+            for mode, runs_of_mode in samples.items():
+                medians = {key: statistics.median(s[key] for s in runs_of_mode) for key in runs_of_mode[0]}
+                table[f"{mode}, {label}"] = medians | {"runs": runs}
+        _, stderr = run_child(build, "lazy", runtime, event, env, "-X", "importtime")
+    finally:
+        server.stop()
+    for row in table.values():
+        row["total_ms"] = row["init_ms"] + row["first_request_ms"]
+    bare = table["bare, bytecode"]["total_ms"]
+    sizes = {name: tree_size(build / name) for name in ("ChurnFunction", "SklearnLayer")}
+    return {
+        "table": table,
+        "ratio_lazy_to_bare_sklearn": table["lazy, bytecode"]["total_ms"] / bare,
+        "ratio_eager_to_bare_sklearn": table["eager, bytecode"]["total_ms"] / bare,
+        "importtime": import_offenders(stderr),
+        "sizes_bytes": sizes | {"total": sum(sizes.values())},
+    }
