@@ -16,6 +16,11 @@ ARTIFACT_FILES = (TRANSFORMATION_FILE, MODEL_ARCHIVE, METADATA_FILE)
 # The one member of model.tar.gz the built-in XGBoost container loads from /opt/ml/model.
 MODEL_MEMBER = "xgboost-model"
 
+# The SageMaker built-in XGBoost image version `make train` packages the model for, and the SDK's registry of that
+# image's ECR account per region (provenance in data/reference/README.md), from which template.yaml's mapping is made.
+XGBOOST_IMAGE_VERSION = "3.2-0"
+XGBOOST_IMAGE_REGISTRY = PROJECT_ROOT / "data" / "reference" / "sagemaker-xgboost-images.json"
+
 # The account, region and stack name the local services pretend to be in (AWS's documentation account id).
 LOCAL_ACCOUNT_ID = "123456789012"
 LOCAL_REGION = "us-east-1"

@@ -71,14 +71,20 @@ from churn_api.integrity import feature_signature
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
 from churn_local import dataset, report
-from churn_local.constants import METADATA_FILE, MODEL_ARCHIVE, MODEL_MEMBER, TRANSFORMATION_FILE
+from churn_local.constants import (
+    METADATA_FILE,
+    MODEL_ARCHIVE,
+    MODEL_MEMBER,
+    TRANSFORMATION_FILE,
+    XGBOOST_IMAGE_VERSION,
+)
 from churn_local.transformation import dumps, fit_transformation
 
 REPORT_FILE = "report.png"
 
 TARGET_CONTAINER = {
-    "image": "sagemaker-xgboost:3.2-0-cpu-py3",
-    "framework_version": "3.2-0",
+    "image": f"sagemaker-xgboost:{XGBOOST_IMAGE_VERSION}-cpu-py3",
+    "framework_version": XGBOOST_IMAGE_VERSION,
     "xgboost": "3.2.0",
     "model_format": "ubj",
     "also_scores_identically_in": ["sagemaker-xgboost:3.0-5-cpu-py3 (xgboost 3.0.5)"],

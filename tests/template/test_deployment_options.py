@@ -14,6 +14,7 @@ from samcli.lib.intrinsic_resolver.intrinsic_property_resolver import IntrinsicR
 
 from churn_api.config import ENDPOINT_PAYLOAD_LIMITS, Settings
 from churn_local import images
+from tests.support import PROJECT_ROOT
 from tests.template.conftest import (
     ACCOUNT_ID,
     PARAMETERS,
@@ -146,6 +147,14 @@ def test_the_template_mapping_is_the_generators_output_for_every_region(template
     for region, account in sdk.items():
         assert template["Mappings"][images.MAPPING_NAME][region] == {"Account": account}
         assert re.fullmatch(r"[0-9]{12}", account)
+
+
+def test_the_shipped_image_registry_is_the_workplace_reference_copy() -> None:
+    # The project ships its own copy (data/reference); where the shared reference sits beside it, they agree.
+    shared = PROJECT_ROOT.parent / "shared" / "reference" / images.REGISTRY_PATH.name
+    if not shared.exists():
+        pytest.skip(f"{shared} is not beside this checkout")
+    assert images.load_registry() == images.load_registry(shared)
 
 
 def test_the_generator_refuses_a_template_whose_mapping_is_stale(tmp_path: Any) -> None:
@@ -369,7 +378,6 @@ def test_new_parameters_default_to_the_stack_as_it_was() -> None:
 def test_the_local_stack_reads_every_option_and_gives_the_function_the_deployed_environment(option: str) -> None:
     from churn_local.apigw.provider import Application
     from churn_local.constants import LOCAL_ACCOUNT_ID
-    from tests.support import PROJECT_ROOT
 
     local = Application.from_template(PROJECT_ROOT / "template.yaml", parameters(option), region=REGION)
     deployed = environment(option)
