@@ -25,8 +25,8 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from benchmarks.warm import route_event
-from tests.support import FakeLambdaContext, reference_payload, template_threshold
+from benchmarks.warm import FUNCTION_ENV, route_event
+from tests.support import FakeLambdaContext, reference_payload
 
 CHILD = Path(__file__).with_name("cold_start.py")
 RUNTIME_IMPORTS = ("boto3", "botocore", "s3transfer", "urllib3", "jmespath", "dateutil", "six.py")
@@ -113,18 +113,10 @@ def measure(root: Path, work: Path, saved: dict[str, Any], repeat: int = 5) -> d
         s3.create_bucket(Bucket=BUCKET)
         s3.put_object(Bucket=BUCKET, Key=KEY, Body=pickle.dumps(saved))
         env = {
+            **FUNCTION_ENV,
             "PATH": "/usr/bin:/bin",
             "AWS_ENDPOINT_URL_S3": url,
-            "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "x",
-            "AWS_SECRET_ACCESS_KEY": "x",
-            "ENDPOINT_NAME": "churn-bench",
-            "TRANSFORM_BUCKET": BUCKET,
-            "TRANSFORM_KEY": KEY,
-            "THRESHOLD": template_threshold(),
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
