@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
     results: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     with tempfile.TemporaryDirectory(prefix="churn-bench-") as tmp:
         started = time.perf_counter()
-        train(dataset.DATA_PATH, Path(tmp), seed=42, threshold=0.39, test_size=0.25)
+        train(dataset.DATA_PATH, Path(tmp), seed=42, test_size=0.25)
         results["train_s"] = time.perf_counter() - started
         saved = pickle.loads((Path(tmp) / "transformation.sav").read_bytes())  # noqa: S301 - just trained
         results["per_record_us"] = warm.per_record(payloads, saved)

@@ -11,7 +11,6 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EVENTS_DIR = PROJECT_ROOT / "events"
-TEMPLATE = PROJECT_ROOT / "template.yaml"
 
 
 def load_event(name: str) -> Any:
@@ -42,10 +41,9 @@ def api_event(
 
 def template_threshold() -> str:
     """Return the Threshold parameter's default from template.yaml, the one place the default threshold lives."""
-    from samcli.yamlhelper import yaml_parse
+    from churn_local.sam_expansion import default_threshold  # SAM CLI's YAML loader: only for tests that need it
 
-    template = yaml_parse(TEMPLATE.read_text(encoding="utf-8"))
-    return str(template["Parameters"]["Threshold"]["Default"])
+    return str(default_threshold())
 
 
 @dataclass

@@ -38,6 +38,11 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     return template
 
 
+def default_threshold(path: Path = TEMPLATE) -> float:
+    """Return the Threshold parameter's default: template.yaml is the one place the default threshold lives."""
+    return float(load_template(path)["Parameters"]["Threshold"]["Default"])
+
+
 def as_packaged(template: Mapping[str, Any]) -> dict[str, Any]:
     """Point local CodeUri/ContentUri at S3, as `sam package`/`sam deploy` do before CloudFormation sees them."""
     packaged = copy.deepcopy(dict(template))

@@ -1,6 +1,6 @@
 """Train the churn model on the bundled data and package it for the SageMaker built-in XGBoost container.
 
-Usage: ``python -m churn_local.train [--data data/churn.txt] [--out artifacts] [--seed 42] [--threshold 0.39]
+Usage: ``python -m churn_local.train [--data data/churn.txt] [--out artifacts] [--seed 42] [--threshold T]
 [--test-size 0.25] [--fn-cost 500] [--fp-cost 100] [--tp-cost 100]``
 
 Writes to the output directory:
@@ -78,6 +78,7 @@ from churn_local.constants import (
     TRANSFORMATION_FILE,
     XGBOOST_IMAGE_VERSION,
 )
+from churn_local.sam_expansion import default_threshold
 from churn_local.transformation import dumps, fit_transformation
 
 REPORT_FILE = "report.png"
@@ -197,11 +198,15 @@ def train(
     out_dir: Path = Path("artifacts"),
     *,
     seed: int = 42,
-    threshold: float = 0.39,
+    threshold: float | None = None,
     test_size: float = 0.25,
     costs: Costs | None = None,
 ) -> dict[str, Any]:
-    """Train, evaluate and package the model into ``out_dir``; return the metadata written to metadata.json."""
+    """Train, evaluate and package the model into ``out_dir``; return the metadata written to metadata.json.
+
+    The threshold defaults to the template's Threshold default, the decision the deployed function makes.
+    """
+    threshold = default_threshold() if threshold is None else threshold
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"test_size must be between 0 and 1, got {test_size}")
     if not 0.0 <= threshold <= 1.0:
@@ -290,7 +295,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=dataset.DATA_PATH, help="the churn CSV (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("artifacts"), help="output directory (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=42, help="split and boosting seed (default: %(default)s)")
-    parser.add_argument("--threshold", type=float, default=0.39, help="decision threshold (default: %(default)s)")
+    parser.add_argument(
+        "--threshold", type=float, default=None, help="decision threshold (default: template.yaml's Threshold)"
+    )
     parser.add_argument("--test-size", type=float, default=0.25, help="held-out share (default: %(default)s)")
     parser.add_argument("--fn-cost", type=float, default=500.0, help="cost of a missed churner (default: %(default)s)")
     parser.add_argument("--fp-cost", type=float, default=100.0, help="cost of an unneeded offer (default: %(default)s)")

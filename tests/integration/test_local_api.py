@@ -30,9 +30,9 @@ from tests.integration.conftest import (
     serve_command,
     start_stack,
 )
-from tests.support import PROJECT_ROOT, load_event, reference_payload
+from tests.support import PROJECT_ROOT, load_event, reference_payload, template_threshold
 
-THRESHOLD = 0.39
+THRESHOLD = float(template_threshold())
 HELD_OUT_SAMPLE = 400
 
 
