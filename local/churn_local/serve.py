@@ -23,10 +23,7 @@ from types import FrameType
 from typing import Any
 
 from churn_local import faults
-from churn_local.constants import (
-    PROJECT_ROOT,
-    TRANSFORMATION_FILE,
-)
+from churn_local.constants import PROJECT_ROOT
 from churn_local.stack import (
     API_KEY_VARIABLE,
     LocalStack,
@@ -62,6 +59,7 @@ def ready_line(stack: LocalStack) -> str:
 def banner(stack: LocalStack) -> list[str]:
     """Return what a person needs to start using the stack, as the local API describes itself."""
     s = stack.settings
+    pins = stack.overrides
     payload = json.loads(REFERENCE_PAYLOAD.read_text(encoding="utf-8"))
     served = stack.api.describe()
     lines = ["", "  API (like API Gateway, routes from the template)"]
@@ -80,7 +78,9 @@ def banner(stack: LocalStack) -> list[str]:
         f"  Throttling               {limits or 'off'}",
         f"  Timeouts                 function {timeouts}, integration {served['integration_timeout_s']:g} s",
         f"  SageMaker endpoint       {stack.endpoint_url}/endpoints/{s.endpoint_name}/invocations",
-        f"  S3 (moto)                {stack.s3_url}  s3://{s.bucket}/{TRANSFORMATION_FILE}",
+        f"  S3 (moto)                {stack.s3_url}  s3://{s.bucket}/{pins['TransformKey']}",
+        f"  Pinned (as deployed)     TransformSha256 {pins.get('TransformSha256') or 'none'}",
+        f"                           FeatureSignature {pins.get('FeatureSignature') or 'none'}",
         f"  Faults                   endpoint {s.endpoint_fault.name}, S3 {s.s3_fault.name}"
         f"  (switch: PUT {stack.endpoint_url}{faults.CONTROL_PATH}, {stack.s3_url}{faults.CONTROL_PATH})",
         f"  Threshold                {s.threshold}",
