@@ -2,10 +2,12 @@
 
 `python -m churn_local.serve` trains first if the artifacts are missing, then serves the real handler behind a
 local API Gateway at http://127.0.0.1:3000 (POST /predict, demo page at /, Swagger UI at /swagger) until Ctrl-C
-or SIGTERM. Template parameters shape the local API as they shape the deployed one: --cors-origin sets
-CorsAllowOrigin, --api-key sets RequireApiKey, --no-swagger sets EnableSwagger=false. --endpoint-fault and
---s3-fault make the local SageMaker endpoint or S3 misbehave (switchable later at <service>/_local/fault), and
---function-timeout / --integration-timeout shorten the function's Timeout and API Gateway's 29 s for tests.
+or SIGTERM. Like a deploy, it publishes the artifacts to the local S3 as `make publish` does and pins the function
+to them (TransformKey, TransformSha256, FeatureSignature; a --parameter wins). Template parameters shape the local
+API as they shape the deployed one: --cors-origin sets CorsAllowOrigin, --api-key sets RequireApiKey, --no-swagger
+sets EnableSwagger=false. --endpoint-fault and --s3-fault make the local SageMaker endpoint or S3 misbehave
+(switchable later at <service>/_local/fault), and --function-timeout / --integration-timeout shorten the
+function's Timeout and API Gateway's 29 s for tests.
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ def parse_args(argv: Sequence[str] | None = None) -> StackSettings:
     parser.add_argument("--endpoint-port", type=_port, default=d.endpoint_port, help="SageMaker endpoint port")
     parser.add_argument("--s3-port", type=_port, default=d.s3_port, help="local S3 (moto) port")
     parser.add_argument("--endpoint-name", default=d.endpoint_name, help="endpoint name (default: %(default)s)")
-    parser.add_argument("--bucket", default=d.bucket, help="bucket for the transformation (default: %(default)s)")
+    parser.add_argument("--bucket", default=d.bucket, help="the artifacts' bucket (default: %(default)s)")
     parser.add_argument("--threshold", type=float, default=d.threshold, help="decision threshold (default: 0.39)")
     parser.add_argument("--retrain", action="store_true", help="train again even if the artifacts exist")
     parser.add_argument("--template", type=Path, default=d.template, help="SAM template (default: %(default)s)")
