@@ -191,7 +191,7 @@ class LocalStack:
         try:
             artifacts = publish.read_artifacts(s.artifacts)
         except publish.PublishError as exc:
-            raise StartupError(f"refusing to serve {s.artifacts}: {exc} (or pass --retrain)") from exc
+            raise StartupError(f"refusing to serve {s.artifacts}: {exc} (--retrain trains anew)") from exc
 
         overrides = s.parameter_overrides(publish.parameters_for(artifacts, s.bucket, publish.DEFAULT_PREFIX))
         self.overrides = overrides

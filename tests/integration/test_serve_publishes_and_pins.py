@@ -110,7 +110,7 @@ def test_serve_refuses_to_start_on_a_transformation_metadata_json_disowns(
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
         f"error: refusing to serve {folder}: {folder / TRANSFORMATION_FILE} is not the file metadata.json describes: "
-        "retrain (or pass --retrain)"
+        "retrain (--retrain trains anew)"
     )
     assert "ready" not in done.stdout
     assert "Traceback" not in done.stderr
