@@ -30,12 +30,12 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from churn_api.integrity import check_feature_signature, sha256_hex, unpickle_same_sklearn
 from churn_api.preprocessing import Transformation
-from churn_local.dataset import PROJECT_ROOT
-from churn_local.train import METADATA_FILE, MODEL_ARCHIVE, TRANSFORMATION_FILE
+from churn_local.constants import METADATA_FILE, MODEL_ARCHIVE, PROJECT_ROOT, TRANSFORMATION_FILE
 
 ARTIFACTS = (TRANSFORMATION_FILE, MODEL_ARCHIVE, METADATA_FILE)
 DIGEST_LENGTH = 16
 DEFAULT_ENDPOINT_NAME = "churn-xgboost"
+DEFAULT_PREFIX = "churn-api"
 S3_CONFIG = Config(connect_timeout=5, read_timeout=60, retries={"mode": "standard", "total_max_attempts": 3})
 
 
@@ -117,10 +117,27 @@ def check_bucket(s3: Any, bucket: str) -> None:
         raise
 
 
+def keys_of(artifacts: Artifacts, prefix: str) -> dict[str, str]:
+    """Return each artifact's content-addressed key: PREFIX/<digest>/<name>."""
+    base = f"{prefix.strip('/')}/{artifacts.digest}" if prefix.strip("/") else artifacts.digest
+    return {name: f"{base}/{name}" for name in ARTIFACTS}
+
+
+def parameters_for(artifacts: Artifacts, bucket: str, prefix: str) -> dict[str, str]:
+    """Return the template parameters that pin the artifacts published to `bucket` under `prefix`."""
+    keys = keys_of(artifacts, prefix)
+    return {
+        "TransformBucket": bucket,
+        "TransformKey": keys[TRANSFORMATION_FILE],
+        "TransformSha256": sha256_hex(artifacts.files[TRANSFORMATION_FILE]),
+        "FeatureSignature": artifacts.feature_signature,
+        "ModelDataUrl": f"s3://{bucket}/{keys[MODEL_ARCHIVE]}",
+    }
+
+
 def publish(artifacts: Artifacts, s3: Any, bucket: str, prefix: str) -> tuple[dict[str, str], dict[str, str]]:
     """Upload the artifacts; return what happened to each key and the template parameters that pin them."""
-    base = f"{prefix.strip('/')}/{artifacts.digest}" if prefix.strip("/") else artifacts.digest
-    keys = {name: f"{base}/{name}" for name in ARTIFACTS}
+    keys = keys_of(artifacts, prefix)
     try:
         check_bucket(s3, bucket)
         outcomes = {keys[name]: upload_once(s3, bucket, keys[name], artifacts.files[name]) for name in ARTIFACTS}
@@ -130,14 +147,7 @@ def publish(artifacts: Artifacts, s3: Any, bucket: str, prefix: str) -> tuple[di
         ) from exc
     except (ClientError, BotoCoreError) as exc:
         raise PublishError(f"S3 refused the upload: {exc}") from exc
-    parameters = {
-        "TransformBucket": bucket,
-        "TransformKey": keys[TRANSFORMATION_FILE],
-        "TransformSha256": sha256_hex(artifacts.files[TRANSFORMATION_FILE]),
-        "FeatureSignature": artifacts.feature_signature,
-        "ModelDataUrl": f"s3://{bucket}/{keys[MODEL_ARCHIVE]}",
-    }
-    return outcomes, parameters
+    return outcomes, parameters_for(artifacts, bucket, prefix)
 
 
 def overrides_text(parameters: Mapping[str, str]) -> str:
@@ -170,7 +180,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(prog="python -m churn_local.publish", description=__doc__.splitlines()[0])
     parser.add_argument("--bucket", required=True, help="the S3 bucket (it must exist)")
-    parser.add_argument("--prefix", default="churn-api", help="key prefix (default: %(default)s)")
+    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="key prefix (default: %(default)s)")
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="folder (default: %(default)s)")
     parser.add_argument(
         "--endpoint-name", default=DEFAULT_ENDPOINT_NAME, help="the SageMaker endpoint (default: %(default)s)"

@@ -3,7 +3,8 @@
 Every request goes to moto unchanged, except a GetObject while a fault is on, answered as S3 answers (S3 API
 Reference, "Error responses": an XML <Error> with Code, Message, RequestId): `deny` is 403 AccessDenied, `missing`
 404 NoSuchKey, `corrupt` a 200 whose bytes are not the object, `hang` accepts and never answers. The fault switch
-is at GET/PUT /_local/fault (churn_local.faults).
+is at GET/PUT /_local/fault (churn_local.faults). Like S3, the front refuses (403 AccessDenied) any request whose
+`x-amz-expected-bucket-owner` (boto3's ExpectedBucketOwner) names another account than the buckets' owner.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import uuid
 from urllib.parse import urlsplit
 
 from churn_local import faults
+from churn_local.constants import LOCAL_ACCOUNT_ID
 from churn_local.http_server import DEFAULT_IDLE_TIMEOUT_S, TimedRequestHandler
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,9 @@ _ERRORS = {
 }
 # Headers that describe one hop of the connection, not the message (RFC 9110 section 7.6.1).
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+# The header of ExpectedBucketOwner (S3 API Reference, GetObject: "If the account ID that you provide does not match
+# the actual owner of the bucket, the request fails with the HTTP status code 403 Forbidden (access denied)").
+_EXPECTED_OWNER = "x-amz-expected-bucket-owner"
 
 
 class S3FaultServer(faults.FaultInjectingServer):
@@ -36,8 +41,11 @@ class S3FaultServer(faults.FaultInjectingServer):
         upstream: tuple[str, int],
         fault: faults.Fault = faults.NO_FAULT,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+        owner: str = LOCAL_ACCOUNT_ID,
     ) -> None:
         self.upstream = upstream
+        # moto creates every bucket in its default account, the one the local stack pretends to be in.
+        self.owner = owner
         super().__init__(address, _Handler, faults.S3_FAULTS, fault, idle_timeout_s)
 
 
@@ -53,19 +61,23 @@ class _Handler(TimedRequestHandler):
             status, document = self.server.control(self.command, body)
             self._send(status, document, {"Content-Type": "application/json"})
             return
-        # GetObject is a GET of /bucket/key (path style, as boto3 uses against a custom endpoint).
-        if self.command == "GET" and path.count("/") >= 2 and path.split("/", 2)[2]:
-            fault = self.server.faults.called()
-            if fault.name == "hang":
-                self.server.faults.hang()
-                self.close_connection = True
-                return
-            if fault.name in _ERRORS:
-                self._error(*_ERRORS[fault.name], path)
-                return
-            if fault.name == "corrupt":
-                self._send(200, os.urandom(64) + b"\x80not a pickle", {"Content-Type": "binary/octet-stream"})
-                return
+        # GetObject is a GET of /bucket/key (path style, as boto3 uses against a custom endpoint): the only call
+        # counted and faulted.
+        is_get_object = self.command == "GET" and path.count("/") >= 2 and bool(path.split("/", 2)[2])
+        fault = self.server.faults.called() if is_get_object else faults.NO_FAULT
+        if self.headers.get(_EXPECTED_OWNER, self.server.owner) != self.server.owner:
+            self._error(*_ERRORS["deny"], path)
+            return
+        if fault.name == "hang":
+            self.server.faults.hang()
+            self.close_connection = True
+            return
+        if fault.name in _ERRORS:
+            self._error(*_ERRORS[fault.name], path)
+            return
+        if fault.name == "corrupt":
+            self._send(200, os.urandom(64) + b"\x80not a pickle", {"Content-Type": "binary/octet-stream"})
+            return
         connection = http.client.HTTPConnection(*self.server.upstream, timeout=30)
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}

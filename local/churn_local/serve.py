@@ -2,10 +2,12 @@
 
 `python -m churn_local.serve` trains first if the artifacts are missing, then serves the real handler behind a
 local API Gateway at http://127.0.0.1:3000 (POST /predict, demo page at /, Swagger UI at /swagger) until Ctrl-C
-or SIGTERM. Template parameters shape the local API as they shape the deployed one: --cors-origin sets
-CorsAllowOrigin, --api-key sets RequireApiKey, --no-swagger sets EnableSwagger=false. --endpoint-fault and
---s3-fault make the local SageMaker endpoint or S3 misbehave (switchable later at <service>/_local/fault), and
---function-timeout / --integration-timeout shorten the function's Timeout and API Gateway's 29 s for tests.
+or SIGTERM. Like a deploy, it publishes the artifacts to the local S3 as `make publish` does and pins the function
+to them (TransformKey, TransformSha256, FeatureSignature; a --parameter wins). Template parameters shape the local
+API as they shape the deployed one: --cors-origin sets CorsAllowOrigin, --api-key sets RequireApiKey, --no-swagger
+sets EnableSwagger=false. --endpoint-fault and --s3-fault make the local SageMaker endpoint or S3 misbehave
+(switchable later at <service>/_local/fault), and --function-timeout / --integration-timeout shorten the
+function's Timeout and API Gateway's 29 s for tests.
 """
 
 from __future__ import annotations
@@ -23,10 +25,7 @@ from types import FrameType
 from typing import Any
 
 from churn_local import faults
-from churn_local.constants import (
-    PROJECT_ROOT,
-    TRANSFORMATION_FILE,
-)
+from churn_local.constants import PROJECT_ROOT
 from churn_local.stack import (
     API_KEY_VARIABLE,
     LocalStack,
@@ -62,6 +61,7 @@ def ready_line(stack: LocalStack) -> str:
 def banner(stack: LocalStack) -> list[str]:
     """Return what a person needs to start using the stack, as the local API describes itself."""
     s = stack.settings
+    pins = stack.overrides
     payload = json.loads(REFERENCE_PAYLOAD.read_text(encoding="utf-8"))
     served = stack.api.describe()
     lines = ["", "  API (like API Gateway, routes from the template)"]
@@ -80,7 +80,9 @@ def banner(stack: LocalStack) -> list[str]:
         f"  Throttling               {limits or 'off'}",
         f"  Timeouts                 function {timeouts}, integration {served['integration_timeout_s']:g} s",
         f"  SageMaker endpoint       {stack.endpoint_url}/endpoints/{s.endpoint_name}/invocations",
-        f"  S3 (moto)                {stack.s3_url}  s3://{s.bucket}/{TRANSFORMATION_FILE}",
+        f"  S3 (moto)                {stack.s3_url}  s3://{s.bucket}/{pins['TransformKey']}",
+        f"  Pinned (as deployed)     TransformSha256 {pins.get('TransformSha256') or 'none'}",
+        f"                           FeatureSignature {pins.get('FeatureSignature') or 'none'}",
         f"  Faults                   endpoint {s.endpoint_fault.name}, S3 {s.s3_fault.name}"
         f"  (switch: PUT {stack.endpoint_url}{faults.CONTROL_PATH}, {stack.s3_url}{faults.CONTROL_PATH})",
         f"  Threshold                {s.threshold}",
@@ -105,7 +107,7 @@ def parse_args(argv: Sequence[str] | None = None) -> StackSettings:
     parser.add_argument("--endpoint-port", type=_port, default=d.endpoint_port, help="SageMaker endpoint port")
     parser.add_argument("--s3-port", type=_port, default=d.s3_port, help="local S3 (moto) port")
     parser.add_argument("--endpoint-name", default=d.endpoint_name, help="endpoint name (default: %(default)s)")
-    parser.add_argument("--bucket", default=d.bucket, help="bucket for the transformation (default: %(default)s)")
+    parser.add_argument("--bucket", default=d.bucket, help="the artifacts' bucket (default: %(default)s)")
     parser.add_argument("--threshold", type=float, default=d.threshold, help="decision threshold (default: 0.39)")
     parser.add_argument("--retrain", action="store_true", help="train again even if the artifacts exist")
     parser.add_argument("--template", type=Path, default=d.template, help="SAM template (default: %(default)s)")

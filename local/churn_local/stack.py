@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from churn_local import faults
+from churn_local import faults, publish
 from churn_local.constants import (
     ARTIFACT_FILES,
     DEFAULT_ARTIFACTS,
@@ -24,13 +24,15 @@ from churn_local.constants import (
     LOCAL_REGION,
     MODEL_ARCHIVE,
     TEMPLATE,
-    TRANSFORMATION_FILE,
 )
 from churn_local.http_server import DEFAULT_IDLE_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 # The variable `--api-key` falls back to, so a key need not appear in the shell history or the process list.
 API_KEY_VARIABLE = "CHURN_API_KEY"
+# What `make publish` pins and the stack passes on as a deploy would. Not ModelDataUrl: the local endpoint serves
+# model.tar.gz from the artifacts folder, where a deploy would host the published one in SageMaker.
+PINNED_PARAMETERS = ("TransformKey", "TransformSha256", "FeatureSignature")
 
 
 class StartupError(RuntimeError):
@@ -70,14 +72,15 @@ class StackSettings:
     integration_timeout_s: float = INTEGRATION_TIMEOUT_S
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
 
-    def parameter_overrides(self) -> dict[str, str]:
-        """Return the template parameters this run sets: the local resources, then the front-end switches."""
-        overrides = dict(self.parameters)
+    def parameter_overrides(self, published: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Return the template parameters this run sets: the published pins (a --parameter wins over them), then the
+        local resources and the front-end switches."""
+        overrides = {name: (published or {})[name] for name in PINNED_PARAMETERS if name in (published or {})}
+        overrides.update(self.parameters)
         overrides.update(
             {
                 "EndpointName": self.endpoint_name,
                 "TransformBucket": self.bucket,
-                "TransformKey": TRANSFORMATION_FILE,
                 "Threshold": str(self.threshold),
                 "EnableSwagger": "true" if self.swagger else "false",
             }
@@ -165,6 +168,8 @@ class LocalStack:
         # The URL the function's runtime client uses: the endpoint's own, or a closed port when it is "down".
         self.runtime_url = ""
         self.api: Any = None
+        # The template parameters the stack was started with (the published pins included).
+        self.overrides: dict[str, str] = {}
 
     def start(self) -> None:
         """Train if needed, then start the endpoint, S3 and the API; on any failure stop what started."""
@@ -182,8 +187,14 @@ class LocalStack:
         check_port_free(s.host, s.endpoint_port, "local SageMaker endpoint", "--endpoint-port")
         check_port_free(s.host, s.s3_port, "local S3", "--s3-port")
         ensure_artifacts(s, self.say)
+        # Checked as `make publish` checks them before uploading: a set the function would refuse never starts.
+        try:
+            artifacts = publish.read_artifacts(s.artifacts)
+        except publish.PublishError as exc:
+            raise StartupError(f"refusing to serve {s.artifacts}: {exc} (--retrain trains anew)") from exc
 
-        overrides = s.parameter_overrides()
+        overrides = s.parameter_overrides(publish.parameters_for(artifacts, s.bucket, publish.DEFAULT_PREFIX))
+        self.overrides = overrides
         if overrides.get("RequireApiKey") == "true" and not s.api_key:
             raise StartupError(f"RequireApiKey=true needs a key: pass --api-key KEY or set {API_KEY_VARIABLE}")
         # samtranslator warns about feature toggles it has no configuration for, on every expansion.
@@ -214,7 +225,7 @@ class LocalStack:
         os.environ.pop("AWS_PROFILE", None)
         os.environ.pop("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", None)
         os.environ.update(local_aws_environment(self.s3_url, self.endpoint_url, self.runtime_url))
-        self._upload_transformation()
+        self._publish(artifacts)
 
         # The handler module reads its settings at import time, so its environment is in place first.
         try:
@@ -296,17 +307,16 @@ class LocalStack:
         self._serve(front, "s3-faults")
         return str(front.url)
 
-    def _upload_transformation(self) -> None:
+    def _publish(self, artifacts: publish.Artifacts) -> None:
         import boto3
 
         # Straight to moto: the S3 faults are for the function, not for setting the stack up.
-        s3 = boto3.client("s3", endpoint_url=self._moto_url, region_name=LOCAL_REGION)
+        s3 = boto3.client("s3", endpoint_url=self._moto_url, region_name=LOCAL_REGION, config=publish.S3_CONFIG)
         s3.create_bucket(Bucket=self.settings.bucket)
-        s3.put_object(
-            Bucket=self.settings.bucket,
-            Key=TRANSFORMATION_FILE,
-            Body=(self.settings.artifacts / TRANSFORMATION_FILE).read_bytes(),
-        )
+        try:
+            publish.publish(artifacts, s3, self.settings.bucket, publish.DEFAULT_PREFIX)
+        except publish.PublishError as exc:
+            raise StartupError(f"cannot publish to the local S3: {exc}") from exc
 
     def stop(self) -> None:
         """Stop everything that started, newest first; each step runs even if another fails."""

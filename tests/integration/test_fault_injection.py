@@ -17,10 +17,11 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from moto.server import ThreadedMotoServer
 
 from churn_local import faults
-from churn_local.constants import LOCAL_REGION, MODEL_ARCHIVE
+from churn_local.constants import LOCAL_ACCOUNT_ID, LOCAL_REGION, MODEL_ARCHIVE
 from churn_local.s3_faults import S3FaultServer
 from churn_local.sagemaker_endpoint import EndpointServer, make_server
 from tests.integration.conftest import free_port
+from tests.integration.fault_answers import calls, switch
 
 ENDPOINT = "churn-xgboost"
 BUCKET = "churn-api-local"
@@ -41,22 +42,6 @@ def stop(server: Any, thread: threading.Thread) -> None:
     server.shutdown()
     server.server_close()
     thread.join(timeout=10)
-
-
-def switch(url: str, fault: str, delay_s: float = 0.0) -> dict[str, Any]:
-    """Switch a service's fault through its control route, as a test of the whole stack would."""
-    body = json.dumps({"fault": fault, "delay_s": delay_s}).encode()
-    request = urllib.request.Request(url + faults.CONTROL_PATH, data=body, method="PUT")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        state: dict[str, Any] = json.loads(response.read())
-    return state
-
-
-def calls(url: str) -> int:
-    """Return how many calls the service counted since the last switch."""
-    with urllib.request.urlopen(url + faults.CONTROL_PATH, timeout=5) as response:
-        count: int = json.loads(response.read())["calls"]
-    return count
 
 
 @pytest.fixture(scope="module")
@@ -230,3 +215,14 @@ def test_a_hung_s3_is_a_read_timeout(s3: Any, s3_front: S3FaultServer) -> None:
     with pytest.raises(ReadTimeoutError):
         s3.get_object(Bucket=BUCKET, Key=KEY)
     assert calls(s3_front.url) == 1
+
+
+def test_s3_refuses_a_request_that_expects_another_bucket_owner_like_s3(s3: Any, s3_front: S3FaultServer) -> None:
+    owned = s3.get_object(Bucket=BUCKET, Key=KEY, ExpectedBucketOwner=LOCAL_ACCOUNT_ID)["Body"].read()
+
+    with pytest.raises(ClientError) as caught:
+        s3.get_object(Bucket=BUCKET, Key=KEY, ExpectedBucketOwner="210987654321")
+
+    assert owned == OBJECT
+    assert caught.value.response["Error"]["Code"] == "AccessDenied"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
