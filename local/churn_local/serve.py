@@ -26,6 +26,7 @@ from typing import Any
 
 from churn_local import faults
 from churn_local.constants import PROJECT_ROOT
+from churn_local.sam_expansion import default_threshold
 from churn_local.stack import (
     API_KEY_VARIABLE,
     LocalStack,
@@ -85,7 +86,7 @@ def banner(stack: LocalStack) -> list[str]:
         f"                           FeatureSignature {pins.get('FeatureSignature') or 'none'}",
         f"  Faults                   endpoint {s.endpoint_fault.name}, S3 {s.s3_fault.name}"
         f"  (switch: PUT {stack.endpoint_url}{faults.CONTROL_PATH}, {stack.s3_url}{faults.CONTROL_PATH})",
-        f"  Threshold                {s.threshold}",
+        f"  Threshold                {pins.get('Threshold') or default_threshold(s.template)}",
         "",
         "  Try it with the reference customer:",
         "",
@@ -108,7 +109,9 @@ def parse_args(argv: Sequence[str] | None = None) -> StackSettings:
     parser.add_argument("--s3-port", type=_port, default=d.s3_port, help="local S3 (moto) port")
     parser.add_argument("--endpoint-name", default=d.endpoint_name, help="endpoint name (default: %(default)s)")
     parser.add_argument("--bucket", default=d.bucket, help="the artifacts' bucket (default: %(default)s)")
-    parser.add_argument("--threshold", type=float, default=d.threshold, help="decision threshold (default: 0.39)")
+    parser.add_argument(
+        "--threshold", type=float, default=d.threshold, help="decision threshold (default: template.yaml's Threshold)"
+    )
     parser.add_argument("--retrain", action="store_true", help="train again even if the artifacts exist")
     parser.add_argument("--template", type=Path, default=d.template, help="SAM template (default: %(default)s)")
     parser.add_argument(
@@ -144,7 +147,7 @@ def parse_args(argv: Sequence[str] | None = None) -> StackSettings:
     )
     _add_fault_arguments(parser, d)
     args = parser.parse_args(argv)
-    if not 0.0 <= args.threshold <= 1.0:
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         parser.error("--threshold must be between 0 and 1")
     if args.api_key is not None and not api_key_is_valid(args.api_key):
         parser.error(

@@ -50,7 +50,8 @@ class StackSettings:
     s3_port: int = 5000
     endpoint_name: str = "churn-xgboost"
     bucket: str = "churn-api-local"
-    threshold: float = 0.39
+    # The decision threshold; None keeps the template's Threshold default (the one place it is written).
+    threshold: float | None = None
     retrain: bool = False
     template: Path = TEMPLATE
     # Function environment variables that win over what the template resolves to (like `sam local --env-vars`).
@@ -81,10 +82,11 @@ class StackSettings:
             {
                 "EndpointName": self.endpoint_name,
                 "TransformBucket": self.bucket,
-                "Threshold": str(self.threshold),
                 "EnableSwagger": "true" if self.swagger else "false",
             }
         )
+        if self.threshold is not None:
+            overrides["Threshold"] = str(self.threshold)
         if self.cors_origin is not None:
             overrides["CorsAllowOrigin"] = self.cors_origin
         if self.api_key is not None:

@@ -30,3 +30,9 @@ def test_a_users_parameter_wins_over_a_published_pin_but_not_over_the_local_reso
     assert overrides["TransformSha256"] == "c" * 64
     assert overrides["EndpointName"] == settings.endpoint_name
     assert overrides["TransformBucket"] == settings.bucket
+
+
+def test_the_threshold_is_the_templates_unless_the_user_sets_one() -> None:
+    # Left out, the template's Threshold default applies: the one place the default threshold is written.
+    assert "Threshold" not in StackSettings().parameter_overrides(PUBLISHED)
+    assert StackSettings(threshold=0.8).parameter_overrides(PUBLISHED)["Threshold"] == "0.8"
