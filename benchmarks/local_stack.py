@@ -8,6 +8,7 @@ stack in a fresh worker process (`LocalStack`, as `make serve` does, on free por
 - throughput of POST /predict at `--connections` keep-alive connections for `--duration` seconds, with wrk when it
   is installed (`apt-get install wrk`), else a pool of http.client threads in this process; errors and non-2xx
   are counted;
+- the same with `--environments N` (default 2): the function in N processes side by side;
 - where each request goes: the worker times the handler (`lambda_handler`, boto3's call to the endpoint included)
   and the endpoint container (CSV -> scores) by wall clock and by thread CPU time, and the whole process's CPU.
   "stack" is what is left: the HTTP servers, the proxy event, the invocation and the endpoint's HTTP side.
@@ -72,7 +73,21 @@ class Timer:
         return taken
 
 
-def worker(artifacts: Path) -> int:
+def _children_cpu_ms() -> float:
+    """Return the CPU time of this process's live children (the function's environment processes), from /proc."""
+    import multiprocessing
+
+    total = 0.0
+    for child in multiprocessing.active_children():
+        try:
+            fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) * 1e3 / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def worker(artifacts: Path, environments: int) -> int:
     """Run the stack in this process with timers around the handler and the endpoint; answer `stats` on stdin."""
     from churn_local import sagemaker_endpoint
     from churn_local.stack import LocalStack, StackSettings
@@ -82,7 +97,9 @@ def worker(artifacts: Path) -> int:
     handler, endpoint = Timer(), Timer()
     container = sagemaker_endpoint.XGBoostContainer
     container.invocations = endpoint.wrap(container.invocations)  # type: ignore[method-assign]
-    settings = StackSettings(artifacts=artifacts, api_port=0, endpoint_port=0, s3_port=0)
+    # Only this checkout knows `environments`; a baseline gets the default.
+    extra = {"environments": environments} if environments > 1 else {}
+    settings = StackSettings(artifacts=artifacts, api_port=0, endpoint_port=0, s3_port=0, **extra)
     stack = LocalStack(settings, say=lambda _: None)
     stack.start()
     for function in stack.api.containers.values():
@@ -90,7 +107,7 @@ def worker(artifacts: Path) -> int:
 
     def cpu_ms() -> float:
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        return (usage.ru_utime + usage.ru_stime) * 1e3
+        return (usage.ru_utime + usage.ru_stime) * 1e3 + _children_cpu_ms()
 
     last = cpu_ms()
     print(PROTOCOL + json.dumps({"api": stack.api_url}), file=protocol)
@@ -108,11 +125,12 @@ def worker(artifacts: Path) -> int:
 class Worker:
     """A worker process running one variant of the stack."""
 
-    def __init__(self, code_root: Path, artifacts: Path) -> None:
+    def __init__(self, code_root: Path, artifacts: Path, environments: int = 1) -> None:
         paths = [str(code_root / "local"), str(code_root / "src"), str(ROOT)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env["PYTHONPATH"] = os.pathsep.join(paths)
         command = [sys.executable, "-m", "benchmarks.local_stack", "--worker", str(artifacts)]
+        command += ["--environments", str(environments)]
         self.process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -293,6 +311,8 @@ def report(name: str, round_: int, result: dict[str, Any]) -> list[str]:
     load_, ls, ss, bs = result["load"], result["load_split"], result["single_split"], result["batch_split"]
 
     def split(s: dict[str, float]) -> str:
+        if not s["handler_wall_ms"]:  # the handler ran in environment processes, out of the timers' reach
+            return f"cpu/request {s['process_cpu_ms']:.2f} ms (stack and environment processes)"
         return (
             f"cpu/request {s['process_cpu_ms']:.2f} ms = handler {s['handler_cpu_ms']:.2f} + endpoint "
             f"{s['endpoint_cpu_ms']:.2f} + stack {s['stack_cpu_ms']:.2f}"
@@ -320,11 +340,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--sequential", type=int, default=300, help="sequential POST /predict requests")
     parser.add_argument("--batches", type=int, default=15, help="sequential 1,000-customer batches")
+    parser.add_argument(
+        "--environments", type=int, default=2, help="also run this checkout with N environment processes (default 2)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:
-        return worker(args.worker)
+        return worker(args.worker, args.environments)
 
     from churn_local.train import train
 
@@ -333,11 +356,13 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"local stack, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load avg {os.getloadavg()[0]:.1f}"]
     with tempfile.TemporaryDirectory(prefix="churn-bench-") as tmp, _baseline(args.baseline) as baseline:
         train(out_dir=Path(tmp), threshold=0.39)
-        variants = [(f"baseline {args.baseline}", baseline)] if baseline else []
-        variants.append(("this checkout", ROOT))
+        variants = [(f"baseline {args.baseline}", baseline, 1)] if baseline else []
+        variants.append(("this checkout", ROOT, 1))
+        if args.environments > 1:
+            variants.append((f"this checkout, --environments {args.environments}", ROOT, args.environments))
         for round_ in range(1, args.rounds + 1):
-            for name, code_root in variants:
-                worker_ = Worker(code_root, Path(tmp))
+            for name, code_root, environments in variants:
+                worker_ = Worker(code_root, Path(tmp), environments)
                 try:
                     result = measure(worker_, one, batch, args)
                 finally:

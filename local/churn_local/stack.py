@@ -69,6 +69,9 @@ class StackSettings:
     function_timeout_s: float | None = None
     integration_timeout_s: float = INTEGRATION_TIMEOUT_S
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
+    # Warm execution environments of the function: 1 runs the handler in this process; more run that many
+    # processes side by side (Lambda's concurrency; SAM CLI's warm containers), for throughput.
+    environments: int = 1
 
     def parameter_overrides(self) -> dict[str, str]:
         """Return the template parameters this run sets: the local resources, then the front-end switches."""
@@ -201,6 +204,7 @@ class LocalStack:
             throttle=s.throttle,
             function_timeout_s=s.function_timeout_s,
             integration_timeout_s=s.integration_timeout_s,
+            environments=s.environments,
         )
         self.api = api
         api_server = self._bind(
@@ -217,6 +221,7 @@ class LocalStack:
         self._upload_transformation()
 
         # The handler module reads its settings at import time, so its environment is in place first.
+        self._stops.append(api.close)
         try:
             api.load(dict(s.env))
         except Exception as exc:

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from churn_local.apigw import responses
+from churn_local.apigw.environments import ProcessContainers
 from churn_local.apigw.events import (
     ApiKey,
     HttpRequest,
@@ -91,6 +92,7 @@ class LocalApi:
         throttle: bool = False,
         function_timeout_s: float | None = None,
         integration_timeout_s: float = INTEGRATION_TIMEOUT_S,
+        environments: int = 1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.application = application
@@ -102,7 +104,9 @@ class LocalApi:
         self.throttle = throttle
         self.function_timeout_s = function_timeout_s
         self.integration_timeout_s = integration_timeout_s
-        self.containers: dict[str, FunctionContainer] = {}
+        # 1: the handler runs in this process (one invocation at a time); more: that many environment processes.
+        self.environments = environments
+        self.containers: dict[str, FunctionContainer | ProcessContainers] = {}
         for name, handler in (handlers or {}).items():
             self._add_container(name, handler)
         self._clock = clock
@@ -120,11 +124,28 @@ class LocalApi:
 
     def load(self, environment: Mapping[str, str] | None = None) -> None:
         """Set the function's environment, then import its handler once, as a warm container keeps it."""
-        for name, value in function_environment(self.application, environment or {}).items():
-            os.environ[name] = value
+        resolved = function_environment(self.application, environment or {})
+        os.environ.update(resolved)
         for spec in self.application.functions.values():
-            if spec.logical_id not in self.containers:
+            if spec.logical_id in self.containers:
+                continue
+            if self.environments > 1:
+                self.containers[spec.logical_id] = ProcessContainers(
+                    spec,
+                    resolved,
+                    self.environments,
+                    region=self.region,
+                    timeout_s=self.function_timeout_s,
+                    integration_timeout_s=self.integration_timeout_s,
+                )
+            else:
                 self._add_container(spec.logical_id, import_handler(spec))
+
+    def close(self) -> None:
+        """Stop the function's environment processes, if any."""
+        for container in self.containers.values():
+            if isinstance(container, ProcessContainers):
+                container.close()
 
     def describe(self) -> dict[str, Any]:
         """Say what this API serves: its methods (and which need a key), origins, throttling and time limits."""
