@@ -25,6 +25,10 @@ THROTTLE ?=
 # Optional fault injection for make serve (see `python -m churn_local.serve --help`): e.g. ENDPOINT_FAULT=hang.
 ENDPOINT_FAULT ?=
 S3_FAULT ?=
+# Optional for make serve: ENVIRONMENTS=2 runs the function in two processes side by side (for load tests).
+ENVIRONMENTS ?=
+# make bench-local: the commit the local stack is compared with.
+BASELINE ?= main
 NODE_STAMP := node_modules/.installed-stamp
 
 .PHONY: help venv node lint format test test-unit test-functional test-template test-integration build validate train serve postman openapi bench clean
@@ -77,7 +81,8 @@ serve: $(STAMP) ## Run the whole stack locally (trains first if artifacts/ is mi
 	$(if $(API_KEY),CHURN_API_KEY=$(API_KEY)) $(BIN)/python -m churn_local.serve --artifacts $(ARTIFACTS) \
 	  --api-port $(API_PORT) --endpoint-port $(ENDPOINT_PORT) --s3-port $(S3_PORT) \
 	  $(if $(CORS_ORIGIN),--cors-origin $(CORS_ORIGIN)) $(if $(NO_SWAGGER),--no-swagger) $(if $(THROTTLE),--throttle) \
-	  $(if $(ENDPOINT_FAULT),--endpoint-fault $(ENDPOINT_FAULT)) $(if $(S3_FAULT),--s3-fault $(S3_FAULT))
+	  $(if $(ENDPOINT_FAULT),--endpoint-fault $(ENDPOINT_FAULT)) $(if $(S3_FAULT),--s3-fault $(S3_FAULT)) \
+	  $(if $(ENVIRONMENTS),--environments $(ENVIRONMENTS))
 
 postman: $(NODE_STAMP) ## Run the Postman collection against `make serve API_KEY=local-dev-key-churn-api CORS_ORIGIN=http://localhost:5173`
 	node_modules/.bin/newman run postman/churn-api.postman_collection.json -e postman/local.postman_environment.json \
@@ -91,6 +96,10 @@ openapi: $(STAMP) ## Regenerate docs/openapi.json from the handler
 
 bench: $(STAMP) ## Benchmarks: handler latency and throughput, layer import time
 	$(BIN)/python -m benchmarks
+
+.PHONY: bench-local
+bench-local: $(STAMP) ## The local stack over HTTP (32 connections, a batch of 1,000), side by side with BASELINE
+	$(BIN)/python -m benchmarks.local_stack --baseline $(BASELINE)
 
 validate: $(STAMP) ## sam validate --lint (no credentials needed)
 	$(BIN)/sam validate --lint --region us-east-1

@@ -103,7 +103,8 @@ def worker(artifacts: Path, environments: int) -> int:
     stack = LocalStack(settings, say=lambda _: None)
     stack.start()
     for function in stack.api.containers.values():
-        function.handler = handler.wrap(function.handler)
+        if hasattr(function, "handler"):  # in-process; environment processes are out of reach
+            function.handler = handler.wrap(function.handler)
 
     def cpu_ms() -> float:
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -353,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
 
     one, batch = payloads()
     results: list[dict[str, Any]] = []
-    lines = [f"local stack, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load avg {os.getloadavg()[0]:.1f}"]
+    machine = f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load avg {os.getloadavg()[0]:.1f}"
+    lines = [f"local stack, {machine}"]
     with tempfile.TemporaryDirectory(prefix="churn-bench-") as tmp, _baseline(args.baseline) as baseline:
         train(out_dir=Path(tmp), threshold=0.39)
         variants = [(f"baseline {args.baseline}", baseline, 1)] if baseline else []
@@ -369,8 +371,8 @@ def main(argv: list[str] | None = None) -> int:
                     worker_.stop()
                 result["load"]["connections"] = args.connections
                 results.append({"variant": name, "round": round_, **result})
-                lines += report(name, round_, result)
-    print("\n".join(lines))
+                print("\n".join([*lines, *report(name, round_, result)]), flush=True)
+                lines = []
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
