@@ -79,6 +79,8 @@ def banner(stack: LocalStack) -> list[str]:
         + ("required: header x-api-key" if served["api_key_required"] else "not required"),
         f"  Throttling               {limits or 'off'}",
         f"  Timeouts                 function {timeouts}, integration {served['integration_timeout_s']:g} s",
+        f"  Function environments    {served['environments']}"
+        + ("  (the handler in this process)" if served["environments"] == 1 else "  (processes side by side)"),
         f"  SageMaker endpoint       {stack.endpoint_url}/endpoints/{s.endpoint_name}/invocations",
         f"  S3 (moto)                {stack.s3_url}  s3://{s.bucket}/{TRANSFORMATION_FILE}",
         f"  Faults                   endpoint {s.endpoint_fault.name}, S3 {s.s3_fault.name}"

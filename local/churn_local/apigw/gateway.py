@@ -164,6 +164,7 @@ class LocalApi:
             "throttling": sorted(limits) if self.throttle else [],
             "function_timeout_s": {name: c.timeout_s for name, c in self.containers.items()},
             "integration_timeout_s": self.integration_timeout_s,
+            "environments": self.environments,
         }
 
     def dispatch(self, request: HttpRequest) -> HttpResponse:
