@@ -29,7 +29,7 @@ from churn_local.apigw.events import (
     MalformedProxyResponse,
     RequestIds,
     build_event,
-    lambda_payload_size,
+    lambda_payload_over,
     translate_response,
 )
 from churn_local.apigw.invoke import (
@@ -192,7 +192,7 @@ class LocalApi:
         if method.function is None:
             return responses.preflight_response(method, request)
         event = build_event(request, method, self.api, ids, api_key)
-        if lambda_payload_size(event) > LAMBDA_REQUEST_LIMIT:
+        if lambda_payload_over(event, LAMBDA_REQUEST_LIMIT) is not None:
             return responses.gateway_response(responses.LAMBDA_PAYLOAD_TOO_LARGE, self.api, request)
         return self.invoke(method.function, event, request, ids)
 
@@ -222,11 +222,11 @@ class LocalApi:
         if invocation.outcome is not Outcome.RETURNED:
             return responses.gateway_response(responses.INTERNAL_SERVER_ERROR, self.api, request)
         try:
-            size = lambda_payload_size(invocation.output)
+            size = lambda_payload_over(invocation.output, LAMBDA_RESPONSE_LIMIT)
         except (TypeError, ValueError):
-            size = 0  # not JSON-serialisable: translate_response refuses it below
+            size = None  # not JSON-serialisable: translate_response refuses it below
         try:
-            if size > LAMBDA_RESPONSE_LIMIT:
+            if size is not None:
                 raise MalformedProxyResponse(f"{size} bytes, over Lambda's response limit")
             return translate_response(invocation.output, self.api, request)
         except MalformedProxyResponse as exc:
