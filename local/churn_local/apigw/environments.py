@@ -166,8 +166,9 @@ class ProcessContainers:
                 self._idle.put(environment)
                 return Invocation(outcome, output)
         except (EOFError, OSError):
-            log.error("%s's environment died during request %s", self.spec.logical_id, request_id)
-            self._discard(environment)
+            if not self._closed:  # else the stack is stopping and killed it
+                log.error("%s's environment died during request %s", self.spec.logical_id, request_id)
+                self._discard(environment)
             return Invocation(Outcome.FAILED)
         if deadline >= function_deadline:
             log.error("request %s: Task timed out after %.2f seconds", request_id, self.timeout_s)
