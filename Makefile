@@ -25,8 +25,9 @@ THROTTLE ?=
 # Optional fault injection for make serve (see `python -m churn_local.serve --help`): e.g. ENDPOINT_FAULT=hang.
 ENDPOINT_FAULT ?=
 S3_FAULT ?=
-# Function environments for make serve: two processes side by side (Lambda's concurrency; 32 connections reach
-# 500 requests/s); ENVIRONMENTS=1 runs the handler in the stack's own process.
+# Function environments for make serve: two processes side by side, as Lambda runs concurrent requests (over 500
+# requests/s at 32 connections when both CPUs are free; see make bench-local); ENVIRONMENTS=1 runs the handler in
+# the stack's own process.
 ENVIRONMENTS ?= 2
 # make bench-local: the commit the local stack is compared with.
 BASELINE ?= main
