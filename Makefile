@@ -25,6 +25,12 @@ THROTTLE ?=
 # Optional fault injection for make serve (see `python -m churn_local.serve --help`): e.g. ENDPOINT_FAULT=hang.
 ENDPOINT_FAULT ?=
 S3_FAULT ?=
+# Function environments for make serve: two processes side by side, as Lambda runs concurrent requests (over 500
+# requests/s at 32 connections when both CPUs are free; see make bench-local); ENVIRONMENTS=1 runs the handler in
+# the stack's own process.
+ENVIRONMENTS ?= 2
+# make bench-local: the commit the local stack is compared with.
+BASELINE ?= main
 NODE_STAMP := node_modules/.installed-stamp
 # checkov lives in its own venv: it pins boto3 and other packages far from constraints.txt (see requirements-checkov.txt).
 CHECKOV_VENV := .venv-checkov
@@ -37,7 +43,7 @@ ENDPOINT_NAME ?= churn-xgboost
 SAMCONFIG_ENV ?= default
 
 .PHONY: checkov publish deploy images
-.PHONY: help venv node lint format test test-unit test-functional test-template test-integration build validate train serve postman openapi bench load clean
+.PHONY: help venv node lint format test test-unit test-functional test-template test-integration build validate train serve postman openapi bench bench-local load clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -94,7 +100,8 @@ serve: $(STAMP) ## Run the whole stack locally (trains first if artifacts/ is mi
 	$(if $(API_KEY),CHURN_API_KEY=$(API_KEY)) $(BIN)/python -m churn_local.serve --artifacts $(ARTIFACTS) \
 	  --api-port $(API_PORT) --endpoint-port $(ENDPOINT_PORT) --s3-port $(S3_PORT) \
 	  $(if $(CORS_ORIGIN),--cors-origin $(CORS_ORIGIN)) $(if $(NO_SWAGGER),--no-swagger) $(if $(THROTTLE),--throttle) \
-	  $(if $(ENDPOINT_FAULT),--endpoint-fault $(ENDPOINT_FAULT)) $(if $(S3_FAULT),--s3-fault $(S3_FAULT))
+	  $(if $(ENDPOINT_FAULT),--endpoint-fault $(ENDPOINT_FAULT)) $(if $(S3_FAULT),--s3-fault $(S3_FAULT)) \
+	  $(if $(ENVIRONMENTS),--environments $(ENVIRONMENTS))
 
 postman: $(NODE_STAMP) ## Run the Postman collection against `make serve API_KEY=local-dev-key-churn-api CORS_ORIGIN=http://localhost:5173`
 	node_modules/.bin/newman run postman/churn-api.postman_collection.json -e postman/local.postman_environment.json \
@@ -111,6 +118,9 @@ bench: $(STAMP) ## Benchmarks side by side: warm path, cold start, layer size, l
 
 load: $(STAMP) ## Load test (locust, 32 clients, 30 s) against a running `make serve`; every score checked
 	$(BIN)/python -m benchmarks.load --api http://127.0.0.1:$(API_PORT) --artifacts $(ARTIFACTS)
+
+bench-local: $(STAMP) ## The local stack over HTTP (32 connections, a batch of 1,000), side by side with BASELINE
+	$(BIN)/python -m benchmarks.local_stack --baseline $(BASELINE)
 
 validate: $(STAMP) ## sam validate --lint (no credentials needed)
 	$(BIN)/sam validate --lint --region us-east-1

@@ -80,6 +80,8 @@ def banner(stack: LocalStack) -> list[str]:
         + ("required: header x-api-key" if served["api_key_required"] else "not required"),
         f"  Throttling               {limits or 'off'}",
         f"  Timeouts                 function {timeouts}, integration {served['integration_timeout_s']:g} s",
+        f"  Function environments    {served['environments']}"
+        + ("  (the handler in this process)" if served["environments"] == 1 else "  (processes side by side)"),
         f"  SageMaker endpoint       {stack.endpoint_url}/endpoints/{s.endpoint_name}/invocations",
         f"  S3 (moto)                {stack.s3_url}  s3://{s.bucket}/{pins['TransformKey']}",
         f"  Pinned (as deployed)     TransformSha256 {pins.get('TransformSha256') or 'none'}",
@@ -145,6 +147,14 @@ def parse_args(argv: Sequence[str] | None = None) -> StackSettings:
         type=_assignment,
         help="override a function environment variable, e.g. --env POWERTOOLS_LOG_LEVEL=DEBUG (repeatable)",
     )
+    parser.add_argument(
+        "--environments",
+        type=_count,
+        default=d.environments,
+        metavar="N",
+        help="warm function environments: 1 (default) runs the handler in the stack's process; N > 1 runs N "
+        "processes side by side, one invocation at a time each, like Lambda's concurrency (for load tests)",
+    )
     _add_fault_arguments(parser, d)
     args = parser.parse_args(argv)
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
@@ -175,6 +185,7 @@ def parse_args(argv: Sequence[str] | None = None) -> StackSettings:
         function_timeout_s=args.function_timeout,
         integration_timeout_s=args.integration_timeout,
         idle_timeout_s=args.idle_timeout,
+        environments=args.environments,
     )
 
 
@@ -221,6 +232,13 @@ def api_key_is_valid(key: str) -> bool:
     return (
         API_KEY_LENGTH[0] <= len(key) <= API_KEY_LENGTH[1] and key.isprintable() and not any(c.isspace() for c in key)
     )
+
+
+def _count(text: str) -> int:
+    count = int(text)
+    if not 1 <= count <= 64:
+        raise argparse.ArgumentTypeError(f"{text} is not between 1 and 64")
+    return count
 
 
 def _port(text: str) -> int:

@@ -114,3 +114,39 @@ def test_trace_on_a_route_is_api_gateways_json_403_not_an_html_501(served: tuple
         # The endpoint is not API Gateway: it only has to answer in JSON rather than with an HTML page.
         assert headers["content-type"].startswith("application/json")
         assert json.loads(body)
+
+
+# -- the request head, as http.server would read it ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nno colon here\r\n", 400),
+        (b"GET /health HTTP/1.1\r\nHost : x\r\n", 400),
+        (b"GET /health HTTP/1.1\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(101)), 431),
+        (b"GET /health HTTP/1.1\r\nX-Long: " + b"y" * 70000 + b"\r\n", 431),
+    ],
+    ids=["no-colon", "space-before-colon", "too-many-headers", "line-too-long"],
+)
+def test_a_malformed_request_head_is_refused_in_json_and_the_connection_closed(
+    server: Any, head: bytes, status: int
+) -> None:
+    answer_status, headers, body = raw_answer(server, head + b"\r\n")
+
+    assert answer_status == status
+    assert headers["content-type"].startswith("application/json")
+    assert headers["connection"] == "close"
+    assert json.loads(body)["message"]
+
+
+def test_a_folded_header_and_header_case_reach_the_request_as_one_value(served: tuple[str, Any]) -> None:
+    kind, server = served
+    if kind != "api":
+        pytest.skip("the echoing function shows what the API read")
+    head = b"GET /health HTTP/1.1\r\nhost: x\r\nX-Folded: one\r\n  two\r\nConnection: close\r\n\r\n"
+
+    status, _, body = raw_answer(server, head)
+
+    assert status == 200
+    assert json.loads(body)["headers"]["X-Folded"] == "one two"

@@ -6,7 +6,9 @@ import threading
 import time
 from typing import Any
 
-from churn_local.apigw.events import RequestIds, build_event, lambda_payload_size
+import pytest
+
+from churn_local.apigw.events import RequestIds, build_event, lambda_payload_over, lambda_payload_size
 from churn_local.apigw.gateway import LAMBDA_REQUEST_LIMIT, LAMBDA_RESPONSE_LIMIT, TokenBucket
 from churn_local.apigw.invoke import LambdaContext
 from tests.unit.local_api_support import application, local_api, message, recorder, request
@@ -64,6 +66,18 @@ def overhead_of_event() -> int:
     api = application().api
     event = build_event(request(body=b"x"), api.methods[("/predict", "POST")], api, RequestIds.new())
     return lambda_payload_size(event) - 1
+
+
+@pytest.mark.parametrize(
+    "body", ["\x01" * 1000, "é" * 1000, '"' * 1000, "x" * 1000], ids=["control", "utf8", "quote", "ascii"]
+)
+def test_a_payloads_size_over_a_limit_is_exact_whatever_its_body_escapes_to(body: str) -> None:
+    payload = {"statusCode": 200, "body": body}
+    size = lambda_payload_size(payload)
+
+    assert lambda_payload_over(payload, size - 1) == size
+    assert lambda_payload_over(payload, size) is None
+    assert lambda_payload_over(payload, 10 * size) is None
 
 
 def test_an_event_over_lambdas_request_limit_is_answered_413_before_the_function_runs() -> None:

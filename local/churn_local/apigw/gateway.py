@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from churn_local.apigw import responses
+from churn_local.apigw.environments import ProcessContainers
 from churn_local.apigw.events import (
     ApiKey,
     HttpRequest,
@@ -28,7 +29,7 @@ from churn_local.apigw.events import (
     MalformedProxyResponse,
     RequestIds,
     build_event,
-    lambda_payload_size,
+    lambda_payload_over,
     translate_response,
 )
 from churn_local.apigw.invoke import (
@@ -91,6 +92,7 @@ class LocalApi:
         throttle: bool = False,
         function_timeout_s: float | None = None,
         integration_timeout_s: float = INTEGRATION_TIMEOUT_S,
+        environments: int = 1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.application = application
@@ -102,7 +104,9 @@ class LocalApi:
         self.throttle = throttle
         self.function_timeout_s = function_timeout_s
         self.integration_timeout_s = integration_timeout_s
-        self.containers: dict[str, FunctionContainer] = {}
+        # 1: the handler runs in this process (one invocation at a time); more: that many environment processes.
+        self.environments = environments
+        self.containers: dict[str, FunctionContainer | ProcessContainers] = {}
         for name, handler in (handlers or {}).items():
             self._add_container(name, handler)
         self._clock = clock
@@ -120,11 +124,28 @@ class LocalApi:
 
     def load(self, environment: Mapping[str, str] | None = None) -> None:
         """Set the function's environment, then import its handler once, as a warm container keeps it."""
-        for name, value in function_environment(self.application, environment or {}).items():
-            os.environ[name] = value
+        resolved = function_environment(self.application, environment or {})
+        os.environ.update(resolved)
         for spec in self.application.functions.values():
-            if spec.logical_id not in self.containers:
+            if spec.logical_id in self.containers:
+                continue
+            if self.environments > 1:
+                self.containers[spec.logical_id] = ProcessContainers(
+                    spec,
+                    resolved,
+                    self.environments,
+                    region=self.region,
+                    timeout_s=self.function_timeout_s,
+                    integration_timeout_s=self.integration_timeout_s,
+                )
+            else:
                 self._add_container(spec.logical_id, import_handler(spec))
+
+    def close(self) -> None:
+        """Stop the function's environment processes, if any."""
+        for container in self.containers.values():
+            if isinstance(container, ProcessContainers):
+                container.close()
 
     def describe(self) -> dict[str, Any]:
         """Say what this API serves: its methods (and which need a key), origins, throttling and time limits."""
@@ -143,6 +164,7 @@ class LocalApi:
             "throttling": sorted(limits) if self.throttle else [],
             "function_timeout_s": {name: c.timeout_s for name, c in self.containers.items()},
             "integration_timeout_s": self.integration_timeout_s,
+            "environments": self.environments,
         }
 
     def dispatch(self, request: HttpRequest) -> HttpResponse:
@@ -170,7 +192,7 @@ class LocalApi:
         if method.function is None:
             return responses.preflight_response(method, request)
         event = build_event(request, method, self.api, ids, api_key)
-        if lambda_payload_size(event) > LAMBDA_REQUEST_LIMIT:
+        if lambda_payload_over(event, LAMBDA_REQUEST_LIMIT) is not None:
             return responses.gateway_response(responses.LAMBDA_PAYLOAD_TOO_LARGE, self.api, request)
         return self.invoke(method.function, event, request, ids)
 
@@ -200,11 +222,11 @@ class LocalApi:
         if invocation.outcome is not Outcome.RETURNED:
             return responses.gateway_response(responses.INTERNAL_SERVER_ERROR, self.api, request)
         try:
-            size = lambda_payload_size(invocation.output)
+            size = lambda_payload_over(invocation.output, LAMBDA_RESPONSE_LIMIT)
         except (TypeError, ValueError):
-            size = 0  # not JSON-serialisable: translate_response refuses it below
+            size = None  # not JSON-serialisable: translate_response refuses it below
         try:
-            if size > LAMBDA_RESPONSE_LIMIT:
+            if size is not None:
                 raise MalformedProxyResponse(f"{size} bytes, over Lambda's response limit")
             return translate_response(invocation.output, self.api, request)
         except MalformedProxyResponse as exc:

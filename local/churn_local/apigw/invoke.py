@@ -3,12 +3,14 @@
 - The handler is imported once (the "init" phase) and called with a context shaped like the Python runtime's
   (awslambdaric's LambdaContext); an environment runs one invocation at a time (Lambda never sends a second event to
   a busy environment, and Powertools' resolver keeps the current event on its module-level router).
-- The handler runs in a worker thread so the caller can stop waiting at the deadline. When the function outlives
+- The handler runs in the environment's own long-lived worker thread (one per environment, fed by a queue: no
+  thread is started per invocation), so the caller can stop waiting at the deadline. When the function outlives
   its `Timeout`, Lambda logs "Task timed out after N seconds", the invocation fails (API Gateway answers 502) and the
   environment is thrown away; the next invocation gets a fresh one. When API Gateway's integration timeout (29 s,
   "Amazon API Gateway quotas") comes first, it answers 504 and the function runs on (Lambda Developer Guide,
   "Configure Lambda function timeout"). Locally a Python thread cannot be killed: the stuck call is abandoned, its
-  result dropped, and the environment replaced, so a hung invocation never wedges the ones after it.
+  result dropped, and the environment (its worker and its lock) replaced, so a hung invocation never wedges the
+  ones after it.
 SAM CLI's counterpart: samcli/local/lambdafn/runtime.py (it stops the container at the timeout).
 """
 
@@ -18,6 +20,7 @@ import enum
 import importlib
 import logging
 import os
+import queue
 import secrets
 import sys
 import threading
@@ -77,6 +80,38 @@ class Invocation:
     output: Any = None
 
 
+class _Job:
+    """One invocation handed to an environment's worker: the call, and where its end is left."""
+
+    __slots__ = ("call", "finished", "result")
+
+    def __init__(self, call: Callable[[], Invocation]) -> None:
+        self.call = call
+        self.finished = threading.Event()
+        self.result: Invocation | None = None
+
+
+class _Environment:
+    """One execution environment: a lock that admits one invocation at a time, and the thread that runs them."""
+
+    def __init__(self, name: str) -> None:
+        self.lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        threading.Thread(target=self._work, name=name, daemon=True).start()
+
+    def run(self, job: _Job) -> None:
+        """Hand the job to the worker (the caller holds the lock)."""
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job.result = job.call()
+            finally:
+                job.finished.set()
+
+
 class FunctionContainer:
     """One function's warm execution environment, replaced when an invocation times out."""
 
@@ -95,7 +130,7 @@ class FunctionContainer:
         self.timeout_s = spec.timeout_s if timeout_s is None else timeout_s
         self.integration_timeout_s = integration_timeout_s
         self.environments_started = 1
-        self._environment = threading.Lock()
+        self._environment = _Environment(f"{spec.logical_id}-environment-1")
         self._swap = threading.Lock()
 
     def invoke(self, event: dict[str, Any], request_id: str) -> Invocation:
@@ -105,26 +140,23 @@ class FunctionContainer:
         deadline = min(function_deadline, started + self.integration_timeout_s)
         environment = self._environment
         # Waiting for a busy environment counts against API Gateway's clock, not against the function's.
-        if not environment.acquire(timeout=max(0.0, started + self.integration_timeout_s - time.monotonic())):
+        if not environment.lock.acquire(timeout=max(0.0, started + self.integration_timeout_s - time.monotonic())):
             return Invocation(Outcome.INTEGRATION_TIMED_OUT)
         context = LambdaContext(self.spec, self.region, function_deadline - time.monotonic())
-        result: list[Invocation] = []
-        finished = threading.Event()
 
-        def run() -> None:
+        def call() -> Invocation:
             try:
-                result.append(Invocation(Outcome.RETURNED, self.handler(event, context)))
+                return Invocation(Outcome.RETURNED, self.handler(event, context))
             except Exception:
                 # The traceback goes to the function's log; API Gateway only learns that it failed.
                 log.exception("%s failed (request %s)", self.spec.logical_id, request_id)
-                result.append(Invocation(Outcome.FAILED))
-            finally:
-                finished.set()
+                return Invocation(Outcome.FAILED)
 
-        threading.Thread(target=run, name=f"invoke-{context.aws_request_id}", daemon=True).start()
-        if finished.wait(max(0.0, deadline - time.monotonic())):
-            environment.release()
-            return result[0]
+        job = _Job(call)
+        environment.run(job)
+        if job.finished.wait(max(0.0, deadline - time.monotonic())) and job.result is not None:
+            environment.lock.release()
+            return job.result
         self._replace(environment)
         if deadline >= function_deadline:
             log.error("%s Task timed out after %.2f seconds", context.aws_request_id, self.timeout_s)
@@ -132,12 +164,12 @@ class FunctionContainer:
         log.error("request %s: the integration timed out after %.2f seconds", request_id, self.integration_timeout_s)
         return Invocation(Outcome.INTEGRATION_TIMED_OUT)
 
-    def _replace(self, dead: threading.Lock) -> None:
-        # The abandoned thread keeps the dead environment's lock forever; the next invocation gets a fresh one.
+    def _replace(self, dead: _Environment) -> None:
+        # The abandoned worker keeps the dead environment (and its lock) forever; the next invocation gets a fresh one.
         with self._swap:
             if self._environment is dead:
-                self._environment = threading.Lock()
                 self.environments_started += 1
+                self._environment = _Environment(f"{self.spec.logical_id}-environment-{self.environments_started}")
 
 
 def function_environment(application: Application, overrides: Mapping[str, str]) -> dict[str, str]:
