@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from churn_local import faults
+from churn_local.apigw.environments import ProcessContainers
+from churn_local.apigw.invoke import Outcome
+from churn_local.apigw.provider import FunctionSpec
+from churn_local.constants import LOCAL_REGION
 from tests.integration.conftest import Stack, assert_clean_stop, predict, serve_command, start_stack
 from tests.support import reference_payload
-
-FUNCTION_TIMEOUT_S = 8.0
 
 
 @pytest.fixture(scope="module")
 def two_environments(trained_artifacts: Path) -> Iterator[Stack]:
-    """Run a stack whose function has two environment processes and a short timeout."""
-    running = start_stack(
-        serve_command(trained_artifacts, "--environments", "2", "--function-timeout", str(FUNCTION_TIMEOUT_S))
-    )
+    """Run a stack whose function has two environment processes."""
+    running = start_stack(serve_command(trained_artifacts, "--environments", "2"))
     yield running
     assert_clean_stop(running)
 
@@ -42,12 +39,6 @@ def environment_processes(stack: Stack) -> set[int]:
     return found
 
 
-def switch(stack: Stack, fault: str) -> None:
-    body = json.dumps({"fault": fault}).encode()
-    request = urllib.request.Request(stack.endpoint_url + faults.CONTROL_PATH, data=body, method="PUT")
-    urllib.request.urlopen(request, timeout=5).close()
-
-
 def test_concurrent_requests_are_all_answered_alike_by_two_environment_processes(two_environments: Stack) -> None:
     expected = predict(two_environments, reference_payload())
     assert expected.status == 200, expected.body
@@ -60,21 +51,48 @@ def test_concurrent_requests_are_all_answered_alike_by_two_environment_processes
     assert len(environment_processes(two_environments)) == 2
 
 
-def test_a_timed_out_environment_is_replaced_by_a_fresh_process(two_environments: Stack) -> None:
-    before = environment_processes(two_environments)
-    switch(two_environments, "hang")
-    try:
-        hung = predict(two_environments, reference_payload())
-    finally:
-        switch(two_environments, "none")
+SLOW_FUNCTION = """
+import os, time
 
-    assert hung.status == 502, hung.body
-    # The next request is served (by the other environment or a fresh one), and two environments run again.
-    assert predict(two_environments, reference_payload()).status == 200
-    after = before
-    deadline = time.monotonic() + 10
-    while (after == before or len(after) != 2) and time.monotonic() < deadline:
+
+def handler(event, context):
+    if "pid_file" in event:
+        with open(event["pid_file"], "w") as out:
+            out.write(str(os.getpid()))
+    time.sleep(event.get("sleep_s", 0))
+    return {"pid": os.getpid()}
+"""
+
+
+@pytest.fixture
+def slow_function(tmp_path: Path) -> Iterator[ProcessContainers]:
+    """Two environments of a function that sleeps as long as it is told: ours always answers within its Timeout."""
+    (tmp_path / "slow.py").write_text(SLOW_FUNCTION, encoding="utf-8")
+    spec = FunctionSpec("SlowFunction", tmp_path, "slow.handler", timeout_s=1.0, memory_mb=128)
+    containers = ProcessContainers(spec, {}, 2, region=LOCAL_REGION)
+    yield containers
+    containers.close()
+
+
+def test_a_timed_out_environment_is_replaced_by_a_fresh_process(
+    slow_function: ProcessContainers, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "hung.pid"
+
+    hung = slow_function.invoke({"sleep_s": 30, "pid_file": str(pid_file)}, "hangs")
+
+    assert hung.outcome is Outcome.FUNCTION_TIMED_OUT
+    # Lambda throws the environment away: its process ends, a third one starts, and two environments serve again.
+    hung_pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{hung_pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-        after = environment_processes(two_environments)
-    assert len(after) == 2
-    assert len(after - before) == 1
+    assert not Path(f"/proc/{hung_pid}").exists()
+    served_by: set[int] = set()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        while len(served_by) < 2 and time.monotonic() < deadline:
+            answers = list(pool.map(lambda i: slow_function.invoke({"sleep_s": 0.2}, f"after-{i}"), range(2)))
+            assert [a.outcome for a in answers] == [Outcome.RETURNED] * 2
+            served_by = {a.output["pid"] for a in answers}
+    assert hung_pid not in served_by and len(served_by) == 2
+    assert slow_function.environments_started == 3
