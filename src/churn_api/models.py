@@ -51,7 +51,7 @@ def _strip(value: Any) -> Any:
 class Plainest:
     """The plainest spellings of a field's values, as a pydantic-core schema that needs no Python function.
 
-    pydantic ignores this marker; `customer_from` validates with it first. It must accept only values the field's
+    pydantic ignores this marker; `customers_from` validates with it first. It must accept only values the field's
     own validators accept, and give the same result for them (tests/unit/test_models.py checks that).
     """
 
@@ -172,8 +172,8 @@ class Customer(BaseModel):
         return self.model_dump(by_alias=True)
 
 
-def _plainest_fields(model: type[BaseModel]) -> SchemaValidator:
-    """Return a validator of the model's fields that takes only the plainest spellings of each field marked Plainest."""
+def _plainest_fields(model: type[BaseModel]) -> core_schema.CoreSchema:
+    """Return the schema of the model's fields, each field marked Plainest taking its plainest spellings only."""
     schema = model.__pydantic_core_schema__
     if schema["type"] != "model" or schema["schema"]["type"] != "model-fields":
         raise TypeError(f"{model.__name__} is not a plain model")
@@ -182,32 +182,54 @@ def _plainest_fields(model: type[BaseModel]) -> SchemaValidator:
         for marker in info.metadata:
             if isinstance(marker, Plainest):
                 fields[name] = {**fields[name], "schema": marker.schema}
-    return SchemaValidator({**schema["schema"], "fields": fields}, schema.get("config"))
+    return {**schema["schema"], "fields": fields}
 
 
-_PLAINEST_CUSTOMER = _plainest_fields(Customer)
+@dataclass(frozen=True)
+class _NotPlain:
+    """A record the plainest schema does not take, handed back as it came for the model's own validation."""
+
+    record: Any
+
+
+# Validates a list of records in one call; each item comes back as (field values, extra, fields set), or _NotPlain.
+_PLAINEST_RECORDS = SchemaValidator(
+    core_schema.list_schema(
+        core_schema.union_schema(
+            [_plainest_fields(Customer), core_schema.no_info_plain_validator_function(_NotPlain)], mode="left_to_right"
+        )
+    ),
+    Customer.__pydantic_core_schema__.get("config"),
+)
 _new_customer = Customer.__new__
 _set = object.__setattr__
 
 
-def customer_from(record: Any) -> Customer:
-    """Validate one record as a Customer: equal to `Customer.model_validate(record)`, errors included, and faster.
+def customers_from(records: list[Any]) -> list[Customer | ValidationError]:
+    """Validate each record as `Customer.model_validate(record)` does, errors included, only faster.
 
     The model's own validators run a Python check on every number (a boolean or a badly formed string gets its own
-    message), about 15 us a customer. Most records spell every value plainly ("15", 15, "10.02", "SC"): those are
-    validated in pydantic-core alone (about 3 us) and the Customer is assembled as `model_construct` assembles it.
-    Anything else, valid or not, goes through the model's own validation, which decides and words the errors.
+    message): about 15 us a customer. Most records spell every value plainly ("15", 15, "10.02", "SC"): those are
+    validated by pydantic-core alone, the whole list in one call (about 3 us a customer), and each Customer is
+    assembled as `model_construct` assembles it. Any other record, valid or not, goes through the model's own
+    validation, which decides and words the errors.
     """
-    try:
-        values, _, fields_set = _PLAINEST_CUSTOMER.validate_python(record)
-    except ValidationError:
-        return Customer.model_validate(record)
-    customer = _new_customer(Customer)
-    _set(customer, "__dict__", values)
-    _set(customer, "__pydantic_fields_set__", fields_set)
-    _set(customer, "__pydantic_extra__", None)
-    _set(customer, "__pydantic_private__", None)
-    return customer
+    customers: list[Customer | ValidationError] = []
+    for item in _PLAINEST_RECORDS.validate_python(records):
+        if isinstance(item, _NotPlain):
+            try:
+                customers.append(Customer.model_validate(item.record))
+            except ValidationError as exc:
+                customers.append(exc)
+            continue
+        values, _, fields_set = item
+        customer = _new_customer(Customer)
+        _set(customer, "__dict__", values)
+        _set(customer, "__pydantic_fields_set__", fields_set)
+        _set(customer, "__pydantic_extra__", None)
+        _set(customer, "__pydantic_private__", None)
+        customers.append(customer)
+    return customers
 
 
 class Prediction(BaseModel):
