@@ -203,6 +203,10 @@ _PLAINEST_RECORDS = SchemaValidator(
 )
 _new_customer = Customer.__new__
 _set = object.__setattr__
+# BaseModel's slots, set as model_construct sets them (through their descriptors: the model is frozen).
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def customers_from(records: list[Any]) -> list[Customer | ValidationError]:
@@ -225,9 +229,9 @@ def customers_from(records: list[Any]) -> list[Customer | ValidationError]:
         values, _, fields_set = item
         customer = _new_customer(Customer)
         _set(customer, "__dict__", values)
-        _set(customer, "__pydantic_fields_set__", fields_set)
-        _set(customer, "__pydantic_extra__", None)
-        _set(customer, "__pydantic_private__", None)
+        _set_fields_set(customer, fields_set)
+        _set_extra(customer, None)
+        _set_private(customer, None)
         customers.append(customer)
     return customers
 

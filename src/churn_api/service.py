@@ -96,7 +96,7 @@ class ChurnPredictor:
         csv = transformation.to_csv(customers)
         lines = csv.split("\n")
         # The CSV is ASCII (numbers and commas), so characters are bytes; encoding each line would cost the same.
-        sizes = [len(line) for line in lines] if csv.isascii() else [len(line.encode()) for line in lines]
+        sizes = list(map(len, lines)) if csv.isascii() else [len(line.encode()) for line in lines]
         chunks = chunk(sizes, self.chunk_rows, self.max_chunk_bytes)
 
         def call(rows: range) -> Callable[[], tuple[list[float], float]]:
