@@ -130,21 +130,25 @@ def within[T](
     """
     slots = threading.BoundedSemaphore(max(1, parallel))
     answered = threading.Event()
+    failures: list[BaseException] = []
 
     def run(call: Callable[[], T]) -> T:
         with slots:
-            if answered.is_set():
+            if answered.is_set() or failures:
                 raise CancelledError  # the request has its answer: start nothing more
-            return call()
+            try:
+                return call()
+            except BaseException as exc:
+                failures.append(exc)  # before the slot is freed: a failure starts no further call
+                raise
 
     futures = [_workers.submit(run, call) for call in calls]
-    done, pending = wait(futures, timeout=deadline.remaining(), return_when=FIRST_EXCEPTION)
+    _, pending = wait(futures, timeout=deadline.remaining(), return_when=FIRST_EXCEPTION)
     answered.set()
     for future in pending:
         future.cancel()
-    for future in futures:
-        if future in done and (failure := future.exception()) is not None:
-            raise failure
+    if failures:
+        raise failures[0]
     if pending:
         raise on_timeout()
     return [future.result() for future in futures]
