@@ -52,7 +52,7 @@ class Plainest:
     """The plainest spellings of a field's values, as a pydantic-core schema that needs no Python function.
 
     pydantic ignores this marker; `customers_from` validates with it first. It must accept only values the field's
-    own validators accept, and give the same result for them (tests/unit/test_models.py checks that).
+    own validators accept, and give the same result for them (tests/unit/test_fast_paths.py checks that).
     """
 
     schema: core_schema.CoreSchema
