@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -38,6 +39,7 @@ from churn_api.scoring import EndpointScorer
 from churn_api.service import ChurnPredictor
 from churn_api.snapstart import RenewableClient, RestoreHooks, fresh_session
 
+GC_YOUNG_THRESHOLD = 20_000
 API_TITLE = "churn-api"
 API_VERSION = "1.0.0"
 API_DESCRIPTION = (
@@ -62,6 +64,8 @@ transformations = TransformationStore(
     settings.transform_key,
     expected=Expectations(settings.transform_sha256, settings.feature_signature),
     bucket_owner=settings.bucket_owner,
+    # What the load imports (scikit-learn, scipy) lives as long as the container: see the end of this module.
+    on_loaded=gc.freeze,
 )
 predictor = ChurnPredictor(
     transformations,
@@ -118,6 +122,12 @@ if settings.enable_swagger:
 register_error_handlers(app, reporter)
 if settings.eager_init:
     load_eagerly()
+# Everything made so far lives as long as the container. Out of the collector's sight, it is not traversed again
+# by every full collection that a request's garbage triggers (tens of ms with the load's modules; issue 10).
+gc.freeze()
+# A 1,000-customer batch holds about 6,000 objects at once, all freed when it is answered: with a young generation
+# of 2,000 (CPython's default), three collections a request traverse them for nothing (about 0.5 ms).
+gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def json_response(description: str, model: type[Any]) -> OpenAPIResponse:

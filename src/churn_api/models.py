@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SkipValidation, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SkipValidation, ValidationError, WithJsonSchema
+from pydantic_core import SchemaValidator, core_schema
 
 from churn_api.errors import ErrorInfo
 
@@ -45,6 +47,53 @@ def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
+@dataclass(frozen=True)
+class Plainest:
+    """The plainest spellings of a field's values, as a pydantic-core schema that needs no Python function.
+
+    pydantic ignores this marker; `customers_from` validates with it first. It must accept only values the field's
+    own validators accept, and give the same result for them (tests/unit/test_fast_paths.py checks that).
+    """
+
+    schema: core_schema.CoreSchema
+
+
+_LIMITS: dict[str, Any] = {"ge": 0, "lt": NUMBER_LIMIT}
+# A JSON integer (not a boolean), or ASCII digits alone: no sign, no spaces; pydantic converts them as the
+# field's own validators do after their checks.
+_PLAIN_COUNT = Plainest(
+    core_schema.union_schema(
+        [
+            core_schema.chain_schema(
+                [
+                    core_schema.str_schema(pattern=rf"^[0-9]{{1,{COUNT_DIGITS}}}$", strict=True),
+                    core_schema.int_schema(**_LIMITS),
+                ]
+            ),
+            core_schema.int_schema(strict=True, **_LIMITS),
+        ],
+        mode="left_to_right",
+    )
+)
+_PLAIN_AMOUNT = Plainest(
+    core_schema.union_schema(
+        [
+            core_schema.chain_schema(
+                [
+                    core_schema.str_schema(pattern=r"^(?:[0-9]{1,6}(?:\.[0-9]*)?|\.[0-9]+)$", strict=True),
+                    # Limits too: "999999.99999999999" rounds to 1e6, which the field refuses.
+                    core_schema.float_schema(allow_inf_nan=False, **_LIMITS),
+                ]
+            ),
+            core_schema.float_schema(strict=True, allow_inf_nan=False, **_LIMITS),
+        ],
+        mode="left_to_right",
+    )
+)
+# Printable ASCII with nothing to strip at either end, 1 to 64 characters.
+_PLAIN_CATEGORY = Plainest(core_schema.str_schema(pattern=r"^[!-~](?:[ -~]{0,62}[!-~])?$", strict=True))
+
+
 _COUNT = "a whole number from 0 to 999999"
 _AMOUNT = "a number from 0 up to (not including) 1000000"
 Count = Annotated[
@@ -60,6 +109,7 @@ Count = Annotated[
             "description": f"{_COUNT}, as a JSON number or a numeric string.",
         }
     ),
+    _PLAIN_COUNT,
 ]
 Amount = Annotated[
     float,
@@ -74,12 +124,14 @@ Amount = Annotated[
             "description": f"{_AMOUNT}, as a JSON number or a decimal string.",
         }
     ),
+    _PLAIN_AMOUNT,
 ]
 Category = Annotated[
     str,
     BeforeValidator(_strip),
     Field(min_length=1, max_length=64),
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"\S"}),
+    _PLAIN_CATEGORY,
 ]
 
 
@@ -120,6 +172,70 @@ class Customer(BaseModel):
         return self.model_dump(by_alias=True)
 
 
+def _plainest_fields(model: type[BaseModel]) -> core_schema.CoreSchema:
+    """Return the schema of the model's fields, each field marked Plainest taking its plainest spellings only."""
+    schema = model.__pydantic_core_schema__
+    if schema["type"] != "model" or schema["schema"]["type"] != "model-fields":
+        raise TypeError(f"{model.__name__} is not a plain model")
+    fields = dict(schema["schema"]["fields"])
+    for name, info in model.model_fields.items():
+        for marker in info.metadata:
+            if isinstance(marker, Plainest):
+                fields[name] = {**fields[name], "schema": marker.schema}
+    return {**schema["schema"], "fields": fields}
+
+
+@dataclass(frozen=True)
+class _NotPlain:
+    """A record the plainest schema does not take, handed back as it came for the model's own validation."""
+
+    record: Any
+
+
+# Validates a list of records in one call; each item comes back as (field values, extra, fields set), or _NotPlain.
+_PLAINEST_RECORDS = SchemaValidator(
+    core_schema.list_schema(
+        core_schema.union_schema(
+            [_plainest_fields(Customer), core_schema.no_info_plain_validator_function(_NotPlain)], mode="left_to_right"
+        )
+    ),
+    Customer.__pydantic_core_schema__.get("config"),
+)
+_new_customer = Customer.__new__
+_set = object.__setattr__
+# BaseModel's slots, set as model_construct sets them (through their descriptors: the model is frozen).
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def customers_from(records: list[Any]) -> list[Customer | ValidationError]:
+    """Validate each record as `Customer.model_validate(record)` does, errors included, only faster.
+
+    The model's own validators run a Python check on every number (a boolean or a badly formed string gets its own
+    message): about 15 us a customer. Most records spell every value plainly ("15", 15, "10.02", "SC"): those are
+    validated by pydantic-core alone, the whole list in one call (about 3 us a customer), and each Customer is
+    assembled as `model_construct` assembles it. Any other record, valid or not, goes through the model's own
+    validation, which decides and words the errors.
+    """
+    customers: list[Customer | ValidationError] = []
+    for item in _PLAINEST_RECORDS.validate_python(records):
+        if isinstance(item, _NotPlain):
+            try:
+                customers.append(Customer.model_validate(item.record))
+            except ValidationError as exc:
+                customers.append(exc)
+            continue
+        values, _, fields_set = item
+        customer = _new_customer(Customer)
+        _set(customer, "__dict__", values)
+        _set_fields_set(customer, fields_set)
+        _set_extra(customer, None)
+        _set_private(customer, None)
+        customers.append(customer)
+    return customers
+
+
 class Prediction(BaseModel):
     """The answer for one customer."""
 
@@ -131,8 +247,13 @@ class Prediction(BaseModel):
     @classmethod
     def from_score(cls, score: float, threshold: float) -> Prediction:
         """Apply the decision threshold to a score."""
-        churn = score > threshold
-        return cls(churn=churn, label=str(churn), score=score, threshold=threshold)
+        return cls(**verdict(score, threshold), threshold=threshold)
+
+
+def verdict(score: float, threshold: float) -> dict[str, Any]:
+    """Return a Prediction's churn, label and score: churn when the score is above the threshold."""
+    churn = score > threshold
+    return {"churn": churn, "label": str(churn), "score": score}
 
 
 class BatchRequest(BaseModel):
@@ -145,6 +266,11 @@ class BatchRequest(BaseModel):
         description=f"1 to {MAX_BATCH_SIZE} customers; more is answered with 413.",
         json_schema_extra={"maxItems": MAX_BATCH_SIZE},
     )
+
+    def __repr__(self) -> str:
+        # Powertools logs the route's arguments with an eager f-string, even at WARNING: the records' own repr
+        # would cost about 2 ms per 1,000 customers, and put every Phone in the log at DEBUG.
+        return f"BatchRequest(customers=<{len(self.customers)} records>)"
 
 
 class BatchItem(BaseModel):

@@ -41,6 +41,7 @@ class Transformation:
             col: frozenset(plain(v) for v in cats) for col, cats in zip(self.obj_cols, encoder.categories_, strict=True)
         }
         self.feature_names = [str(n) for n in encoder.get_feature_names_out(self.obj_cols)] + self.num_cols
+        self._category_sets = [self.categories[col] for col in self.obj_cols]
         attributes = {f.alias: name for name, f in Customer.model_fields.items()}
         # attrgetter reads the validated fields straight off each customer (model_dump costs ~10 us a customer).
         self._categorical = _row_getter([attributes[c] for c in self.obj_cols])
@@ -68,8 +69,11 @@ class Transformation:
 
     def category_problems(self, customer: Customer, index: int | None = None) -> list[ErrorDetail]:
         """List the categorical values the encoder was never fitted on."""
+        values = self._categorical(customer)
+        if all(map(frozenset.__contains__, self._category_sets, values)):
+            return []  # the common case, in one pass of C
         problems = []
-        for col, value in zip(self.obj_cols, self._categorical(customer), strict=True):
+        for col, value in zip(self.obj_cols, values, strict=True):
             if value not in self.categories[col]:
                 problem = f"unknown category {value!r}: not one the model was trained on"
                 problems.append(ErrorDetail(field=col, problem=problem, index=index))
@@ -135,6 +139,7 @@ class TransformationStore:
         expected: Expectations | None = None,
         bucket_owner: str = "",
         clock: Callable[[], float] = time.monotonic,
+        on_loaded: Callable[[], None] | None = None,
     ) -> None:
         self.s3 = s3_client
         self.bucket = bucket
@@ -143,6 +148,7 @@ class TransformationStore:
         self.expected = expected or Expectations()
         self.bucket_owner = bucket_owner
         self.clock = clock
+        self.on_loaded = on_loaded
         self._lock = threading.Lock()
         self._loaded: Transformation | None = None
         self._loading: Future[Transformation] | None = None
@@ -192,6 +198,8 @@ class TransformationStore:
             return
         with self._lock:
             self._loaded, self._failures, self._loading = transformation, 0, None
+        if self.on_loaded:
+            self.on_loaded()
         loading.set_result(transformation)
 
     def _download(self) -> Transformation:

@@ -56,15 +56,19 @@ def parse_scores(body: bytes | str, expected: int) -> list[float]:
         raise ModelBadResponse(internal="the endpoint answered with an empty body")
     try:
         # A trailing separator ("0.81,") is common in CSV output; empty pieces are not scores.
-        raw = _json_scores(json.loads(text)) if text[0] in "[{" else [v for v in _SEPARATORS.split(text) if v]
-        if any(isinstance(v, bool) for v in raw):
-            raise TypeError("a boolean is not a probability")
+        if text[0] in "[{":
+            raw = _json_scores(json.loads(text))
+            if any(isinstance(v, bool) for v in raw):
+                raise TypeError("a boolean is not a probability")
+        else:
+            raw = [v for v in _SEPARATORS.split(text) if v]
         scores = [float(v) for v in raw]
     except (ValueError, TypeError, KeyError, RecursionError) as exc:
         raise ModelBadResponse(internal="the endpoint's answer is not a list of scores") from exc
     if len(scores) != expected:
         raise ModelBadResponse(internal=f"the endpoint returned {len(scores)} scores for {expected} rows")
-    if not all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in scores):
+    # The sum is NaN or infinite if any score is; otherwise the least and the greatest bound them all.
+    if scores and not (math.isfinite(sum(scores)) and min(scores) >= 0.0 and max(scores) <= 1.0):
         raise ModelBadResponse(internal="the endpoint returned a score outside [0, 1]")
     return scores
 

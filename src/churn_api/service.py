@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from churn_api.budget import Deadline, within
 from churn_api.errors import ApiError, InvalidRequest, ModelTimeout, PayloadTooLarge, problems_from
-from churn_api.models import MAX_BATCH_SIZE, BatchItem, BatchResponse, Customer, Prediction
+from churn_api.models import MAX_BATCH_SIZE, BatchResponse, Customer, Prediction, customers_from, verdict
 from churn_api.preprocessing import Transformation, TransformationStore
 from churn_api.scoring import EndpointScorer
 
@@ -62,7 +62,7 @@ class ChurnPredictor:
         transformation = self.transformations.get(deadline)
         if problems := transformation.category_problems(customer):
             raise InvalidRequest("the request has values the model cannot score", problems)
-        return self._score(transformation, [customer], deadline)[0]
+        return Prediction.from_score(self._score(transformation, [customer], deadline)[0], self.threshold)
 
     def score_batch(self, records: Sequence[Any], deadline: Deadline) -> BatchResponse:
         """Score every valid record in input order, reporting each invalid one by index without losing the others."""
@@ -70,35 +70,34 @@ class ChurnPredictor:
             raise PayloadTooLarge(f"a batch holds at most {MAX_BATCH_SIZE} customers, this one has {len(records)}")
         transformation = self.transformations.get(deadline)
         errors: dict[int, ApiError] = {}
-        valid: list[tuple[int, Customer]] = []
-        for i, record in enumerate(records):
-            try:
-                customer = Customer.model_validate(record)
-            except ValidationError as exc:
-                errors[i] = InvalidRequest("the record is not a valid customer", problems_from(exc.errors(), i))
-                continue
-            if problems := transformation.category_problems(customer, i):
+        valid: list[Customer] = []
+        for i, customer in enumerate(customers_from(list(records))):
+            if isinstance(customer, ValidationError):
+                errors[i] = InvalidRequest("the record is not a valid customer", problems_from(customer.errors(), i))
+            elif problems := transformation.category_problems(customer, i):
                 errors[i] = InvalidRequest("the record has values the model cannot score", problems)
             else:
-                valid.append((i, customer))
+                valid.append(customer)
         if not valid:
             raise InvalidRequest("no customer in the batch is valid", [d for e in errors.values() for d in e.details])
-        predictions = dict(
-            zip([i for i, _ in valid], self._score(transformation, [c for _, c in valid], deadline), strict=True)
-        )
+        scores = iter(self._score(transformation, valid, deadline))  # in input order, as the valid records
+        # One validation of plain dicts builds the 1,000 BatchItems about five times faster than one model each.
         results = [
-            BatchItem(index=i, error=errors[i].info())
+            {"index": i, "error": errors[i].info()}
             if i in errors
-            else BatchItem(index=i, **predictions[i].model_dump(exclude={"threshold"}))
+            else {"index": i, **verdict(next(scores), self.threshold)}
             for i in range(len(records))
         ]
-        return BatchResponse(results=results, scored=len(valid), failed=len(errors), threshold=self.threshold)
+        return BatchResponse.model_validate(
+            {"results": results, "scored": len(valid), "failed": len(errors), "threshold": self.threshold}
+        )
 
-    def _score(
-        self, transformation: Transformation, customers: Sequence[Customer], deadline: Deadline
-    ) -> list[Prediction]:
-        lines = transformation.to_csv(customers).split("\n")
-        chunks = chunk([len(line.encode()) for line in lines], self.chunk_rows, self.max_chunk_bytes)
+    def _score(self, transformation: Transformation, customers: Sequence[Customer], deadline: Deadline) -> list[float]:
+        csv = transformation.to_csv(customers)
+        lines = csv.split("\n")
+        # The CSV is ASCII (numbers and commas), so characters are bytes; encoding each line would cost the same.
+        sizes = list(map(len, lines)) if csv.isascii() else [len(line.encode()) for line in lines]
+        chunks = chunk(sizes, self.chunk_rows, self.max_chunk_bytes)
 
         def call(rows: range) -> Callable[[], tuple[list[float], float]]:
             def invoke() -> tuple[list[float], float]:
@@ -120,4 +119,4 @@ class ChurnPredictor:
             scores.extend(chunk_scores)
             if self.on_endpoint_latency:
                 self.on_endpoint_latency(latency_ms)
-        return [Prediction.from_score(s, self.threshold) for s in scores]
+        return scores
