@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -13,6 +14,12 @@ from churn_api.budget import READY_BUDGET_S, Deadline
 from churn_api.errors import ApiError
 from churn_api.models import EndpointState, Readiness, TransformationState
 from churn_api.preprocessing import TransformationStore
+
+log = logging.getLogger(__name__)
+# What readiness answers when DescribeEndpoint gives no EndpointStatus: it refused (no such endpoint, no permission)
+# or could not be asked in time. Which endpoint and why are logged, never answered: the route needs no key.
+UNAVAILABLE = "Unavailable"
+UNREACHABLE = "Unreachable"
 
 
 class ReadinessCheck:
@@ -40,12 +47,13 @@ class ReadinessCheck:
         try:
             status = described.result(timeout=deadline.remaining())
         except FutureTimeout:
-            status = "Unreachable"
+            log.warning("readiness: DescribeEndpoint of %s did not answer in time", self.endpoint_name)
+            status = UNREACHABLE
         ready = transformation.loaded and status == "InService"
         return Readiness(
             status="ready" if ready else "not ready",
             transformation=transformation,
-            endpoint=EndpointState(name=self.endpoint_name, status=status),
+            endpoint=EndpointState(status=status),
         )
 
     def _endpoint_status(self) -> str:
@@ -55,7 +63,10 @@ class ReadinessCheck:
             described = self.sagemaker.describe_endpoint(EndpointName=self.endpoint_name)
         except ClientError as exc:
             # DescribeEndpoint answers ValidationException "Could not find endpoint ..." for an unknown name.
-            return f"Unavailable ({exc.response.get('Error', {}).get('Code', 'Unknown')})"
-        except BotoCoreError:
-            return "Unreachable"
+            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            log.warning("readiness: DescribeEndpoint of %s refused (%s)", self.endpoint_name, code)
+            return UNAVAILABLE
+        except BotoCoreError as exc:
+            log.warning("readiness: DescribeEndpoint of %s failed (%s)", self.endpoint_name, type(exc).__name__)
+            return UNREACHABLE
         return str(described.get("EndpointStatus", "Unknown"))

@@ -300,10 +300,13 @@ class TransformationState(BaseModel):
 
 
 class EndpointState(BaseModel):
-    """The SageMaker endpoint's name and its DescribeEndpoint status."""
+    """The SageMaker endpoint's DescribeEndpoint status; its name stays internal."""
 
-    name: str
-    status: str = Field(examples=["InService"])
+    status: str = Field(
+        examples=["InService"],
+        description="SageMaker's EndpointStatus (InService, Creating, Updating, Failed...), or Unavailable when "
+        "DescribeEndpoint refuses (no such endpoint, no permission), or Unreachable when it does not answer in time.",
+    )
 
 
 class Readiness(BaseModel):

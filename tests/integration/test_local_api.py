@@ -218,7 +218,7 @@ BROKEN = {
         ["ENDPOINT_NAME=churn-missing"],
         503,
         "MODEL_ENDPOINT_UNAVAILABLE",
-        {"endpoint": "Unavailable (ValidationException)"},
+        {"endpoint": "Unavailable"},
     ),
     # The endpoint down: its runtime (InvokeEndpoint) and its control plane (DescribeEndpoint) are both gone.
     "down": (
