@@ -299,7 +299,7 @@ def test_readiness_on_the_healthy_stack_finds_the_transformation_loaded_and_the_
     assert reply.json() == {
         "status": "ready",
         "transformation": {"loaded": True},
-        "endpoint": {"name": "churn-xgboost", "status": "InService"},
+        "endpoint": {"status": "InService"},
     }
 
 
