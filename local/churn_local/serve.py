@@ -55,7 +55,7 @@ def curl_command(
     body = json.dumps(payload).replace("'", "\\u0027")
     key = f" -H 'x-api-key: {api_key}'" if api_key else ""
     # Any value passes locally (the token is not verified); deployed, it must be the user pool's ID token.
-    token = f" -H '{token_header}: Bearer unverified-local-token'" if token_header else ""
+    token = f" -H '{token_header}: unverified-local-id-token'" if token_header else ""
     return f"curl -s -X POST {api_url}/predict -H 'Content-Type: application/json'{key}{token} -d '{body}'"
 
 
