@@ -26,8 +26,8 @@ GUARDED_ROUTES = ["/predict", "/predict/batch"]
 @pytest.fixture(scope="module")
 def cognito_stack(trained_artifacts: Path) -> Iterator[Stack]:
     """Run a stack with the template's Cognito user pool authorizer on and a front end's origin allowed."""
-    command = serve_command(trained_artifacts, "--parameter", f"CognitoUserPoolArn={USER_POOL}", "--cors-origin", ORIGIN)
-    running = start_stack(command)
+    authorizer = ["--parameter", f"CognitoUserPoolArn={USER_POOL}"]
+    running = start_stack(serve_command(trained_artifacts, *authorizer, "--cors-origin", ORIGIN))
     yield running
     assert_clean_stop(running)
 
