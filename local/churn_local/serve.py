@@ -5,9 +5,10 @@ local API Gateway at http://127.0.0.1:3000 (POST /predict, demo page at /, Swagg
 or SIGTERM. Like a deploy, it publishes the artifacts to the local S3 as `make publish` does and pins the function
 to them (TransformKey, TransformSha256, FeatureSignature; a --parameter wins). Template parameters shape the local
 API as they shape the deployed one: --cors-origin sets CorsAllowOrigin, --api-key sets RequireApiKey, --no-swagger
-sets EnableSwagger=false. --endpoint-fault and --s3-fault make the local SageMaker endpoint or S3 misbehave
-(switchable later at <service>/_local/fault), and --function-timeout / --integration-timeout shorten the
-function's Timeout and API Gateway's 29 s for tests.
+sets EnableSwagger=false, and --parameter CognitoUserPoolArn=<arn> makes the predict routes require an Authorization
+header (present is enough: the token is NOT verified locally). --endpoint-fault and --s3-fault make the local SageMaker
+endpoint or S3 misbehave (switchable later at <service>/_local/fault), and --function-timeout / --integration-timeout
+shorten the function's Timeout and API Gateway's 29 s for tests.
 """
 
 from __future__ import annotations
@@ -47,11 +48,15 @@ API_KEY_LENGTH = (20, 128)
 log = logging.getLogger("churn_local.serve")
 
 
-def curl_command(api_url: str, payload: Mapping[str, Any], api_key: str | None = None) -> str:
+def curl_command(
+    api_url: str, payload: Mapping[str, Any], api_key: str | None = None, token_header: str | None = None
+) -> str:
     """Return a ready-to-paste curl that posts the payload; JSON's \\u0027 keeps "Int'l Plan" inside '...'."""
     body = json.dumps(payload).replace("'", "\\u0027")
     key = f" -H 'x-api-key: {api_key}'" if api_key else ""
-    return f"curl -s -X POST {api_url}/predict -H 'Content-Type: application/json'{key} -d '{body}'"
+    # Any value passes locally (the token is not verified); deployed, it must be the user pool's ID token.
+    token = f" -H '{token_header}: unverified-local-id-token'" if token_header else ""
+    return f"curl -s -X POST {api_url}/predict -H 'Content-Type: application/json'{key}{token} -d '{body}'"
 
 
 def ready_line(stack: LocalStack) -> str:
@@ -65,10 +70,15 @@ def banner(stack: LocalStack) -> list[str]:
     pins = stack.overrides
     payload = json.loads(REFERENCE_PAYLOAD.read_text(encoding="utf-8"))
     served = stack.api.describe()
+    tokens = {(method, resource): header for method, resource, header in served["token_required"]}
     lines = ["", "  API (like API Gateway, routes from the template)"]
     for method, resource, keyed in sorted(served["methods"], key=lambda m: (m[1], m[0])):
-        note = "  (x-api-key required)" if keyed else ""
+        needs = [f"{tokens[method, resource]} header"] if (method, resource) in tokens else []
+        needs += ["x-api-key"] if keyed else []
+        note = f"  ({' and '.join(needs)} required)" if needs else ""
         lines.append(f"    {method:<5} {stack.api_url}{resource}{note}")
+    guarded = ", ".join(f"{method} {resource}" for method, resource, _ in served["token_required"])
+    headers = ", ".join(sorted(set(tokens.values())))
     limits = ", ".join(f"{rate:g} requests/s, burst {burst}, per method" for rate, burst in served["throttling"])
     timeouts = ", ".join(f"{t:g} s" for t in served["function_timeout_s"].values())
     lines += [
@@ -78,6 +88,8 @@ def banner(stack: LocalStack) -> list[str]:
         f"  CORS allowed origin      {', '.join(served['cors_origins']) or 'none'}",
         "  API key                  "
         + ("required: header x-api-key" if served["api_key_required"] else "not required"),
+        "  Cognito authorizer       "
+        + (f"header {headers} required on {guarded} (present is enough: NOT verified locally)" if guarded else "off"),
         f"  Throttling               {limits or 'off'}",
         f"  Timeouts                 function {timeouts}, integration {served['integration_timeout_s']:g} s",
         f"  Function environments    {served['environments']}"
@@ -92,7 +104,7 @@ def banner(stack: LocalStack) -> list[str]:
         "",
         "  Try it with the reference customer:",
         "",
-        f"    {curl_command(stack.api_url, payload, s.api_key)}",
+        f"    {curl_command(stack.api_url, payload, s.api_key, next(iter(tokens.values()), None))}",
         "",
         "  Ctrl-C stops everything.",
         "",
@@ -137,7 +149,9 @@ def parse_args(argv: Sequence[str] | None = None) -> StackSettings:
         default=[],
         metavar="NAME=VALUE",
         type=_assignment,
-        help="override a template parameter, e.g. --parameter ThrottleRateLimit=5 (repeatable)",
+        help="override a template parameter, e.g. --parameter ThrottleRateLimit=5 (repeatable); "
+        "CognitoUserPoolArn=<user pool ARN> makes the predict routes answer 401 without an Authorization header "
+        "(its token is NOT verified locally)",
     )
     parser.add_argument(
         "--env",

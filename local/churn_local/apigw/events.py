@@ -146,7 +146,9 @@ def build_event(
 
     `api_key` is the key API Gateway validated for a method that requires one: it fills
     requestContext.identity.apiKey and apiKeyId ($context.identity.apiKey/apiKeyId, "Variables for data
-    transformations", Developer Guide).
+    transformations", Developer Guide). A method a Cognito user pool authorizer guards gets requestContext.authorizer
+    with EMPTY claims: deployed, they are the verified ID token's claims; locally the token is not verified, so
+    nothing in it is decoded or passed on as if it were (a function must not see unverified claims as trusted).
     """
     host = request.header("Host") or f"127.0.0.1:{request.server_port}"
     domain = host.rsplit(":", 1)[0] if not host.endswith("]") else host
@@ -179,7 +181,7 @@ def build_event(
 
     path = unquote(request.path)
     user_agent = request.header("User-Agent")
-    return {
+    event: dict[str, Any] = {
         "resource": method.resource,
         "path": path,
         "httpMethod": request.method.upper(),
@@ -228,6 +230,9 @@ def build_event(
         "body": body,
         "isBase64Encoded": is_base64,
     }
+    if method.token_header is not None:
+        event["requestContext"]["authorizer"] = {"claims": {}}
+    return event
 
 
 class MalformedProxyResponse(ValueError):

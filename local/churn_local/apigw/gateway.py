@@ -1,7 +1,8 @@
 """The local API Gateway: what a REST API does with a request before and after the function, in its order.
 
-Find the method (else 403 Missing Authentication Token), check the payload quota (413), check the API key (403
-Forbidden, "Choose an API key source in API Gateway"), throttle (429, "Throttle requests to your REST APIs": a
+Find the method (else 403 Missing Authentication Token), check the payload quota (413), check the Cognito user pool
+authorizer's token header (401 Unauthorized; present is enough: the token is NOT verified locally), check the API key
+(403 Forbidden, "Choose an API key source in API Gateway"), throttle (429, "Throttle requests to your REST APIs": a
 token bucket per method with the stage's rate and burst), answer a CORS preflight from its mock integration, check
 the event against Lambda's 6 MB request quota, invoke, and translate the proxy response (502 when the function
 fails, times out or answers in the wrong shape; 504 past the integration timeout). Off the template's routes, GET
@@ -148,8 +149,9 @@ class LocalApi:
                 container.close()
 
     def describe(self) -> dict[str, Any]:
-        """Say what this API serves: its methods (and which need a key), origins, throttling and time limits."""
+        """Say what this API serves: its methods (and which need a key or a token), origins, throttling, time limits."""
         methods = [m for m in self.api.methods.values() if m.function is not None]
+        guarded = sorted((m.http_method, m.resource, m.token_header) for m in methods if m.token_header is not None)
         origins = {
             value
             for m in self.api.methods.values()
@@ -161,6 +163,8 @@ class LocalApi:
             "methods": sorted((m.http_method, m.resource, m.api_key_required) for m in methods),
             "cors_origins": sorted(origins),
             "api_key_required": any(m.api_key_required for m in methods),
+            # (method, resource, header) a Cognito user pool authorizer guards: the header must be there, unverified.
+            "token_required": guarded,
             "throttling": sorted(limits) if self.throttle else [],
             "function_timeout_s": {name: c.timeout_s for name, c in self.containers.items()},
             "integration_timeout_s": self.integration_timeout_s,
@@ -182,6 +186,12 @@ class LocalApi:
             return responses.gateway_response(responses.MISSING_AUTHENTICATION_TOKEN, self.api, request)
         if len(request.body) > MAX_BODY_BYTES:
             return responses.gateway_response(responses.REQUEST_TOO_LARGE, self.api, request)
+        # Authorizers run before the API key check: "Choose an API key source in API Gateway" (Developer Guide) lets
+        # an authorizer return the key (apiKeySource AUTHORIZER), so the key is only known once authorization ran;
+        # LocalStack's REST API handler chain (next_gen/execute_api/gateway.py) likewise validates the key after
+        # preprocessing, reading the key an authorizer put in $context.identity. No token and no key: the 401.
+        if method.token_header is not None and not (request.header(method.token_header) or "").strip():
+            return responses.gateway_response(responses.UNAUTHORIZED, self.api, request)
         api_key: ApiKey | None = None
         if method.api_key_required:
             api_key = self.api_keys.get(request.header("x-api-key") or "")

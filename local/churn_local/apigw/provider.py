@@ -5,6 +5,8 @@ CloudFormation that the transforms produce (see churn_local.sam_expansion) inste
 - routes and which function integrates each: the OpenAPI body's `paths` and their `x-amazon-apigateway-integration`
   (`aws_proxy` to `${Function.Arn}`, or the `mock` that answers a CORS preflight);
 - which methods need an API key: a method's OpenAPI `security` naming the `apiKey` scheme (header x-api-key);
+- which methods a Cognito user pool authorizer guards, and the header it reads the token from: a method's `security`
+  naming a scheme with `x-amazon-apigateway-authtype: cognito_user_pools` (the scheme's `name`, e.g. Authorization);
 - the preflight's answer: the mock integration's `responseParameters` (samtranslator swagger.py `add_cors`);
 - gateway responses: `x-amazon-apigateway-gateway-responses` ("Setting up gateway responses", Developer Guide);
 - binary media types: `x-amazon-apigateway-binary-media-types`;
@@ -86,6 +88,8 @@ class Method:
     api_key_required: bool
     # The mock integration's answer headers (name -> mapping expression), for the preflight.
     mock_headers: Mapping[str, str] = field(default_factory=dict)
+    # The header a Cognito user pool authorizer reads the token from; None when no such authorizer guards the method.
+    token_header: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,14 +215,21 @@ def _rest_api(expanded: Mapping[str, Any]) -> RestApi:
         for name, scheme in ((body.get("components") or {}).get("securitySchemes") or {}).items()
         if scheme.get("type") == "apiKey" and str(scheme.get("name", "")).lower() == "x-api-key"
     }
+    token_headers = _user_pool_token_headers(body)
     methods: dict[tuple[str, str], Method] = {}
     for resource_path, item in body["paths"].items():
         for verb, definition in item.items():
             integration = definition.get(INTEGRATION) or {}
             requirements = definition.get("security") or []
             keyed = any(key_schemes & set(requirement) for requirement in requirements)
+            guards = [token_headers[n] for requirement in requirements for n in requirement if n in token_headers]
             method = Method(
-                verb.upper(), resource_path, _integrated_function(integration, expanded), keyed, _mock(integration)
+                verb.upper(),
+                resource_path,
+                _integrated_function(integration, expanded),
+                keyed,
+                _mock(integration),
+                token_header=guards[0] if guards else None,
             )
             methods[(resource_path, method.http_method)] = method
     stages = [
@@ -242,6 +253,16 @@ def _rest_api(expanded: Mapping[str, Any]) -> RestApi:
         },
         method_settings=tuple(stages[0].get("MethodSettings") or ()),
     )
+
+
+def _user_pool_token_headers(body: Mapping[str, Any]) -> dict[str, str]:
+    """Return scheme name -> token header for the Cognito user pool authorizers SAM wrote into the OpenAPI body."""
+    schemes = (body.get("components") or {}).get("securitySchemes") or {}
+    return {
+        name: str(scheme["name"])
+        for name, scheme in schemes.items()
+        if scheme.get("x-amazon-apigateway-authtype") == "cognito_user_pools" and scheme.get("in") == "header"
+    }
 
 
 def _integrated_function(integration: Mapping[str, Any], expanded: Mapping[str, Any]) -> str | None:

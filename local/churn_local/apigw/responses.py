@@ -37,6 +37,9 @@ MISSING_AUTHENTICATION_TOKEN = GatewayError(
 # A missing key and a wrong key get the same answer (LocalStack's API Gateway raises INVALID_API_KEY "Forbidden" for
 # both, localstack services/apigateway/next_gen/execute_api/handlers/api_key_validation.py).
 INVALID_API_KEY = GatewayError("INVALID_API_KEY", 403, "Forbidden", "ForbiddenException")
+# A Cognito user pool authorizer found no token in its header, or one it cannot verify ("Gateway response types":
+# UNAUTHORIZED, 401; AWS Knowledge Center "api-gateway-cognito-401-unauthorized").
+UNAUTHORIZED = GatewayError("UNAUTHORIZED", 401, "Unauthorized", "UnauthorizedException")
 THROTTLED = GatewayError("THROTTLED", 429, "Too Many Requests", "TooManyRequestsException")
 REQUEST_TOO_LARGE = GatewayError("REQUEST_TOO_LARGE", 413, "Request Too Long", "RequestTooLongException")
 # The event is over Lambda's 6 MB request limit: a REST API answers 413 with BadRequestException, as observed on a
