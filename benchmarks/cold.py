@@ -25,12 +25,11 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from benchmarks.warm import FUNCTION_ENV, route_event
+from benchmarks.warm import BUCKET, FUNCTION_ENV, KEY, route_event
 from tests.support import FakeLambdaContext, reference_payload
 
 CHILD = Path(__file__).with_name("cold_start.py")
 RUNTIME_IMPORTS = ("boto3", "botocore", "s3transfer", "urllib3", "jmespath", "dateutil", "six.py")
-BUCKET, KEY = "churn-cold-artifacts", "transformation.sav"
 IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 
 
@@ -70,7 +69,10 @@ def run_child(build: Path, mode: str, runtime: Path, event: Path, env: dict[str,
     """Run one cold container and return its timings (and stderr, for -X importtime)."""
     layout = [str(build / "ChurnFunction"), str(build / "SklearnLayer" / "python"), str(runtime), str(event)]
     command = [sys.executable, "-S", "-B", *flags, str(CHILD), mode, *layout]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=True)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    if result.returncode != 0:
+        output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        raise RuntimeError(f"the {mode} cold container failed ({result.returncode}):\n{output}")
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("COLD ")]
     return json.loads(line.removeprefix("COLD ")), result.stderr
 
