@@ -36,17 +36,20 @@ class RenewableClient:
     ) -> None:
         self.service = service
         self.config = config
-        self._client = self._make(session or fresh_session())
+        # The session that made the current client, and the client every attribute is read from.
+        self.session = session or fresh_session()
+        self.current: Any = self._make(self.session)
 
     def _make(self, session: boto3.session.Session) -> Any:
         return session.client(self.service, config=self.config)  # type: ignore[call-overload]
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
+        return getattr(self.current, name)
 
     def renew(self, session: boto3.session.Session | None = None) -> None:
         """Close the current client's connections and make a new client (from `session`, else a new one)."""
-        old, self._client = self._client, self._make(session or fresh_session())
+        self.session = session or fresh_session()
+        old, self.current = self.current, self._make(self.session)
         old.close()
 
 
