@@ -40,10 +40,13 @@ def with_canonical_media_type(event: Mapping[str, Any]) -> dict[str, Any]:
         headers = event.get(key)
         if not isinstance(headers, Mapping):
             continue
-        copy[key] = {
-            name: _canonical(value, multi=key == "multiValueHeaders") if name.lower() == "content-type" else value
+        canonical = {
+            name: _canonical(value, multi=key == "multiValueHeaders")
             for name, value in headers.items()
+            if name.lower() == "content-type"
         }
+        if any(value != headers[name] for name, value in canonical.items()):  # else the event is canonical already
+            copy[key] = {**headers, **canonical}
     return copy
 
 

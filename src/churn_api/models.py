@@ -171,6 +171,11 @@ class Customer(BaseModel):
         """Return the feature values keyed by their reference names, without Phone."""
         return self.model_dump(by_alias=True)
 
+    def __repr__(self) -> str:
+        # Powertools formats the route's arguments into a DEBUG message on every request, at any level: pydantic's
+        # repr of 20 fields costs about 8 us, and the values describe the customer.
+        return "Customer(<values not shown>)"
+
 
 def _plainest_fields(model: type[BaseModel]) -> core_schema.CoreSchema:
     """Return the schema of the model's fields, each field marked Plainest taking its plainest spellings only."""
