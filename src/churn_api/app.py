@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -214,8 +214,17 @@ def invoke_direct(event: Any, context: LambdaContext) -> dict[str, Any]:
     return {"statusCode": error.status, **error.body(context.aws_request_id)}
 
 
+def traced(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Make each invocation an X-Ray subsegment, where tracing is on.
+
+    In Lambda the template turns X-Ray on. Where tracing is off (Powertools turns it off outside Lambda and under
+    sam local), the subsegment would be a dummy that goes nowhere, built for about 10 us a request.
+    """
+    return handler if tracer.disabled else tracer.capture_lambda_handler(handler, capture_response=False)
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Route an API Gateway event through the resolver, or score a directly invoked customer."""
     try:

@@ -89,11 +89,11 @@ class ProxyEvent(APIGatewayProxyEvent):
 
     @cached_property
     def _lower_headers(self) -> dict[str, str]:
-        return CaseInsensitiveDict(self.get("headers"))
+        return CaseInsensitiveDict(self.get("headers"))  # type: ignore[no-untyped-call]
 
     @cached_property
     def _lower_multi_value_headers(self) -> dict[str, list[str]]:
-        return CaseInsensitiveDict(self.get("multiValueHeaders"))
+        return CaseInsensitiveDict(self.get("multiValueHeaders"))  # type: ignore[no-untyped-call]
 
     @property
     def headers(self) -> dict[str, str]:
@@ -107,6 +107,6 @@ class ProxyEvent(APIGatewayProxyEvent):
 
 
 def _copy(lower: dict[str, Any]) -> dict[str, Any]:
-    copy = CaseInsensitiveDict()
+    copy = CaseInsensitiveDict()  # type: ignore[no-untyped-call]
     dict.update(copy, lower)  # the names are lower-case already: no second pass over them
     return copy
