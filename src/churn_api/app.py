@@ -33,7 +33,15 @@ from churn_api.errors import (
 from churn_api.gateway import is_api_gateway_event, read_json, with_canonical_media_type
 from churn_api.health import ReadinessCheck
 from churn_api.integrity import Expectations
-from churn_api.models import MAX_BATCH_SIZE, BatchRequest, BatchResponse, Customer, Prediction, Readiness
+from churn_api.models import (
+    MAX_BATCH_SIZE,
+    BatchRequest,
+    BatchResponse,
+    Customer,
+    PlainestFirst,
+    Prediction,
+    Readiness,
+)
 from churn_api.preprocessing import TransformationStore
 from churn_api.scoring import EndpointScorer
 from churn_api.service import ChurnPredictor
@@ -150,7 +158,7 @@ def record_predictions(churn: Sequence[bool]) -> None:
     responses={200: json_response("The prediction", Prediction), **error_responses(SCORING_ERRORS)},
     tags=["predict"],
 )
-def predict(customer: Annotated[Customer, Body()]) -> Prediction:
+def predict(customer: Annotated[Customer, Body(), PlainestFirst]) -> Prediction:
     """Score one customer posted as JSON."""
     prediction = predictor.predict_one(customer, app.context["deadline"])
     record_predictions([prediction.churn])
