@@ -11,7 +11,6 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
@@ -30,7 +29,7 @@ from churn_api.errors import (
     problems_from,
     register_error_handlers,
 )
-from churn_api.gateway import is_api_gateway_event, read_json, with_canonical_media_type
+from churn_api.gateway import is_api_gateway_event, read_json, request_id_of, with_canonical_media_type
 from churn_api.health import ReadinessCheck
 from churn_api.integrity import Expectations
 from churn_api.models import (
@@ -231,10 +230,12 @@ def traced(handler: Callable[..., Any]) -> Callable[..., Any]:
     return handler if tracer.disabled else tracer.capture_lambda_handler(handler, capture_response=False)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+@logger.inject_lambda_context(log_event=False)
 @traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Route an API Gateway event through the resolver, or score a directly invoked customer."""
+    # What correlation_id_path=correlation_paths.API_GATEWAY_REST would set, without a JMESPath search (3 us).
+    logger.set_correlation_id(request_id_of(event))
     try:
         if is_api_gateway_event(event):
             app.context["deadline"] = Deadline.of(context)

@@ -33,6 +33,12 @@ def is_api_gateway_event(event: Any) -> bool:
     )
 
 
+def request_id_of(event: Any) -> Any:
+    """Return `requestContext.requestId` (where correlation_paths.API_GATEWAY_REST points), or None."""
+    context = event.get("requestContext") if isinstance(event, Mapping) else None
+    return context.get("requestId") if isinstance(context, Mapping) else None
+
+
 def with_canonical_media_type(event: Mapping[str, Any]) -> dict[str, Any]:
     """Return a copy of the event whose Content-Type is `application/json` for JSON, NOT_JSON for anything else."""
     copy = dict(event)
