@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
@@ -30,10 +29,18 @@ from churn_api.errors import (
     problems_from,
     register_error_handlers,
 )
-from churn_api.gateway import is_api_gateway_event, read_json, with_canonical_media_type
+from churn_api.gateway import is_api_gateway_event, read_json, request_id_of, with_canonical_media_type
 from churn_api.health import ReadinessCheck
 from churn_api.integrity import Expectations
-from churn_api.models import MAX_BATCH_SIZE, BatchRequest, BatchResponse, Customer, Prediction, Readiness
+from churn_api.models import (
+    MAX_BATCH_SIZE,
+    BatchRequest,
+    BatchResponse,
+    Customer,
+    PlainestFirst,
+    Prediction,
+    Readiness,
+)
 from churn_api.preprocessing import TransformationStore
 from churn_api.scoring import EndpointScorer
 from churn_api.service import ChurnPredictor
@@ -150,7 +157,7 @@ def record_predictions(churn: Sequence[bool]) -> None:
     responses={200: json_response("The prediction", Prediction), **error_responses(SCORING_ERRORS)},
     tags=["predict"],
 )
-def predict(customer: Annotated[Customer, Body()]) -> Prediction:
+def predict(customer: Annotated[Customer, Body(), PlainestFirst]) -> Prediction:
     """Score one customer posted as JSON."""
     prediction = predictor.predict_one(customer, app.context["deadline"])
     record_predictions([prediction.churn])
@@ -214,10 +221,21 @@ def invoke_direct(event: Any, context: LambdaContext) -> dict[str, Any]:
     return {"statusCode": error.status, **error.body(context.aws_request_id)}
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+def traced(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Make each invocation an X-Ray subsegment, where tracing is on.
+
+    In Lambda the template turns X-Ray on. Where tracing is off (Powertools turns it off outside Lambda and under
+    sam local), the subsegment would be a dummy that goes nowhere, built for about 10 us a request.
+    """
+    return handler if tracer.disabled else tracer.capture_lambda_handler(handler, capture_response=False)
+
+
+@logger.inject_lambda_context(log_event=False)
+@traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Route an API Gateway event through the resolver, or score a directly invoked customer."""
+    # What correlation_id_path=correlation_paths.API_GATEWAY_REST would set, without a JMESPath search (3 us).
+    logger.set_correlation_id(request_id_of(event))
     try:
         if is_api_gateway_event(event):
             app.context["deadline"] = Deadline.of(context)

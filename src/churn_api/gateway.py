@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from aws_lambda_powertools.utilities.data_classes.common import CaseInsensitiveDict
 
 JSON = "application/json"
 # Powertools picks a body parser by a case-sensitive prefix of Content-Type, and parses form bodies too. This API
@@ -29,6 +33,12 @@ def is_api_gateway_event(event: Any) -> bool:
     )
 
 
+def request_id_of(event: Any) -> Any:
+    """Return `requestContext.requestId` (where correlation_paths.API_GATEWAY_REST points), or None."""
+    context = event.get("requestContext") if isinstance(event, Mapping) else None
+    return context.get("requestId") if isinstance(context, Mapping) else None
+
+
 def with_canonical_media_type(event: Mapping[str, Any]) -> dict[str, Any]:
     """Return a copy of the event whose Content-Type is `application/json` for JSON, NOT_JSON for anything else."""
     copy = dict(event)
@@ -36,10 +46,13 @@ def with_canonical_media_type(event: Mapping[str, Any]) -> dict[str, Any]:
         headers = event.get(key)
         if not isinstance(headers, Mapping):
             continue
-        copy[key] = {
-            name: _canonical(value, multi=key == "multiValueHeaders") if name.lower() == "content-type" else value
+        canonical = {
+            name: _canonical(value, multi=key == "multiValueHeaders")
             for name, value in headers.items()
+            if name.lower() == "content-type"
         }
+        if any(value != headers[name] for name, value in canonical.items()):  # else the event is canonical already
+            copy[key] = {**headers, **canonical}
     return copy
 
 
@@ -70,3 +83,36 @@ def read_json(text: str) -> dict[str, Any]:
         # Powertools would otherwise score the first element of an array posted to /predict.
         raise json.JSONDecodeError("must be a JSON object", text, 0)
     return document
+
+
+class ProxyEvent(APIGatewayProxyEvent):
+    """API Gateway's REST proxy event, its header names lower-cased once per request instead of at every read.
+
+    Powertools reads the headers seven times a request (body parsing, OpenAPI validation, cookies, CORS, compression),
+    each time lower-casing every name of both header maps in Python: about 20 us a request with API Gateway's dozen
+    headers. Each read still gets its own copy (a caller may change it), made in C.
+    """
+
+    @cached_property
+    def _lower_headers(self) -> dict[str, str]:
+        return CaseInsensitiveDict(self.get("headers"))  # type: ignore[no-untyped-call]
+
+    @cached_property
+    def _lower_multi_value_headers(self) -> dict[str, list[str]]:
+        return CaseInsensitiveDict(self.get("multiValueHeaders"))  # type: ignore[no-untyped-call]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Return the headers, looked up by any case."""
+        return _copy(self._lower_headers)
+
+    @property
+    def multi_value_headers(self) -> dict[str, list[str]]:
+        """Return the headers with all their values, looked up by any case."""
+        return _copy(self._lower_multi_value_headers)
+
+
+def _copy(lower: dict[str, Any]) -> dict[str, Any]:
+    copy = CaseInsensitiveDict()  # type: ignore[no-untyped-call]
+    dict.update(copy, lower)  # the names are lower-case already: no second pass over them
+    return copy

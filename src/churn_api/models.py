@@ -7,7 +7,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SkipValidation, ValidationError, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SkipValidation,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WithJsonSchema,
+    WrapValidator,
+)
 from pydantic_core import SchemaValidator, core_schema
 
 from churn_api.errors import ErrorInfo
@@ -171,6 +181,11 @@ class Customer(BaseModel):
         """Return the feature values keyed by their reference names, without Phone."""
         return self.model_dump(by_alias=True)
 
+    def __repr__(self) -> str:
+        # Powertools formats the route's arguments into a DEBUG message on every request, at any level: pydantic's
+        # repr of 20 fields costs about 8 us, and the values describe the customer.
+        return "Customer(<values not shown>)"
+
 
 def _plainest_fields(model: type[BaseModel]) -> core_schema.CoreSchema:
     """Return the schema of the model's fields, each field marked Plainest taking its plainest spellings only."""
@@ -209,6 +224,33 @@ _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
+# One record: (field values, extra, fields set), or a ValidationError when it is not spelled plainly.
+_PLAINEST_CUSTOMER = SchemaValidator(_plainest_fields(Customer), Customer.__pydantic_core_schema__.get("config"))
+
+
+def _assemble(values: dict[str, Any], fields_set: set[str]) -> Customer:
+    customer = _new_customer(Customer)
+    _set(customer, "__dict__", values)
+    _set_fields_set(customer, fields_set)
+    _set_extra(customer, None)
+    _set_private(customer, None)
+    return customer
+
+
+def _plainest_first(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        values, _, fields_set = _PLAINEST_CUSTOMER.validate_python(value)
+    except ValidationError:
+        return handler(value)  # the model decides, and words the errors
+    return _assemble(values, fields_set)
+
+
+# Annotated[Customer, PlainestFirst] validates one customer as the model does, errors included, only faster: a record
+# spelled plainly in pydantic-core alone (about 3 us instead of 15), any other through the model. The JSON schema is
+# the model's.
+PlainestFirst = WrapValidator(_plainest_first)
+
+
 def customers_from(records: list[Any]) -> list[Customer | ValidationError]:
     """Validate each record as `Customer.model_validate(record)` does, errors included, only faster.
 
@@ -227,12 +269,7 @@ def customers_from(records: list[Any]) -> list[Customer | ValidationError]:
                 customers.append(exc)
             continue
         values, _, fields_set = item
-        customer = _new_customer(Customer)
-        _set(customer, "__dict__", values)
-        _set_fields_set(customer, fields_set)
-        _set_extra(customer, None)
-        _set_private(customer, None)
-        customers.append(customer)
+        customers.append(_assemble(values, fields_set))
     return customers
 
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
 
-from churn_api import compiled
+from churn_api import compiled, models
 from churn_api.budget import Deadline, within
 from churn_api.compiled import float_rows
-from churn_api.models import BatchRequest, Customer, customers_from
+from churn_api.models import BatchRequest, Customer, PlainestFirst, customers_from
 from tests.support import reference_payload
 
 FIELDS = list(reference_payload())
@@ -82,6 +82,66 @@ def test_records_that_are_not_objects_or_lack_fields_get_the_models_errors() -> 
     missing = {k: v for k, v in reference_payload().items() if k != "Day Mins"}
     batch: list[Any] = [None, "customer", [reference_payload()], {}, missing, reference_payload()]
     assert [outcome(r) for r in customers_from(batch)] == validated_one_by_one(batch)
+
+
+ONE_CUSTOMER = TypeAdapter(Annotated[Customer, PlainestFirst])
+THE_MODEL = TypeAdapter(Customer)
+
+
+def validated_one_at_a_time(adapter: TypeAdapter[Customer], batch: list[Any]) -> list[tuple[Any, ...]]:
+    """Validate each record as Powertools validates /predict's body (with from_attributes)."""
+    outcomes = []
+    for record in batch:
+        try:
+            outcomes.append(outcome(adapter.validate_python(record, from_attributes=True)))
+        except ValidationError as exc:
+            outcomes.append(outcome(exc)[:2])  # not the text: its title names the adapter; Powertools reads errors()
+    return outcomes
+
+
+def validated_as_one_customer(batch: list[Any]) -> list[tuple[Any, ...]]:
+    return validated_one_at_a_time(ONE_CUSTOMER, batch)
+
+
+def validated_by_the_model(batch: list[Any]) -> list[tuple[Any, ...]]:
+    return validated_one_at_a_time(THE_MODEL, batch)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(records, min_size=1, max_size=3))
+def test_one_customer_plainest_first_gives_what_model_validate_gives(batch: list[dict[str, Any]]) -> None:
+    """GIVEN records with odd values WHEN validated as /predict's body THEN each outcome is the model's own."""
+    assert validated_as_one_customer(batch) == validated_by_the_model(batch)
+
+
+@pytest.mark.parametrize("field", FIELDS)
+@pytest.mark.parametrize("value", ODD_VALUES, ids=repr)
+def test_every_odd_value_of_every_field_is_validated_as_the_model_does_for_one_customer(field: str, value: Any) -> None:
+    batch = [{**reference_payload(), field: value}]
+    assert validated_as_one_customer(batch) == validated_by_the_model(batch)
+
+
+def test_one_customer_that_is_not_an_object_or_lacks_fields_gets_the_models_errors() -> None:
+    missing = {k: v for k, v in reference_payload().items() if k != "Day Mins"}
+    batch: list[Any] = [None, "customer", [reference_payload()], {}, missing, reference_payload(), 4]
+    assert validated_as_one_customer(batch) == validated_by_the_model(batch)
+
+
+def test_one_plainly_spelled_customer_takes_the_fast_path() -> None:
+    """GIVEN the reference payload (strings) and JSON numbers THEN /predict's validation never needs the model's."""
+    slow: list[Any] = []
+
+    def spy(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        return models._plainest_first(value, lambda v: slow.append(v) or handler(v))
+
+    adapter = TypeAdapter(Annotated[Customer, WrapValidator(spy)])
+    as_numbers = {**reference_payload(), "Day Mins": 10.5, "Day Calls": 4, "Area Code": 415}
+    for record in (reference_payload(), as_numbers):
+        assert adapter.validate_python(record) == Customer.model_validate(record)
+    assert slow == []
+    with pytest.raises(ValidationError):
+        adapter.validate_python({**reference_payload(), "Day Calls": True})
+    assert len(slow) == 1
 
 
 def test_the_plainest_spellings_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,10 +6,20 @@ import json
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities import jmespath_utils
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from hypothesis import given
 from hypothesis import strategies as st
 
-from churn_api.gateway import NOT_JSON, is_api_gateway_event, read_json, with_canonical_media_type
+from churn_api.gateway import (
+    NOT_JSON,
+    ProxyEvent,
+    is_api_gateway_event,
+    read_json,
+    request_id_of,
+    with_canonical_media_type,
+)
 from tests.support import load_event, reference_payload
 
 
@@ -68,3 +78,36 @@ def test_any_json_object_reads_as_itself(document: dict[str, Any]) -> None:
 def test_a_body_that_is_not_one_readable_object_is_refused_naming_why(text: str, problem: str) -> None:
     with pytest.raises(json.JSONDecodeError, match=problem):
         read_json(text)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        load_event("api-predict"),
+        reference_payload(),
+        {"requestContext": {}},
+        {"requestContext": "not a mapping"},
+        {"requestContext": {"requestId": 7}},
+        ["a", "list"],
+        "text",
+        None,
+    ],
+    ids=repr,
+)
+def test_request_id_is_what_powertools_correlation_path_finds(event: Any) -> None:
+    expected = jmespath_utils.query(envelope=correlation_paths.API_GATEWAY_REST, data=event)
+    assert request_id_of(event) == expected
+
+
+def test_the_proxy_event_reads_headers_as_powertools_does_and_each_read_is_its_own_copy() -> None:
+    event = load_event("api-predict")
+    ours, theirs = ProxyEvent(event), APIGatewayProxyEvent(event)
+    for name in ("content-type", "CONTENT-TYPE", "Host", "x-missing"):
+        assert ours.headers.get(name) == theirs.headers.get(name)
+        assert ours.multi_value_headers.get(name) == theirs.multi_value_headers.get(name)
+    assert ours.headers == theirs.headers
+    assert ours.resolved_headers_field == theirs.resolved_headers_field
+    assert ours.resolved_cookies_field == theirs.resolved_cookies_field
+    changed = ours.headers
+    changed["content-type"] = "text/plain"
+    assert ours.headers["content-type"] == theirs.headers["content-type"]
