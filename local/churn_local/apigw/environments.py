@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from churn_local.apigw.invoke import Invocation, LambdaContext, Outcome, import_handler
+from churn_local.apigw.invoke import Deadlines, Invocation, LambdaContext, Outcome, import_handler
 from churn_local.apigw.provider import FunctionSpec
 from churn_local.constants import INTEGRATION_TIMEOUT_S
 
@@ -151,17 +151,14 @@ class ProcessContainers:
 
     def invoke(self, event: dict[str, Any], request_id: str) -> Invocation:
         """Run the handler on the event in an idle environment, no longer than the function's or the gateway's limit."""
-        started = time.monotonic()
-        function_deadline = started + self.timeout_s
-        deadline = min(function_deadline, started + self.integration_timeout_s)
+        deadlines = Deadlines.start(self.timeout_s, self.integration_timeout_s)
         try:
-            environment = self._idle.get(timeout=max(0.0, started + self.integration_timeout_s - time.monotonic()))
+            environment = self._idle.get(timeout=max(0.0, deadlines.integration - time.monotonic()))
         except queue.Empty:
             return Invocation(Outcome.INTEGRATION_TIMED_OUT)
-        remaining = function_deadline - time.monotonic()
         try:
-            environment.connection.send((event, request_id, remaining))
-            if environment.connection.poll(max(0.0, deadline - time.monotonic())):
+            environment.connection.send((event, request_id, deadlines.function - time.monotonic()))
+            if environment.connection.poll(max(0.0, deadlines.first - time.monotonic())):
                 outcome, output = environment.connection.recv()
                 self._idle.put(environment)
                 return Invocation(outcome, output)
@@ -170,13 +167,10 @@ class ProcessContainers:
                 log.error("%s's environment died during request %s", self.spec.logical_id, request_id)
                 self._discard(environment)
             return Invocation(Outcome.FAILED)
-        if deadline >= function_deadline:
-            log.error("request %s: Task timed out after %.2f seconds", request_id, self.timeout_s)
-            self._discard(environment)
-            return Invocation(Outcome.FUNCTION_TIMED_OUT)
-        log.error("request %s: the integration timed out after %.2f seconds", request_id, self.integration_timeout_s)
-        self._discard(environment, after_s=max(0.0, function_deadline - time.monotonic()))
-        return Invocation(Outcome.INTEGRATION_TIMED_OUT)
+        timed_out = deadlines.timed_out(request_id)
+        # Past the function's Timeout the environment goes now; past the integration timeout it runs on until then.
+        self._discard(environment, after_s=max(0.0, deadlines.function - time.monotonic()))
+        return timed_out
 
     def close(self) -> None:
         """Stop every environment."""

@@ -80,6 +80,36 @@ class Invocation:
     output: Any = None
 
 
+@dataclass(frozen=True)
+class Deadlines:
+    """When one invocation must end: at the function's Timeout, or at API Gateway's integration timeout if sooner."""
+
+    timeout_s: float
+    integration_timeout_s: float
+    started: float
+    function: float  # past it, Lambda ends the invocation ("Task timed out")
+    integration: float  # past it, API Gateway stops waiting (504)
+
+    @classmethod
+    def start(cls, timeout_s: float, integration_timeout_s: float) -> Deadlines:
+        """Start both clocks now."""
+        now = time.monotonic()
+        return cls(timeout_s, integration_timeout_s, now, now + timeout_s, now + integration_timeout_s)
+
+    @property
+    def first(self) -> float:
+        """Return the deadline that comes first: the invocation is waited for until then."""
+        return min(self.function, self.integration)
+
+    def timed_out(self, request_id: str) -> Invocation:
+        """Log, as Lambda or API Gateway would, which limit an unfinished invocation passed; return that outcome."""
+        if self.first >= self.function:
+            log.error("request %s: Task timed out after %.2f seconds", request_id, self.timeout_s)
+            return Invocation(Outcome.FUNCTION_TIMED_OUT)
+        log.error("request %s: the integration timed out after %.2f seconds", request_id, self.integration_timeout_s)
+        return Invocation(Outcome.INTEGRATION_TIMED_OUT)
+
+
 class _Job:
     """One invocation handed to an environment's worker: the call, and where its end is left."""
 
@@ -135,14 +165,12 @@ class FunctionContainer:
 
     def invoke(self, event: dict[str, Any], request_id: str) -> Invocation:
         """Run the handler on the event and wait for it, no longer than the function's or the gateway's limit."""
-        started = time.monotonic()
-        function_deadline = started + self.timeout_s
-        deadline = min(function_deadline, started + self.integration_timeout_s)
+        deadlines = Deadlines.start(self.timeout_s, self.integration_timeout_s)
         environment = self._environment
         # Waiting for a busy environment counts against API Gateway's clock, not against the function's.
-        if not environment.lock.acquire(timeout=max(0.0, started + self.integration_timeout_s - time.monotonic())):
+        if not environment.lock.acquire(timeout=max(0.0, deadlines.integration - time.monotonic())):
             return Invocation(Outcome.INTEGRATION_TIMED_OUT)
-        context = LambdaContext(self.spec, self.region, function_deadline - time.monotonic())
+        context = LambdaContext(self.spec, self.region, deadlines.function - time.monotonic())
 
         def call() -> Invocation:
             try:
@@ -154,15 +182,11 @@ class FunctionContainer:
 
         job = _Job(call)
         environment.run(job)
-        if job.finished.wait(max(0.0, deadline - time.monotonic())) and job.result is not None:
+        if job.finished.wait(max(0.0, deadlines.first - time.monotonic())) and job.result is not None:
             environment.lock.release()
             return job.result
         self._replace(environment)
-        if deadline >= function_deadline:
-            log.error("%s Task timed out after %.2f seconds", context.aws_request_id, self.timeout_s)
-            return Invocation(Outcome.FUNCTION_TIMED_OUT)
-        log.error("request %s: the integration timed out after %.2f seconds", request_id, self.integration_timeout_s)
-        return Invocation(Outcome.INTEGRATION_TIMED_OUT)
+        return deadlines.timed_out(context.aws_request_id)
 
     def _replace(self, dead: _Environment) -> None:
         # The abandoned worker keeps the dead environment (and its lock) forever; the next invocation gets a fresh one.
