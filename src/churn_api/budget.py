@@ -30,7 +30,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, CancelledError, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, CancelledError, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -118,6 +118,11 @@ def sagemaker_config() -> Config:
         read_timeout=DESCRIBE_READ_TIMEOUT_S,
         retries={"mode": "standard", "total_max_attempts": 1},
     )
+
+
+def in_background[T](call: Callable[[], T]) -> Future[T]:
+    """Start one call on the container's worker threads and return its future (no thread started per request)."""
+    return _workers.submit(call)
 
 
 def within[T](

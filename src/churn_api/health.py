@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from churn_api.budget import READY_BUDGET_S, Deadline
+from churn_api.budget import READY_BUDGET_S, Deadline, in_background
 from churn_api.errors import ApiError
 from churn_api.models import EndpointState, Readiness, TransformationState
 from churn_api.preprocessing import TransformationStore
@@ -36,9 +35,7 @@ class ReadinessCheck:
     def check(self, deadline: Deadline) -> Readiness:
         """Load the transformation if needed while describing the endpoint; report both, within READY_BUDGET_S."""
         deadline = deadline.sooner(READY_BUDGET_S)
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churn-ready")
-        described = pool.submit(self._endpoint_status)
-        pool.shutdown(wait=False)
+        described = in_background(self._endpoint_status)
         try:
             self.transformations.get(deadline)
             transformation = TransformationState(loaded=True)
