@@ -74,7 +74,8 @@ def print_cold(result: dict[str, Any]) -> None:
         print(f"  {name:<22}{imported:>9.0f}{row['init_ms']:>9.0f}{row['first_request_ms']:>13.0f}"
               f"{row['total_ms']:>9.0f}{row['runs']:>6}")  # fmt: skip
     print(f"  lazy / bare sklearn: {result['ratio_lazy_to_bare_sklearn']:.2f}x, "
-          f"eager / bare sklearn: {result['ratio_eager_to_bare_sklearn']:.2f}x")  # fmt: skip
+          f"eager / bare sklearn: {result['ratio_eager_to_bare_sklearn']:.2f}x, "
+          f"libraries alone / bare sklearn: {result['ratio_libraries_to_bare_sklearn']:.2f}x")  # fmt: skip
     print("  top -X importtime offenders, top-level imports of the handler and the first load (cumulative ms):")
     print("   ", ", ".join(f"{n} {ms:.0f}" for n, ms in result["importtime"]["top_level_cumulative_ms"][:6]))
     print("  top modules by self time (ms):")

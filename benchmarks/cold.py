@@ -1,7 +1,8 @@
 """Cold start from the `sam build` output laid out like Lambda, against a bare `import sklearn.preprocessing`.
 
 Each run is a fresh `python -S -B` whose sys.path holds only the function (/var/task), the layer (/opt/python)
-and the runtime's SDK. "With bytecode" uses the build as shipped (unchecked-hash .pyc); "without" copies it
+and the runtime's SDK, in Lambda's environment as deployed (LAMBDA_TASK_ROOT and the other variables Lambda sets,
+X-Ray on, a sampled request). "With bytecode" uses the build as shipped (unchecked-hash .pyc); "without" copies it
 without __pycache__, so every module is compiled from source, as on Lambda when no .pyc is shipped.
 """
 
@@ -14,6 +15,7 @@ import os
 import pickle
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -26,10 +28,10 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from benchmarks.warm import BUCKET, FUNCTION_ENV, KEY, route_event
-from tests.support import FakeLambdaContext, reference_payload
+from tests.support import RUNTIME_IMPORTS, FakeLambdaContext, lambda_runtime_environment, reference_payload
 
 CHILD = Path(__file__).with_name("cold_start.py")
-RUNTIME_IMPORTS = ("boto3", "botocore", "s3transfer", "urllib3", "jmespath", "dateutil", "six.py")
+MODES = ("bare", "libraries", "lazy", "eager")
 IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 
 
@@ -107,6 +109,9 @@ def measure(root: Path, work: Path, saved: dict[str, Any], repeat: int = 5) -> d
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    # Stands in for Lambda's X-Ray daemon: the tracer's segments go to a socket nobody reads, as UDP allows.
+    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    daemon.bind(("127.0.0.1", 0))
     try:
         host, port = server.get_host_and_port()
         url = f"http://{host}:{port}"
@@ -114,27 +119,28 @@ def measure(root: Path, work: Path, saved: dict[str, Any], repeat: int = 5) -> d
                           aws_secret_access_key="x")  # fmt: skip
         s3.create_bucket(Bucket=BUCKET)
         s3.put_object(Bucket=BUCKET, Key=KEY, Body=pickle.dumps(saved))
-        env = {
-            **FUNCTION_ENV,
-            "PATH": "/usr/bin:/bin",
-            "AWS_ENDPOINT_URL_S3": url,
-            "AWS_REGION": "us-east-1",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
         table: dict[str, dict[str, float]] = {}
         for tree, label, runs in ((build, "bytecode", repeat), (bare_tree, "no bytecode", max(2, repeat // 2))):
+            # As deployed: Lambda's own variables, X-Ray on (a sampled request), metrics to stdout, as in Lambda.
+            env = {
+                **{k: v for k, v in FUNCTION_ENV.items() if k != "POWERTOOLS_TRACE_DISABLED"},
+                **lambda_runtime_environment(tree / "ChurnFunction", daemon.getsockname()[1]),
+                "AWS_ENDPOINT_URL_S3": url,
+                "AWS_REGION": "us-east-1",
+            }
             # Interleaved, so that a neighbour's load on this shared machine falls on every mode alike.
             samples: dict[str, list[dict[str, float]]] = defaultdict(list)
             for _ in range(runs):
-                for mode in ("bare", "lazy", "eager"):
+                for mode in MODES:
                     samples[mode].append(run_child(tree, mode, runtime, event, env)[0])
             for mode, runs_of_mode in samples.items():
                 medians = {key: statistics.median(s[key] for s in runs_of_mode) for key in runs_of_mode[0]}
                 table[f"{mode}, {label}"] = medians | {"runs": runs}
-        _, stderr = run_child(build, "lazy", runtime, event, env, "-X", "importtime")
+            if tree == build:
+                _, stderr = run_child(build, "lazy", runtime, event, env, "-X", "importtime")
     finally:
         server.stop()
+        daemon.close()
     for row in table.values():
         row["total_ms"] = row["init_ms"] + row["first_request_ms"]
     bare = table["bare, bytecode"]["total_ms"]
@@ -143,6 +149,7 @@ def measure(root: Path, work: Path, saved: dict[str, Any], repeat: int = 5) -> d
         "table": table,
         "ratio_lazy_to_bare_sklearn": table["lazy, bytecode"]["total_ms"] / bare,
         "ratio_eager_to_bare_sklearn": table["eager, bytecode"]["total_ms"] / bare,
+        "ratio_libraries_to_bare_sklearn": table["libraries, bytecode"]["total_ms"] / bare,
         "importtime": import_offenders(stderr),
         "sizes_bytes": sizes | {"total": sum(sizes.values())},
     }

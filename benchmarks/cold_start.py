@@ -1,8 +1,10 @@
 """One cold container: `python -S -B cold_start.py MODE TASK_ROOT LAYER RUNTIME INVOCATION` prints its timings.
 
-MODE is `bare` (only `import sklearn.preprocessing`, the floor any scikit-learn function pays), `lazy` (import
-the handler module, then the first request loads the transformation, as the function does today) or `eager`
-(import, then load during init, then the first request). Only the function, the layer and the runtime's SDK are
+MODE is `bare` (only `import sklearn.preprocessing`, the floor any scikit-learn function pays), `libraries` (that,
+then the libraries the function is built on: Powertools' logger, metrics, tracer with the X-Ray SDK, REST event
+handler with its OpenAPI validation, pydantic and boto3: the floor of any function written with them), `lazy`
+(import the handler module, then the first request loads the transformation, as the function does today) or
+`eager` (import, then load during init, then the first request). Only the function, the layer and the runtime's SDK are
 on sys.path; S3 is whatever AWS_ENDPOINT_URL_S3 points at, and the endpoint answers instantly in-process.
 INVOCATION is a JSON file holding the API Gateway event and the Lambda context's attributes.
 """
@@ -40,6 +42,16 @@ def main(mode: str, task_root: str, layer: str, runtime: str, event_path: str) -
     started = time.perf_counter()
     if mode == "bare":
         import sklearn.preprocessing  # noqa: F401, PLC0415
+
+        return {"init_ms": (time.perf_counter() - started) * 1000, "first_request_ms": 0.0}
+    if mode == "libraries":
+        import aws_xray_sdk.core  # noqa: F401, PLC0415
+        import boto3  # noqa: F401, PLC0415
+        import pydantic  # noqa: F401, PLC0415
+        import sklearn.preprocessing  # noqa: F401, PLC0415
+        from aws_lambda_powertools import Logger, Metrics, Tracer  # noqa: F401, PLC0415
+        from aws_lambda_powertools.event_handler import APIGatewayRestResolver  # noqa: F401, PLC0415
+        from aws_lambda_powertools.event_handler.openapi import params  # noqa: F401, PLC0415
 
         return {"init_ms": (time.perf_counter() - started) * 1000, "first_request_ms": 0.0}
     import churn_api.app as app  # noqa: PLC0415

@@ -11,6 +11,26 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EVENTS_DIR = PROJECT_ROOT / "events"
+# What the python3.13 runtime puts on sys.path itself (Lambda runtimes page: the AWS SDK for Python), as import
+# names. A copy in /var/task would shadow the runtime's.
+RUNTIME_IMPORTS = ("boto3", "botocore", "s3transfer", "urllib3", "jmespath", "dateutil", "six.py")
+# X-Ray trace header as Lambda passes it to a sampled invocation.
+SAMPLED_TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+def lambda_runtime_environment(task_root: Path, xray_daemon_port: int) -> dict[str, str]:
+    """Return the variables Lambda itself sets for a python3.13 function with active tracing, on a sampled call."""
+    return {
+        "LAMBDA_TASK_ROOT": str(task_root),
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+        "AWS_LAMBDA_FUNCTION_NAME": "churn-api-ChurnFunction",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+        "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{xray_daemon_port}",
+        "_X_AMZN_TRACE_ID": SAMPLED_TRACE_HEADER,
+        # /var/task and /opt are read-only on Lambda: nothing may be written next to the modules.
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PATH": "/usr/bin:/bin",
+    }
 
 
 def load_event(name: str) -> Any:

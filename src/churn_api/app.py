@@ -46,7 +46,6 @@ from churn_api.scoring import EndpointScorer
 from churn_api.service import ChurnPredictor
 from churn_api.snapstart import RenewableClient, RestoreHooks, fresh_session
 
-GC_YOUNG_THRESHOLD = 20_000
 API_TITLE = "churn-api"
 API_VERSION = "1.0.0"
 API_DESCRIPTION = (
@@ -57,7 +56,9 @@ API_DESCRIPTION = (
 settings = Settings.from_env()
 logger = Logger()
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ChurnApi")
-tracer = Tracer()
+# The function calls AWS through botocore alone: patching every module X-Ray supports (sqlite3, requests, httpx...)
+# only costs cold-start time.
+tracer = Tracer(patch_modules=["botocore"])
 reporter = ErrorReporter(logger, metrics.namespace or "ChurnApi")
 
 # The clients every prediction needs are made once per container, from one session; the control-plane client only
@@ -131,10 +132,7 @@ if settings.eager_init:
     load_eagerly()
 # Everything made so far lives as long as the container. Out of the collector's sight, it is not traversed again
 # by every full collection that a request's garbage triggers (tens of ms with the load's modules; issue 10).
-gc.freeze()
-# A 1,000-customer batch holds about 6,000 objects at once, all freed when it is answered: with a young generation
-# of 2,000 (CPython's default), three collections a request traverse them for nothing (about 0.5 ms).
-gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+gc.freeze()  # the collector's thresholds are set by the package's __init__, before any import
 
 
 def json_response(description: str, model: type[Any]) -> OpenAPIResponse:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
-from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from churn_api.gateway import ProxyEvent
 from churn_api.models import COUNT_DIGITS
 from churn_api.preprocessing import Transformation
+
+if TYPE_CHECKING:
+    # Powertools' OpenAPI models take about 50 ms to import (issue 10, cold start): only the document needs them.
+    from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
 Categories = Mapping[str, Sequence[Any]]
 
@@ -80,5 +83,7 @@ class ContractResolver(APIGatewayRestResolver):
         categories = self.categories()
         if not categories:
             return document
+        from aws_lambda_powertools.event_handler.openapi.models import OpenAPI  # noqa: PLC0415 - see the top
+
         raw = document.model_dump(by_alias=True, exclude_none=True)
         return OpenAPI.model_validate(with_categories(raw, categories))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
-from churn_api.budget import LOAD_RETRY_AFTER_S, Deadline
+from churn_api.budget import LOAD_RETRY_AFTER_S, Deadline, in_background
 from churn_api.compiled import CompiledTransformation, NotCompilable, compile_transformation, plain, reference_csv
 from churn_api.errors import ErrorDetail, TransformationUnavailable
 from churn_api.integrity import Expectations, check_feature_signature, check_sha256, unpickle_same_sklearn
@@ -204,9 +204,16 @@ class TransformationStore:
 
     def _download(self) -> Transformation:
         where = f"s3://{self.bucket}/{self.key}"
+        owner = {"ExpectedBucketOwner": self.bucket_owner} if self.bucket_owner else {}
+        # The GET waits on the network while importing scikit-learn (what unpickling needs, about 0.5 s) keeps the
+        # CPU busy: side by side, a cold start pays the longer of the two instead of both (issue 10).
+        got = in_background(lambda: self.s3.get_object(Bucket=self.bucket, Key=self.key, **owner)["Body"].read())
         try:
-            owner = {"ExpectedBucketOwner": self.bucket_owner} if self.bucket_owner else {}
-            body = self.s3.get_object(Bucket=self.bucket, Key=self.key, **owner)["Body"].read()
+            import sklearn.preprocessing  # noqa: F401, PLC0415 - imported now for the unpickling below
+        except ImportError:
+            pass  # the unpickling names what is missing
+        try:
+            body: bytes = got.result()
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "Unknown")
             raise TransformationUnavailable(internal=f"cannot read {where} ({code})") from exc

@@ -22,7 +22,13 @@ from sklearn.preprocessing import OneHotEncoder
 from churn_api.models import Customer
 from churn_local.dataset import OBJ_COLS, as_payload
 from churn_local.transformation import dumps
-from tests.support import PROJECT_ROOT, api_event, reference_payload
+from tests.support import (
+    PROJECT_ROOT,
+    RUNTIME_IMPORTS,
+    api_event,
+    lambda_runtime_environment,
+    reference_payload,
+)
 from tests.template.conftest import (
     CONSTRAINTS,
     FUNCTION_REQUIREMENTS,
@@ -39,15 +45,12 @@ UNZIPPED_QUOTA_BYTES = 250 * 1024 * 1024
 # PEP 552: the .pyc header's flags word; bit 0 = hash-based, bit 1 = check the source. 0b01 = unchecked hash.
 UNCHECKED_HASH_FLAGS = 0b01
 BUILD_ONLY_SUFFIXES = {".pyx", ".pxd", ".pxi", ".c", ".cpp", ".h", ".a", ".pyi"}
-# What the python3.13 runtime puts on sys.path itself (Lambda runtimes page: the AWS SDK for Python), as import
-# names and as distribution names. A copy in /var/task would shadow the runtime's.
-RUNTIME_IMPORTS = ("boto3", "botocore", "s3transfer", "urllib3", "jmespath", "dateutil", "six.py")
+# The runtime's SDK (tests.support.RUNTIME_IMPORTS) as distribution names.
 RUNTIME_DISTRIBUTIONS = {"boto3", "botocore", "s3transfer", "urllib3", "jmespath", "python-dateutil", "six"}
 # The extras of shipped distributions that the code relies on: Powertools' Tracer needs its [tracer] extra.
 USED_EXTRAS = {"aws-lambda-powertools": {"tracer"}}
 ORIGIN = "https://app.example.com"
-# Lambda's environment for the function (the template's variables plus what Lambda sets itself), with an
-# X-Ray trace header as Lambda passes it to a sampled invocation.
+# The template's variables for the function (Lambda's own: tests.support.lambda_runtime_environment).
 LAMBDA_ENVIRONMENT = {
     "ENDPOINT_NAME": "churn-xgboost",
     "TRANSFORM_BUCKET": "churn-api-artifacts",
@@ -60,10 +63,8 @@ LAMBDA_ENVIRONMENT = {
     "POWERTOOLS_METRICS_NAMESPACE": "ChurnApi",
     "AWS_REGION": "eu-west-1",
     "AWS_DEFAULT_REGION": "eu-west-1",
-    "AWS_LAMBDA_FUNCTION_NAME": "churn-api-ChurnFunction",
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
-    "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
 }
 # Budgets: Lambda's quota is 250 MB for the function and its layers together; issue 10 asks for 180 MB or less.
 SIZE_BUDGET_BYTES = 180 * 1024 * 1024
@@ -250,14 +251,7 @@ def lambda_run(
         # Stands in for the X-Ray daemon, which Lambda runs at AWS_XRAY_DAEMON_ADDRESS.
         daemon.bind(("127.0.0.1", 0))
         daemon.settimeout(5)
-        environment = {
-            **LAMBDA_ENVIRONMENT,
-            "LAMBDA_TASK_ROOT": str(task_root),
-            "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon.getsockname()[1]}",
-            # /var/task and /opt are read-only on Lambda: nothing may be written next to the modules.
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PATH": "/usr/bin:/bin",
-        }
+        environment = {**LAMBDA_ENVIRONMENT, **lambda_runtime_environment(task_root, daemon.getsockname()[1])}
         command = [sys.executable, "-S", "-B", str(LAMBDA_LIKE_RUN), *arguments]
         result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300, check=False)
         assert result.returncode == 0, result.stderr
