@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -29,7 +29,7 @@ from churn_api.errors import (
     problems_from,
     register_error_handlers,
 )
-from churn_api.gateway import is_api_gateway_event, read_json, request_id_of, with_canonical_media_type
+from churn_api.gateway import is_api_gateway_event, read_json, request_id_of, with_canonical_media_type, write_json
 from churn_api.health import ReadinessCheck
 from churn_api.integrity import Expectations
 from churn_api.models import (
@@ -121,7 +121,11 @@ cors = (
     else None
 )
 app = ContractResolver(
-    categories=loaded_categories, enable_validation=True, cors=cors, json_body_deserializer=read_json
+    categories=loaded_categories,
+    enable_validation=True,
+    cors=cors,
+    json_body_deserializer=read_json,
+    serializer=write_json,
 )
 app.configure_openapi(title=API_TITLE, version=API_VERSION, description=API_DESCRIPTION)
 if settings.enable_swagger:
@@ -140,13 +144,12 @@ def json_response(description: str, model: type[Any]) -> OpenAPIResponse:
     return {"description": description, "content": {"application/json": {"model": model}}}
 
 
-def record_predictions(churn: Sequence[bool]) -> None:
+def record_predictions(predictions: int, churners: int) -> None:
     """Count predictions and churners; CloudWatch derives the churn rate from the two."""
-    churners = sum(churn)
-    metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=len(churn))
+    metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=predictions)
     metrics.add_metric(name="ChurnPredictions", unit=MetricUnit.Count, value=churners)
-    if churn:
-        metrics.add_metric(name="ChurnRate", unit=MetricUnit.Percent, value=100 * churners / len(churn))
+    if predictions:
+        metrics.add_metric(name="ChurnRate", unit=MetricUnit.Percent, value=100 * churners / predictions)
 
 
 @app.post(
@@ -158,7 +161,7 @@ def record_predictions(churn: Sequence[bool]) -> None:
 def predict(customer: Annotated[Customer, Body(), PlainestFirst]) -> Prediction:
     """Score one customer posted as JSON."""
     prediction = predictor.predict_one(customer, app.context["deadline"])
-    record_predictions([prediction.churn])
+    record_predictions(1, int(prediction.churn))
     return prediction
 
 
@@ -179,7 +182,7 @@ def predict(customer: Annotated[Customer, Body(), PlainestFirst]) -> Prediction:
 def predict_batch(batch: Annotated[BatchRequest, Body()]) -> BatchResponse:
     """Score many customers at once, in input order."""
     scored = predictor.score_batch(batch.customers, app.context["deadline"])
-    record_predictions([bool(r.churn) for r in scored.results if r.error is None])
+    record_predictions(scored.scored, sum(item.churn is True for item in scored.results))
     return scored
 
 
@@ -209,7 +212,7 @@ def invoke_direct(event: Any, context: LambdaContext) -> dict[str, Any]:
     """Score the customer that a direct invocation (e.g. the Lambda console test) sends as the event."""
     try:
         prediction = predictor.predict_one(Customer.model_validate(event), Deadline.of(context))
-        record_predictions([prediction.churn])
+        record_predictions(1, int(prediction.churn))
         return prediction.model_dump()
     except ValidationError as exc:
         error: ApiError = InvalidRequest("the event is not a valid customer", problems_from(exc.errors()))

@@ -287,10 +287,13 @@ class Prediction(BaseModel):
         return cls(**verdict(score, threshold), threshold=threshold)
 
 
+_LABELS = ("False", "True")  # str(churn), looked up
+
+
 def verdict(score: float, threshold: float) -> dict[str, Any]:
     """Return a Prediction's churn, label and score: churn when the score is above the threshold."""
     churn = score > threshold
-    return {"churn": churn, "label": str(churn), "score": score}
+    return {"churn": churn, "label": _LABELS[churn], "score": score}
 
 
 class BatchRequest(BaseModel):
