@@ -167,8 +167,8 @@ def per_record(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dic
             customers = [Customer.model_validate(p) for p in records]
             events = handler_events(records)
             single = route_event("/predict/batch", {"customers": records}) if n > 1 else events[0]
-            categorical = np.array([plain._categorical(c) for c in customers], dtype=object)
-            numeric = np.array([plain._numeric(c) for c in customers], dtype=np.float64)
+            categorical = np.array([plain._categorical(c.__dict__) for c in customers], dtype=object)
+            numeric = np.array([plain._numeric(c.__dict__) for c in customers], dtype=np.float64)
             encoder, scaler = plain.encoder, plain.scaler
 
             def scikit_learn(e: Any = encoder, s: Any = scaler, c: Any = categorical, x: Any = numeric) -> None:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -43,7 +43,8 @@ class Transformation:
         self.feature_names = [str(n) for n in encoder.get_feature_names_out(self.obj_cols)] + self.num_cols
         self._category_sets = [self.categories[col] for col in self.obj_cols]
         attributes = {f.alias: name for name, f in Customer.model_fields.items()}
-        # attrgetter reads the validated fields straight off each customer (model_dump costs ~10 us a customer).
+        # Read from a customer's __dict__, where pydantic keeps the validated field values: model_dump costs ~10 us a
+        # customer, attribute lookups twice what item lookups in the dict cost (0.38 against 0.15 ms for 1,000).
         self._categorical = _row_getter([attributes[c] for c in self.obj_cols])
         self._numeric = _row_getter([attributes[c] for c in self.num_cols])
         self.compiled: CompiledTransformation | None
@@ -69,7 +70,7 @@ class Transformation:
 
     def category_problems(self, customer: Customer, index: int | None = None) -> list[ErrorDetail]:
         """List the categorical values the encoder was never fitted on."""
-        values = self._categorical(customer)
+        values = self._categorical(customer.__dict__)
         if all(map(frozenset.__contains__, self._category_sets, values)):
             return []  # the common case, in one pass of C
         problems = []
@@ -82,8 +83,8 @@ class Transformation:
     def transform(self, customers: Sequence[Customer]) -> np.ndarray:
         """Return the feature matrix: encoded `obj_cols` then scaled `num_cols`, in the transformation's order."""
         # Column order comes from obj_cols/num_cols, never from the order of the client's JSON keys.
-        categorical = [self._categorical(c) for c in customers]
-        numeric = [self._numeric(c) for c in customers]
+        categorical = [self._categorical(c.__dict__) for c in customers]
+        numeric = [self._numeric(c.__dict__) for c in customers]
         if self.compiled is not None:
             return self.compiled.transform(categorical, numeric)
         encoded = self.encoder.transform(np.array(categorical, dtype=object))
@@ -95,17 +96,17 @@ class Transformation:
     def to_csv(self, customers: Sequence[Customer]) -> str:
         """Render the customers as `text/csv` rows, one line each, with round-trip exact floats."""
         if self.compiled is not None:
-            categorical = [self._categorical(c) for c in customers]
-            return self.compiled.to_csv(categorical, [self._numeric(c) for c in customers])
+            categorical = [self._categorical(c.__dict__) for c in customers]
+            return self.compiled.to_csv(categorical, [self._numeric(c.__dict__) for c in customers])
         return reference_csv(self.transform(customers))
 
 
 def _row_getter(names: list[str]) -> Any:
-    """Return a function giving an object's attributes `names` as one tuple (attrgetter gives a bare value for one)."""
+    """Return a function giving a mapping's values at `names` as one tuple (itemgetter gives a bare value for one)."""
     if len(names) == 1:
-        single = attrgetter(names[0])
-        return lambda obj: (single(obj),)
-    return attrgetter(*names)
+        single = itemgetter(names[0])
+        return lambda values: (single(values),)
+    return itemgetter(*names)
 
 
 def _unnamed(estimator: Any, columns: list[str], name: str) -> Any:
