@@ -3,6 +3,7 @@
 Each side runs in its own process (two versions of churn_api cannot share one), run after run in turn, so that a
 neighbour's load falls on both alike: one customer through /predict, 1,000 through /predict/batch, the median of
 many calls, in CPU time (what the function itself spends; wall time on a shared machine adds others' waiting).
+With --traced, both sides run in Lambda's environment with X-Ray on, every request sampled, as deployed.
 The other revision's src/churn_api is taken with `git archive`; everything else (benchmarks, tests.support, the
 installed packages) is this tree's.
 """
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SIZES = (1, 1_000)
 
 
-def measure(artifacts: Path, calls: dict[int, int]) -> dict[str, float]:
+def measure(artifacts: Path, calls: dict[int, int], traced: bool = False) -> dict[str, float]:
     """Time this process's churn_api handler (medians in ms); runs in the child."""
     from benchmarks import warm  # noqa: PLC0415 - after PYTHONPATH chose which churn_api
     from churn_local import dataset  # noqa: PLC0415
@@ -36,7 +37,7 @@ def measure(artifacts: Path, calls: dict[int, int]) -> dict[str, float]:
     saved = pickle.loads((artifacts / "transformation.sav").read_bytes())  # noqa: S301 - just trained
     payloads = [dataset.as_payload(row) for _, row in dataset.load().head(max(SIZES)).iterrows()]
     results: dict[str, float] = {}
-    with warm.function_container(saved) as (app, _), contextlib.redirect_stdout(io.StringIO()) as sink:
+    with warm.function_container(saved, traced=traced) as (app, _), contextlib.redirect_stdout(io.StringIO()) as sink:
         context = FakeLambdaContext(remaining_ms=warm.LONG_ENOUGH_MS)
         for n in SIZES:
             (event,) = warm.handler_events(payloads[:n])
@@ -55,9 +56,9 @@ def measure(artifacts: Path, calls: dict[int, int]) -> dict[str, float]:
     return results
 
 
-def run_side(src: Path, artifacts: Path, calls: dict[int, int]) -> dict[str, float]:
+def run_side(src: Path, artifacts: Path, calls: dict[int, int], traced: bool) -> dict[str, float]:
     """Run one measuring child with `src` first on its path."""
-    code = f"from benchmarks.versus import measure; import json, pathlib; print('VERSUS', json.dumps(measure(pathlib.Path({str(artifacts)!r}), {calls!r})))"  # noqa: E501
+    code = f"from benchmarks.versus import measure; import json, pathlib; print('VERSUS', json.dumps(measure(pathlib.Path({str(artifacts)!r}), {calls!r}, {traced!r})))"  # noqa: E501
     env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{ROOT}"}
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=False)
     if out.returncode:
@@ -72,6 +73,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.versus", description=__doc__)
     parser.add_argument("revision", help="the git revision to compare with, e.g. main")
     parser.add_argument("--rounds", type=int, default=3, help="processes per side, in turn")
+    parser.add_argument("--traced", action="store_true", help="X-Ray on, every request sampled, as deployed")
     args = parser.parse_args(argv)
     from churn_local import dataset  # noqa: PLC0415
     from churn_local.train import train  # noqa: PLC0415
@@ -87,12 +89,13 @@ def main(argv: list[str]) -> int:
         train(dataset.DATA_PATH, Path(tmp), seed=42, threshold=0.39, test_size=0.25)
         sides: dict[str, list[dict[str, float]]] = {args.revision: [], "this tree": []}
         for _ in range(args.rounds):
-            sides[args.revision].append(run_side(other / "src", Path(tmp), calls))
-            sides["this tree"].append(run_side(ROOT / "src", Path(tmp), calls))
+            sides[args.revision].append(run_side(other / "src", Path(tmp), calls, args.traced))
+            sides["this tree"].append(run_side(ROOT / "src", Path(tmp), calls, args.traced))
     medians: dict[str, Any] = {
         side: {key: statistics.median(run[key] for run in runs) for key in runs[0]} for side, runs in sides.items()
     }
-    print(f"Warm handler, median ms over {args.rounds} processes per side, taken in turn:")
+    tracing = "X-Ray on, every request sampled" if args.traced else "tracing off"
+    print(f"Warm handler ({tracing}), median ms over {args.rounds} processes per side, taken in turn:")
     for key in medians["this tree"]:
         theirs, ours = medians[args.revision][key], medians["this tree"][key]
         print(f"  {key:>12}: {args.revision} {theirs:8.3f}   this tree {ours:8.3f}   ratio {ours / theirs:.2f}")

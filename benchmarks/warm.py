@@ -13,10 +13,13 @@ import io
 import json
 import os
 import pickle
+import socket
 import statistics
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any
 
@@ -27,7 +30,7 @@ from moto import mock_aws
 from churn_api.budget import Deadline
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
-from tests.support import FakeLambdaContext, api_event, template_threshold
+from tests.support import FakeLambdaContext, api_event, lambda_runtime_environment, template_threshold
 
 BATCH_SIZES = (1, 10, 100, 1_000, 10_000)
 MAX_BATCH = 1_000
@@ -131,12 +134,23 @@ def floor(saved: dict[str, Any]) -> Callable[[Sequence[dict[str, Any]]], list[li
 
 
 @contextlib.contextmanager
-def function_container(saved: dict[str, Any]) -> Iterator[tuple[ModuleType, Any]]:
-    """Import the handler module with moto's S3 holding the transformation; yield it and the S3 client."""
-    previous = {k: os.environ.get(k) for k in FUNCTION_ENV}
-    os.environ.update(FUNCTION_ENV)
+def function_container(saved: dict[str, Any], *, traced: bool = False) -> Iterator[tuple[ModuleType, Any]]:
+    """Import the handler module with moto's S3 holding the transformation; yield it and the S3 client.
+
+    traced: in Lambda's environment with X-Ray on, as deployed, every request sampled (its segments go to a UDP
+    socket nobody reads, as the X-Ray daemon's would); else with tracing off, as sam local runs it.
+    """
+    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    daemon.bind(("127.0.0.1", 0))
+    environment = dict(FUNCTION_ENV)
+    if traced:
+        del environment["POWERTOOLS_TRACE_DISABLED"]
+        lambda_env = lambda_runtime_environment(Path(tempfile.gettempdir()), daemon.getsockname()[1])
+        environment |= {k: v for k, v in lambda_env.items() if k != "PATH"}
+    previous = {k: os.environ.get(k) for k in environment}
+    os.environ.update(environment)
     try:
-        with mock_aws():
+        with mock_aws(), daemon:
             s3 = boto3.client("s3")
             s3.create_bucket(Bucket=BUCKET)
             s3.put_object(Bucket=BUCKET, Key=KEY, Body=pickle.dumps(saved))
