@@ -1,0 +1,111 @@
+"""X-Ray as deployed: the function, in Lambda's environment, traces itself and every AWS call it makes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from churn_local.sagemaker_endpoint import make_server
+from tests.support import (
+    PROJECT_ROOT,
+    FakeLambdaContext,
+    api_event,
+    lambda_runtime_environment,
+    reference_payload,
+    template_threshold,
+)
+
+ENDPOINT = "churn-xgboost"
+BUCKET = "churn-traced"
+KEY = "transformation.sav"
+
+
+def score_one_customer_in_lambda() -> None:
+    """Import the function as Lambda would and score the reference customer (runs in the child process)."""
+    import churn_api.app as app  # noqa: PLC0415 - after Lambda's environment is set, as in Lambda
+
+    answer = app.lambda_handler(api_event(reference_payload()), FakeLambdaContext())
+    print("STATUS", answer["statusCode"], flush=True)
+    print("SQLITE3", "sqlite3" in sys.modules, flush=True)
+
+
+@pytest.fixture(scope="module")
+def aws_services(trained_artifacts: Path) -> Iterator[dict[str, str]]:
+    """Serve S3 (moto, holding the transformation) and the SageMaker endpoint (the session's model) locally."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    s3_server.start()
+    endpoint = make_server(trained_artifacts / "model.tar.gz", ENDPOINT, "127.0.0.1", 0)
+    thread = threading.Thread(target=endpoint.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = s3_server.get_host_and_port()
+        s3_url = f"http://{host}:{port}"
+        s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing")  # fmt: skip
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key=KEY, Body=(trained_artifacts / KEY).read_bytes())
+        yield {"AWS_ENDPOINT_URL_S3": s3_url, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint.url}
+    finally:
+        endpoint.shutdown()
+        endpoint.server_close()
+        thread.join(timeout=10)
+        s3_server.stop()
+
+
+def received(daemon: socket.socket) -> list[dict[str, Any]]:
+    """Return every segment document the daemon's socket holds (each datagram: a header line, then the document)."""
+    documents = []
+    daemon.settimeout(2)
+    while True:
+        try:
+            datagram = daemon.recv(65536).decode()
+        except TimeoutError:
+            return documents
+        documents += [json.loads(line) for line in datagram.splitlines() if line.startswith("{") and "id" in line]
+
+
+def test_a_scored_customer_is_traced_with_its_s3_and_sagemaker_calls(aws_services: dict[str, str]) -> None:
+    # GIVEN the function in Lambda's environment with X-Ray on and a sampled request, S3 and the endpoint local
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
+        daemon.bind(("127.0.0.1", 0))
+        environment = {
+            **lambda_runtime_environment(PROJECT_ROOT / "src", daemon.getsockname()[1]),
+            **aws_services,
+            "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "src"), str(PROJECT_ROOT)]),
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "ENDPOINT_NAME": ENDPOINT,
+            "TRANSFORM_BUCKET": BUCKET,
+            "TRANSFORM_KEY": KEY,
+            "THRESHOLD": template_threshold(),
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
+        # WHEN it scores one customer (its first request: it loads the transformation from S3)
+        code = "from tests.integration.test_tracing import score_one_customer_in_lambda as run; run()"
+        child = subprocess.run([sys.executable, "-c", code], env=environment, cwd=PROJECT_ROOT, capture_output=True,
+                               text=True, timeout=120, check=False)  # fmt: skip
+        assert "STATUS 200" in child.stdout, child.stderr[-3000:]
+        documents = received(daemon)
+    # THEN the daemon gets the handler's subsegment and one for each AWS call, all in Lambda's trace
+    handler = [d for d in documents if d.get("name") == "## lambda_handler"]
+    calls = {d["aws"]["operation"]: d for d in documents if d.get("namespace") == "aws"}
+    assert len(handler) == 1
+    assert {"GetObject", "InvokeEndpoint"} <= set(calls)
+    assert {d["trace_id"] for d in [*handler, *calls.values()]} == {"1-5759e988-bd862e3fe1be46a994272793"}
+    # AND only botocore was patched: X-Ray's patch_all would have imported sqlite3 to patch it (cold-start time)
+    assert "SQLITE3 False" in child.stdout
