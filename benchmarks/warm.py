@@ -226,6 +226,7 @@ def phases(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dict[st
     # Here, not at the top: benchmarks.versus imports this module beside older revisions of churn_api.
     from pydantic import TypeAdapter  # noqa: PLC0415
 
+    from churn_api.gateway import parse_json, write_json  # noqa: PLC0415
     from churn_api.models import BatchResponse, PlainestFirst, customers_from, verdict  # noqa: PLC0415
 
     one_customer = TypeAdapter(Annotated[Customer, PlainestFirst])  # as Powertools validates /predict's body
@@ -256,7 +257,7 @@ def phases(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dict[st
                 else (lambda i=items: customers_from(i))
             )
             parts = {
-                "JSON parsing (json.loads of the body)": lambda b=body: json.loads(b),
+                "JSON parsing (parse_json of the body)": lambda b=body: parse_json(b),
                 "validation (PlainestFirst for one customer, customers_from for a batch)": validate,
                 "category check (category_problems)": lambda c=customers: [
                     transformation.category_problems(x, i) for i, x in enumerate(c)
@@ -271,8 +272,8 @@ def phases(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dict[st
                         }
                     )
                 ),
-                "response JSON (model_dump + json.dumps, as Powertools)": lambda r=response: json.dumps(
-                    r.model_dump(mode="json"), separators=(",", ":")
+                "response JSON (model_dump, as Powertools, + write_json)": lambda r=response: write_json(
+                    r.model_dump(mode="json")
                 ),
             }
             timed = {name: median_ms(call) for name, call in parts.items()}
