@@ -80,6 +80,17 @@ class Transformation:
                 problems.append(ErrorDetail(field=col, problem=problem, index=index))
         return problems
 
+    def unknown_categories(self, customers: Sequence[Customer], indexes: Sequence[int]) -> dict[int, list[ErrorDetail]]:
+        """Map the index of each customer holding a category the encoder was never fitted on to its problems."""
+        rows = [self._categorical(c.__dict__) for c in customers]
+        if all(map(frozenset.issuperset, self._category_sets, zip(*rows, strict=True))):
+            return {}  # the common case: one set test per column instead of one call per customer
+        return {
+            i: problems
+            for i, customer in zip(indexes, customers, strict=True)
+            if (problems := self.category_problems(customer, i))
+        }
+
     def transform(self, customers: Sequence[Customer]) -> np.ndarray:
         """Return the feature matrix: encoded `obj_cols` then scaled `num_cols`, in the transformation's order."""
         # Column order comes from obj_cols/num_cols, never from the order of the client's JSON keys.

@@ -76,11 +76,15 @@ class ChurnPredictor:
         for i, customer in enumerate(customers_from(list(records))):
             if isinstance(customer, ValidationError):
                 errors[i] = InvalidRequest("the record is not a valid customer", problems_from(customer.errors(), i))
-            elif problems := transformation.category_problems(customer, i):
-                errors[i] = InvalidRequest("the record has values the model cannot score", problems)
             else:
                 valid.append(customer)
                 valid_at.append(i)
+        if unknown := transformation.unknown_categories(valid, valid_at):
+            for i, problems in unknown.items():
+                errors[i] = InvalidRequest("the record has values the model cannot score", problems)
+            valid = [customer for i, customer in zip(valid_at, valid, strict=True) if i not in unknown]
+            valid_at = [i for i in valid_at if i not in unknown]
+            errors = dict(sorted(errors.items()))  # in input order, as clients read them
         if not valid:
             raise InvalidRequest("no customer in the batch is valid", [d for e in errors.values() for d in e.details])
         scores = self._score(transformation, valid, deadline)  # in input order, as the valid records

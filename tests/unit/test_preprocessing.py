@@ -89,6 +89,25 @@ def test_category_matching_is_case_sensitive_like_the_encoder(transformation: Tr
     assert [p.field for p in transformation.category_problems(customer)] == ["State"]
 
 
+# Per categorical field: a category the encoder knows, and values it does not (another case, spaces, a new one).
+SPELLINGS = {"State": ["SC", "sc", "XX"], "Area Code": ["836", "999"], "Int'l Plan": ["no", "maybe"]}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.fixed_dictionaries({k: st.sampled_from(v) for k, v in SPELLINGS.items()}), max_size=12))
+def test_a_batchs_unknown_categories_are_each_customers_category_problems(
+    transformation: Transformation, values: list[dict[str, str]]
+) -> None:
+    # GIVEN customers mixing known and unknown categories, at arbitrary indexes
+    customers = [Customer.model_validate({**reference_payload(), **v}) for v in values]
+    indexes = [3 * i + 1 for i in range(len(customers))]
+    # WHEN the batch's unknown categories are found in one pass
+    unknown = transformation.unknown_categories(customers, indexes)
+    # THEN they are exactly what each customer's own check finds, by index
+    one_by_one = {i: transformation.category_problems(c, i) for i, c in zip(indexes, customers, strict=True)}
+    assert unknown == {i: problems for i, problems in one_by_one.items() if problems}
+
+
 @pytest.mark.parametrize("key", ["obj_cols", "num_cols", "One_Hot", "scaler"])
 def test_a_transformation_missing_a_key_is_refused_naming_it(saved: dict[str, Any], key: str) -> None:
     with pytest.raises(ValueError, match=key):

@@ -145,6 +145,20 @@ def test_a_batch_without_one_valid_record_is_a_400_listing_every_problem(transfo
     assert runtime.calls == []
 
 
+def test_the_problems_of_a_batch_without_one_valid_record_come_in_input_order(transformation: Transformation) -> None:
+    # GIVEN unknown categories before and after a record that is not a customer at all
+    unknown_state = {**reference_payload(), "State": "XX"}
+    unknown_plan = {**reference_payload(), "Int'l Plan": "maybe"}
+    missing = {k: v for k, v in reference_payload().items() if k != "Day Mins"}
+    # WHEN the batch is scored
+    with pytest.raises(InvalidRequest) as caught:
+        predictor_for(transformation, CountingRuntime(delay=0), chunk_rows=250).score_batch(
+            [unknown_state, missing, unknown_plan], Deadline.after(5)
+        )
+    # THEN every problem is listed, in the order of the records
+    assert [(d.index, d.field) for d in caught.value.details] == [(0, "State"), (1, "Day Mins"), (2, "Int'l Plan")]
+
+
 def test_a_failing_chunk_fails_the_whole_batch_with_its_error(transformation: Transformation) -> None:
     runtime = CountingRuntime(delay=0, fail_on_call=2)
     with pytest.raises(ModelError):
