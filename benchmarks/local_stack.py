@@ -25,6 +25,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -34,13 +35,19 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOL = "BENCH "
 GOAL_RPS, GOAL_BATCH_MS = 500, 50
+
+
+def serve_environments(makefile: Path = ROOT / "Makefile") -> int:
+    """Return the function environments `make serve` runs (the Makefile's ENVIRONMENTS default; 1 if unset)."""
+    found = re.search(r"^ENVIRONMENTS \?=[ \t]*(\d*)[ \t]*$", makefile.read_text(encoding="utf-8"), re.MULTILINE)
+    return int(found[1]) if found and found[1] else 1
 
 
 class Timer:
@@ -233,19 +240,20 @@ def _thread_load(api_url: str, body: bytes, connections: int, duration_s: float)
 
     def client() -> None:
         connection = http.client.HTTPConnection(host, int(port), timeout=10)
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            try:
-                status = _post(connection, "/predict", body)
-            except (OSError, http.client.HTTPException):
-                connection.close()
+        with closing(connection):
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                try:
+                    status = _post(connection, "/predict", body)
+                except (OSError, http.client.HTTPException):
+                    connection.close()
+                    with lock:
+                        counts["errors"] += 1
+                    continue
                 with lock:
-                    counts["errors"] += 1
-                continue
-            with lock:
-                counts["requests"] += 1
-                counts["non2xx"] += not 200 <= status < 300
-                latencies.append((time.perf_counter() - started) * 1e3)
+                    counts["requests"] += 1
+                    counts["non2xx"] += not 200 <= status < 300
+                    latencies.append((time.perf_counter() - started) * 1e3)
 
     threads = [threading.Thread(target=client) for _ in range(connections)]
     started = time.perf_counter()
@@ -359,7 +367,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sequential", type=int, default=300, help="sequential POST /predict requests")
     parser.add_argument("--batches", type=int, default=15, help="sequential 1,000-customer batches")
     parser.add_argument(
-        "--environments", type=int, default=2, help="also run this checkout with N environment processes (default 2)"
+        "--environments",
+        type=int,
+        default=serve_environments(),
+        help="also run this checkout with N environment processes (default: make serve's, %(default)s)",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
