@@ -17,9 +17,11 @@ FunctionContainer (invoke.py) is the in-process variant, with one environment.
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import os
 import queue
+import select
 import signal
 import threading
 import time
@@ -27,7 +29,7 @@ from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from churn_local.apigw.invoke import Deadlines, Invocation, LambdaContext, Outcome, import_handler
+from churn_local.apigw.invoke import Deadlines, Invocation, LambdaContext, Outcome, import_handler, new_log_stream_name
 from churn_local.apigw.provider import FunctionSpec
 from churn_local.constants import INTEGRATION_TIMEOUT_S
 
@@ -45,13 +47,14 @@ def _serve(spec: FunctionSpec, region: str, environment: Mapping[str, str], conn
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(environment)
     handler = import_handler(spec)
+    log_stream_name = new_log_stream_name()
     connection.send("ready")
     while True:
         try:
             event, request_id, remaining_s = connection.recv()
         except (EOFError, OSError):
             return
-        context = LambdaContext(spec, region, remaining_s)
+        context = LambdaContext(spec, region, remaining_s, log_stream_name)
         try:
             answer: tuple[Outcome, Any] = (Outcome.RETURNED, handler(event, context))
         except Exception:
@@ -73,6 +76,13 @@ class _Environment:
         self.process = _CONTEXT.Process(target=_serve, args=arguments, name=f"{spec.logical_id}-{number}", daemon=True)
         self.process.start()
         child.close()
+        # Connection.poll builds a selector on every call; one poll object serves every invocation.
+        self._answers = select.poll()
+        self._answers.register(self.connection.fileno(), select.POLLIN)
+
+    def answered(self, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` for the answer (or the end) of the invocation in progress; tell whether it came."""
+        return bool(self._answers.poll(max(0, math.ceil(timeout_s * 1000))))
 
     def ready(self) -> bool:
         """Wait for the handler to be imported; tell whether it was."""
@@ -158,7 +168,7 @@ class ProcessContainers:
             return Invocation(Outcome.INTEGRATION_TIMED_OUT)
         try:
             environment.connection.send((event, request_id, deadlines.function - time.monotonic()))
-            if environment.connection.poll(max(0.0, deadlines.first - time.monotonic())):
+            if environment.answered(deadlines.first - time.monotonic()):
                 outcome, output = environment.connection.recv()
                 self._idle.put(environment)
                 return Invocation(outcome, output)

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -53,20 +54,24 @@ class HttpRequest:
     server_port: int = DEFAULT_PORT
     scheme: str = "http"
 
-    @property
+    @cached_property
     def path(self) -> str:
         """Return the path part of the request target."""
         return urlsplit(self.target).path or "/"
 
-    @property
+    @cached_property
     def query(self) -> str:
         """Return the raw query string."""
         return urlsplit(self.target).query
 
+    @cached_property
+    def _last(self) -> dict[str, str]:
+        # Each header's last value by lower-cased name: a request is looked up several times on its way.
+        return {k.lower(): v for k, v in self.headers}
+
     def header(self, name: str) -> str | None:
         """Return the last value of a header, matched case-insensitively."""
-        values = [v for k, v in self.headers if k.lower() == name.lower()]
-        return values[-1] if values else None
+        return self._last.get(name.lower())
 
 
 @dataclass(frozen=True)
@@ -95,10 +100,11 @@ class RequestIds:
     def new(cls, now: float | None = None) -> RequestIds:
         """Make fresh ids, like API Gateway does for every request."""
         now = time.time() if now is None else now
+        random = secrets.token_bytes(37)  # one read of the system's random source for the three ids
         # X-Ray trace id format: Root=1-<8 hex digits of epoch seconds>-<24 hex digits>.
-        trace = f"Root=1-{int(now):08x}-{secrets.token_hex(12)}"
-        extended = base64.b64encode(secrets.token_bytes(9)).decode().replace("/", "A").replace("+", "B")[:11] + "="
-        return cls(str(uuid.uuid4()), extended, trace, int(now * 1000))
+        trace = f"Root=1-{int(now):08x}-{random[:12].hex()}"
+        extended = base64.b64encode(random[12:21]).decode().replace("/", "A").replace("+", "B")[:11] + "="
+        return cls(str(uuid.UUID(bytes=random[21:], version=4)), extended, trace, int(now * 1000))
 
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
