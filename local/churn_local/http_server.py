@@ -54,59 +54,6 @@ class LocalHTTPServer(ThreadingHTTPServer):
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-class RequestHeaders(http.client.HTTPMessage):
-    """A request's headers as http.server keeps them (an HTTPMessage), looked up without the email package's work.
-
-    HTTPMessage.get lower-cases every name and passes the value through the email policy on each lookup (a tenth of
-    a small request's time). Read as ISO-8859-1, a value never holds the surrogates the policy would wrap, so the
-    first value of each name, indexed while the headers are read, is what HTTPMessage.get returns. A change to the
-    headers after reading them drops the index, and lookups are HTTPMessage's own again.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._first: dict[str, str] | None = {}
-
-    def set_raw(self, name: str, value: str) -> None:
-        """Keep a header as read, and index its name's first value."""
-        super().set_raw(name, value)
-        if self._first is not None:
-            self._first.setdefault(name.lower(), value)
-
-    def get(self, name: str, failobj: Any = None) -> Any:
-        """Return the first value of the header, matched case-insensitively, else `failobj`."""
-        if self._first is None:
-            return super().get(name, failobj)
-        return self._first.get(name.lower(), failobj)
-
-    def items(self) -> list[tuple[str, Any]]:
-        """Return every header in the order read."""
-        return list(self._headers) if self._first is not None else super().items()  # type: ignore[attr-defined]
-
-    def __setitem__(self, name: str, value: Any) -> None:
-        self._first = None
-        super().__setitem__(name, value)
-
-    def __delitem__(self, name: str) -> None:
-        self._first = None
-        super().__delitem__(name)
-
-    def add_header(self, *args: Any, **kwargs: Any) -> None:
-        """Add a header as HTTPMessage does."""
-        self._first = None
-        super().add_header(*args, **kwargs)
-
-    def replace_header(self, name: str, value: Any) -> None:
-        """Replace a header as HTTPMessage does."""
-        self._first = None
-        super().replace_header(name, value)
-
-    def set_boundary(self, boundary: str) -> None:
-        """Set the multipart boundary as HTTPMessage does."""
-        self._first = None
-        super().set_boundary(boundary)
-
-
 class TimedRequestHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 keep-alive with the server's idle timeout on every read."""
 
@@ -156,7 +103,7 @@ class TimedRequestHandler(BaseHTTPRequestHandler):
         return True
 
     def _read_headers(self) -> http.client.HTTPMessage | None:
-        headers = RequestHeaders()
+        headers = http.client.HTTPMessage()
         name = value = ""
         for _ in range(MAX_HEADERS + 1):
             line = self.rfile.readline(MAX_LINE + 1)

@@ -17,11 +17,9 @@ FunctionContainer (invoke.py) is the in-process variant, with one environment.
 from __future__ import annotations
 
 import logging
-import math
 import multiprocessing
 import os
 import queue
-import select
 import signal
 import threading
 import time
@@ -76,13 +74,6 @@ class _Environment:
         self.process = _CONTEXT.Process(target=_serve, args=arguments, name=f"{spec.logical_id}-{number}", daemon=True)
         self.process.start()
         child.close()
-        # Connection.poll builds a selector on every call; one poll object serves every invocation.
-        self._answers = select.poll()
-        self._answers.register(self.connection.fileno(), select.POLLIN)
-
-    def answered(self, timeout_s: float) -> bool:
-        """Wait up to `timeout_s` for the answer (or the end) of the invocation in progress; tell whether it came."""
-        return bool(self._answers.poll(max(0, math.ceil(timeout_s * 1000))))
 
     def ready(self) -> bool:
         """Wait for the handler to be imported; tell whether it was."""
@@ -168,7 +159,7 @@ class ProcessContainers:
             return Invocation(Outcome.INTEGRATION_TIMED_OUT)
         try:
             environment.connection.send((event, request_id, deadlines.function - time.monotonic()))
-            if environment.answered(deadlines.first - time.monotonic()):
+            if environment.connection.poll(max(0.0, deadlines.first - time.monotonic())):
                 outcome, output = environment.connection.recv()
                 self._idle.put(environment)
                 return Invocation(outcome, output)

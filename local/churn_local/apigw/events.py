@@ -100,11 +100,10 @@ class RequestIds:
     def new(cls, now: float | None = None) -> RequestIds:
         """Make fresh ids, like API Gateway does for every request."""
         now = time.time() if now is None else now
-        random = secrets.token_bytes(37)  # one read of the system's random source for the three ids
         # X-Ray trace id format: Root=1-<8 hex digits of epoch seconds>-<24 hex digits>.
-        trace = f"Root=1-{int(now):08x}-{random[:12].hex()}"
-        extended = base64.b64encode(random[12:21]).decode().replace("/", "A").replace("+", "B")[:11] + "="
-        return cls(str(uuid.UUID(bytes=random[21:], version=4)), extended, trace, int(now * 1000))
+        trace = f"Root=1-{int(now):08x}-{secrets.token_hex(12)}"
+        extended = base64.b64encode(secrets.token_bytes(9)).decode().replace("/", "A").replace("+", "B")[:11] + "="
+        return cls(str(uuid.uuid4()), extended, trace, int(now * 1000))
 
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
