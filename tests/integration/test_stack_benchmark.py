@@ -37,10 +37,12 @@ class _Answers(http.server.BaseHTTPRequestHandler):
         if self.server.status is None:
             self.close_connection = True
             return
+        body = b"" if self.server.status == 204 else b"{}"  # a 204 has no body
         self.send_response(self.server.status)
-        self.send_header("Content-Length", "2")
+        if body:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(b"{}")
+        self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         return
@@ -84,7 +86,7 @@ def test_a_makefile_without_an_environments_default_means_one(tmp_path: Path) ->
     assert local_stack.serve_environments(makefile) == 3
 
 
-@pytest.mark.parametrize("status", [500, 404])
+@pytest.mark.parametrize("status", [500, 404, 302])
 def test_the_load_counts_answers_outside_2xx(fixed_server: _FixedServer, client: str, status: int) -> None:
     # GIVEN a server that answers every request with an error status
     fixed_server.status = status
@@ -103,7 +105,11 @@ def test_the_load_counts_connections_dropped_without_an_answer(fixed_server: _Fi
     assert loaded["errors"] > 0
 
 
-def test_the_load_counts_no_error_when_every_answer_is_2xx(fixed_server: _FixedServer, client: str) -> None:
+@pytest.mark.parametrize("status", [200, 204])
+def test_the_load_counts_no_error_when_every_answer_is_2xx(
+    fixed_server: _FixedServer, client: str, status: int
+) -> None:
+    fixed_server.status = status
     loaded = local_stack.load(f"http://127.0.0.1:{fixed_server.server_address[1]}", b"{}", 4, 1.0)
     assert loaded["requests"] > 0
     assert (loaded["errors"], loaded["non2xx"]) == (0, 0)
