@@ -19,9 +19,11 @@ from tests.support import PROJECT_ROOT
 CLIENTS = ["wrk", "http.client threads"]
 
 
-def make_serve_environments() -> int:
-    """Return the --environments that `make serve` passes (make -n prints the command without running it)."""
-    command = subprocess.run(["make", "-n", "serve"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+def make_serve_environments(target: str = "serve", *variables: str) -> int:
+    """Return the --environments that a make target passes (make -n prints the command without running it)."""
+    command = subprocess.run(
+        ["make", "-n", target, *variables], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
     found = re.search(r"--environments (\d+)", command.stdout)
     return int(found[1]) if found else 1
 
@@ -74,8 +76,12 @@ def client(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     return str(request.param)
 
 
-def test_the_benchmark_runs_as_many_environments_as_make_serve() -> None:
+def test_the_benchmarks_run_as_many_environments_as_make_serve() -> None:
     assert local_stack.serve_environments() == make_serve_environments()
+    assert make_serve_environments("bench") == make_serve_environments("bench-local") == make_serve_environments()
+    for value in ("1", "3", ""):
+        chosen = make_serve_environments("serve", f"ENVIRONMENTS={value}")
+        assert make_serve_environments("bench", f"ENVIRONMENTS={value}") == chosen
 
 
 def test_a_makefile_without_an_environments_default_means_one(tmp_path: Path) -> None:
