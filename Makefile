@@ -114,13 +114,13 @@ openapi: $(STAMP) ## Regenerate docs/openapi.json from the handler and the model
 	$(BIN)/python -m churn_local.openapi --artifacts $(ARTIFACTS)
 
 bench: $(STAMP) ## Benchmarks side by side: warm path, cold start, layer size, local stack (docs/performance.md)
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks --environments $(or $(ENVIRONMENTS),1)
 
 load: $(STAMP) ## Load test (locust, 32 clients, 30 s) against a running `make serve`; every score checked
 	$(BIN)/python -m benchmarks.load --api http://127.0.0.1:$(API_PORT) --artifacts $(ARTIFACTS)
 
 bench-local: $(STAMP) ## The local stack over HTTP (32 connections, a batch of 1,000), side by side with BASELINE
-	$(BIN)/python -m benchmarks.local_stack --baseline $(BASELINE)
+	$(BIN)/python -m benchmarks.local_stack --baseline $(BASELINE) --environments $(or $(ENVIRONMENTS),1)
 
 validate: $(STAMP) ## sam validate --lint (no credentials needed)
 	$(BIN)/sam validate --lint --region us-east-1

@@ -89,7 +89,9 @@ def main(argv: list[str]) -> int:
     """Run the benchmarks and record the results."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--skip", default="", help="comma-separated parts to leave out: cold, stack")
-    skip = set(filter(None, parser.parse_args(argv).skip.split(",")))
+    parser.add_argument("--environments", type=int, help="the local stack's function environments (make serve's)")
+    args = parser.parse_args(argv)
+    skip = set(filter(None, args.skip.split(",")))
     frame = dataset.load()
     payloads = [dataset.as_payload(row) for _, row in frame.iterrows()]
     results: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
@@ -106,10 +108,8 @@ def main(argv: list[str]) -> int:
             results["cold_start"] = cold.measure(ROOT, Path(tmp) / "cold", saved)
             print_cold(results["cold_start"])
         if "stack" not in skip:
-            results["local_stack"] = stack.measure(ROOT, Path(tmp), payloads)
-            print("\nLocal stack (make serve) over HTTP:")
-            for name, value in results["local_stack"].items():
-                print(f"  {name:<28} {value:.2f}" if isinstance(value, float) else f"  {name:<28} {value}")
+            results["local_stack"] = stack.measure(ROOT, Path(tmp), payloads, args.environments)
+            stack.print_figures(results["local_stack"])
     RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     plot.per_record_figure(results["per_record_us"], results["machine"], FIGURE)
     print(f"\nwrote {RESULTS.relative_to(ROOT)} and {FIGURE.relative_to(ROOT)} ({results['machine']})")

@@ -8,12 +8,16 @@ stack in a fresh worker process (`LocalStack`, as `make serve` does, on free por
 - throughput of POST /predict at `--connections` keep-alive connections for `--duration` seconds, with wrk when it
   is installed (`apt-get install wrk`), else a pool of http.client threads in this process; errors and non-2xx
   are counted;
-- the same with `--environments N` (default 2): the function in N processes side by side;
-- where each request goes: the worker times `lambda_handler` (its call to the endpoint included) and the endpoint
-  container (CSV -> scores) by wall clock and by the CPU time of their threads, and the whole process's CPU. For
-  sequential requests, "outside it" (mean latency minus the time in lambda_handler) is the API side of the stack:
-  HTTP, the proxy event, the invocation; "other threads" is CPU spent outside the handler's and the container's
-  threads: the HTTP servers, the event, and any thread the handler hands work to.
+- each variant with `--environments N` (default: the Makefile's ENVIRONMENTS, as `make serve` runs): the function
+  in N processes side by side (a baseline from before `--environments` runs only with one), and with one
+  environment in the stack's process (`--no-single` leaves that out);
+- where each request goes: with one environment the worker times `lambda_handler` (its call to the endpoint
+  included) and the endpoint container (CSV -> scores) by wall clock and by the CPU time of their threads, and the
+  whole process's CPU. For sequential requests, "outside it" (mean latency minus the time in lambda_handler) is the
+  API side of the stack: HTTP, the proxy event, the invocation; "other threads" is CPU spent outside the handler's
+  and the container's threads: the HTTP servers, the event, and any thread the handler hands work to. With N
+  environments: the CPU of the stack's process (HTTP servers, event, endpoint container) and of the environment
+  processes (the handler, its boto3 calls, the invocation's pipe).
 Variants alternate within a round so that both see the same machine load; the table reports each round. Nothing
 here asserts: the issue's goals (>= 500 requests/s at 32 connections, batch of 1,000 <= 50 ms) are printed beside
 the numbers. The handler's log lines go to /dev/null in the worker (the same for both variants).
@@ -25,6 +29,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -34,13 +39,19 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOL = "BENCH "
 GOAL_RPS, GOAL_BATCH_MS = 500, 50
+
+
+def serve_environments(makefile: Path = ROOT / "Makefile") -> int:
+    """Return the function environments `make serve` runs (the Makefile's ENVIRONMENTS default; 1 if unset)."""
+    found = re.search(r"^ENVIRONMENTS \?=[ \t]*(\d*)[ \t]*$", makefile.read_text(encoding="utf-8"), re.MULTILINE)
+    return int(found[1]) if found and found[1] else 1
 
 
 class Timer:
@@ -99,7 +110,7 @@ def worker(artifacts: Path, environments: int) -> int:
     handler, endpoint = Timer(), Timer()
     container = sagemaker_endpoint.XGBoostContainer
     container.invocations = endpoint.wrap(container.invocations)  # type: ignore[method-assign]
-    # Only this checkout knows `environments`; a baseline gets the default.
+    # A baseline from before `environments` existed can only run the default (main() skips it then).
     extra: dict[str, Any] = {"environments": environments} if environments > 1 else {}
     settings = StackSettings(artifacts=artifacts, api_port=0, endpoint_port=0, s3_port=0, **extra)
     stack = LocalStack(settings, say=lambda _: None)
@@ -108,15 +119,20 @@ def worker(artifacts: Path, environments: int) -> int:
         if hasattr(function, "handler"):  # in-process; environment processes are out of reach
             function.handler = handler.wrap(function.handler)
 
-    def cpu_ms() -> float:
+    def cpu_ms() -> tuple[float, float]:
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        return (usage.ru_utime + usage.ru_stime) * 1e3 + _children_cpu_ms()
+        return (usage.ru_utime + usage.ru_stime) * 1e3, _children_cpu_ms()
 
     last = cpu_ms()
     print(PROTOCOL + json.dumps({"api": stack.api_url}), file=protocol)
     for line in sys.stdin:
         now = cpu_ms()
-        stats = {"handler": handler.take(), "endpoint": endpoint.take(), "process_cpu_ms": now - last}
+        stats = {
+            "handler": handler.take(),
+            "endpoint": endpoint.take(),
+            "process_cpu_ms": now[0] - last[0] + now[1] - last[1],
+            "environments_cpu_ms": now[1] - last[1],
+        }
         last = now
         print(PROTOCOL + json.dumps(stats), file=protocol)
         if line.strip() == "stop":
@@ -187,15 +203,21 @@ def sequential(api_url: str, path: str, body: bytes, repeat: int) -> list[float]
     return samples
 
 
+# wrk's own status count covers only answers >= 400: each thread counts every answer outside 2xx itself.
 WRK_SCRIPT = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local f = io.open(os.getenv("BENCH_BODY"), "rb"); wrk.body = f:read("*a"); f:close()
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+non2xx = 0
+response = function(status, headers, body) if status < 200 or status > 299 then non2xx = non2xx + 1 end end
 done = function(s, latency, r)
-  local e = s.errors
+  local e, outside = s.errors, 0
+  for _, thread in ipairs(threads) do outside = outside + thread:get("non2xx") end
   io.write(string.format("BENCH {\\"requests\\": %d, \\"errors\\": %d, \\"non2xx\\": %d, "
     .. "\\"p50_ms\\": %.3f, \\"p99_ms\\": %.3f}\\n",
-    s.requests, e.connect + e.read + e.write + e.timeout, e.status, latency:percentile(50) / 1000,
+    s.requests, e.connect + e.read + e.write + e.timeout, outside, latency:percentile(50) / 1000,
     latency:percentile(99) / 1000))
 end
 """
@@ -233,19 +255,20 @@ def _thread_load(api_url: str, body: bytes, connections: int, duration_s: float)
 
     def client() -> None:
         connection = http.client.HTTPConnection(host, int(port), timeout=10)
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            try:
-                status = _post(connection, "/predict", body)
-            except (OSError, http.client.HTTPException):
-                connection.close()
+        with closing(connection):
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                try:
+                    status = _post(connection, "/predict", body)
+                except (OSError, http.client.HTTPException):
+                    connection.close()
+                    with lock:
+                        counts["errors"] += 1
+                    continue
                 with lock:
-                    counts["errors"] += 1
-                continue
-            with lock:
-                counts["requests"] += 1
-                counts["non2xx"] += not 200 <= status < 300
-                latencies.append((time.perf_counter() - started) * 1e3)
+                    counts["requests"] += 1
+                    counts["non2xx"] += not 200 <= status < 300
+                    latencies.append((time.perf_counter() - started) * 1e3)
 
     threads = [threading.Thread(target=client) for _ in range(connections)]
     started = time.perf_counter()
@@ -264,6 +287,7 @@ def per_request(stats: dict[str, Any], requests: int) -> dict[str, float]:
     handler, endpoint = stats["handler"], stats["endpoint"]
     return {
         "process_cpu_ms": stats["process_cpu_ms"] / n,
+        "environments_cpu_ms": stats["environments_cpu_ms"] / n,
         "handler_cpu_ms": handler["cpu_ms"] / n,
         "handler_wall_ms": handler["wall_ms"] / n,
         "endpoint_cpu_ms": endpoint["cpu_ms"] / n,
@@ -320,7 +344,11 @@ def report(name: str, round_: int, result: dict[str, Any]) -> list[str]:
 
     def split(s: dict[str, float]) -> str:
         if not s["handler_wall_ms"]:  # the handler ran in environment processes, out of the timers' reach
-            return f"cpu/request {s['process_cpu_ms']:.2f} ms (stack and environment processes)"
+            stack_process = s["process_cpu_ms"] - s["environments_cpu_ms"]
+            return (
+                f"cpu/request {s['process_cpu_ms']:.2f} ms = the stack's process {stack_process:.2f} (HTTP servers, "
+                f"event, endpoint container) + environment processes {s['environments_cpu_ms']:.2f} (the handler)"
+            )
         # Thread CPU: work the handler hands to threads of its own counts as "other threads".
         return (
             f"cpu/request {s['process_cpu_ms']:.2f} ms = handler's thread {s['handler_cpu_ms']:.2f} + endpoint "
@@ -359,7 +387,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sequential", type=int, default=300, help="sequential POST /predict requests")
     parser.add_argument("--batches", type=int, default=15, help="sequential 1,000-customer batches")
     parser.add_argument(
-        "--environments", type=int, default=2, help="also run this checkout with N environment processes (default 2)"
+        "--environments",
+        type=int,
+        default=serve_environments(),
+        help="also run each variant with N environment processes (default: make serve's, %(default)s)",
+    )
+    parser.add_argument(
+        "--single",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run each variant with one in-process environment too (default: yes)",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
@@ -375,10 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"local stack, {machine}"]
     with tempfile.TemporaryDirectory(prefix="churn-bench-") as tmp, _baseline(args.baseline) as baseline:
         train(out_dir=Path(tmp), threshold=0.39)
-        variants = [(f"baseline {args.baseline}", baseline, 1)] if baseline else []
-        variants.append(("this checkout", ROOT, 1))
-        if args.environments > 1:
-            variants.append((f"this checkout, --environments {args.environments}", ROOT, args.environments))
+        variants = _variants(args, baseline)
         for round_ in range(1, args.rounds + 1):
             for name, code_root, environments in variants:
                 worker_ = Worker(code_root, Path(tmp), environments)
@@ -393,6 +427,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
+
+
+def _variants(args: argparse.Namespace, baseline: Path | None) -> list[tuple[str, Path, int]]:
+    """Return (name, code, environments) to run in each round, the baseline's and this checkout's side by side."""
+    codes = [(f"baseline {args.baseline}", baseline)] if baseline else []
+    codes.append(("this checkout", ROOT))
+    variants = []
+    for name, code in codes:
+        if args.environments > 1 and _knows_environments(code):
+            variants.append((f"{name}, --environments {args.environments}", code, args.environments))
+        if args.single or args.environments == 1:
+            variants.append((name, code, 1))
+    return sorted(variants, key=lambda variant: -variant[2])  # alike variants one after the other
+
+
+def _knows_environments(code: Path) -> bool:
+    return "environments: int" in (code / "local" / "churn_local" / "stack.py").read_text(encoding="utf-8")
 
 
 @contextmanager

@@ -1,4 +1,11 @@
-"""The local stack (`make serve`) over real HTTP: sequential latency, 32 concurrent clients, a 1,000-customer batch."""
+"""The local stack as `make serve` runs it (`python -m churn_local.serve --environments N`, N from the Makefile)
+over real HTTP: sequential latency on one keep-alive connection, POST /predict at 32 keep-alive connections (wrk
+when installed, else http.client threads: the figures name the client), a 1,000-customer batch.
+
+The load driver and the sequential client are benchmarks/local_stack.py's (`make bench-local`); this module only
+starts the stack the way `make serve` does and names the figures for benchmarks/results.json. Errors (socket errors
+and non-2xx answers) are counted: a throughput figure with errors is not a result, and says so.
+"""
 
 from __future__ import annotations
 
@@ -8,80 +15,96 @@ import signal
 import statistics
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
+import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from benchmarks import local_stack
 from churn_local.serve import READY_LINE
 
-CLIENTS = 32
-
-
-def post(url: str, body: Any) -> int:
-    """POST JSON over a fresh connection and return the status (4xx/5xx included)."""
-    data = json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            response.read()
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        with error:
-            return int(error.code)
+CONNECTIONS = 32
+DURATION_S = 10.0
+SEQUENTIAL = 200
+BATCHES = 10
 
 
 @contextmanager
-def local_stack(root: Path, artifacts: Path) -> Iterator[str]:
-    """Run the local stack as `make serve` does, on free ports, and yield its API's URL."""
+def serving(root: Path, artifacts: Path, environments: int) -> Iterator[str]:
+    """Run `python -m churn_local.serve` as `make serve` does, on free ports, and yield its API's URL."""
     command = [sys.executable, "-m", "churn_local.serve", "--artifacts", str(artifacts)]
-    command += ["--api-port", "0", "--endpoint-port", "0", "--s3-port", "0"]
+    command += ["--api-port", "0", "--endpoint-port", "0", "--s3-port", "0", "--environments", str(environments)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    process = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
+    stdout = process.stdout
+    drain = threading.Thread(target=_drain, args=(stdout,), daemon=True)
     try:
-        for line in process.stdout:
-            if match := READY_LINE.search(line):
+        for line in stdout:
+            if match := READY_LINE.search(line.decode("utf-8", "replace")):
                 break
         else:
             raise RuntimeError("the local stack exited before it was ready")
-        # Keep draining its stdout (the handler logs every request) so that the pipe never fills up.
-        drain = ThreadPoolExecutor(max_workers=1)
-        drain.submit(lambda: [None for _ in process.stdout])  # type: ignore[union-attr]
+        drain.start()
         yield match["api"]
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
+        if drain.is_alive():
+            drain.join(timeout=10)
+        stdout.close()
 
 
-def measure(root: Path, artifacts: Path, payloads: Sequence[dict[str, Any]], requests: int = 1_500) -> dict[str, Any]:
-    """Return the local stack's latency and throughput figures."""
-    with local_stack(root, artifacts) as api:
-        post(f"{api}/predict", payloads[0])  # the first request loads the transformation
-        sequential = []
-        for i in range(200):
-            started = time.perf_counter()
-            post(f"{api}/predict", payloads[i % len(payloads)])
-            sequential.append((time.perf_counter() - started) * 1000)
-        with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
-            started = time.perf_counter()
-            statuses = list(pool.map(lambda i: post(f"{api}/predict", payloads[i % len(payloads)]), range(requests)))
-            elapsed = time.perf_counter() - started
-        batch_ms = []
-        for _ in range(10):
-            started = time.perf_counter()
-            post(f"{api}/predict/batch", {"customers": list(payloads[:1000])})
-            batch_ms.append((time.perf_counter() - started) * 1000)
-    quantiles = statistics.quantiles(sequential, n=100, method="inclusive")
+def _drain(stream: IO[bytes]) -> None:
+    """Read the stack's stdout (the handler logs every request) in large chunks, so that the pipe never fills up."""
+    while stream.read1(1 << 16):  # type: ignore[attr-defined]
+        pass
+
+
+def measure(
+    root: Path, artifacts: Path, payloads: Sequence[dict[str, Any]], environments: int | None = None
+) -> dict[str, Any]:
+    """Return the local stack's latency and throughput figures, keyed for benchmarks/results.json."""
+    environments = local_stack.serve_environments() if environments is None else environments
+    one = json.dumps(payloads[1]).encode()
+    batch = json.dumps({"customers": list(payloads[:1000])}).encode()
+    with serving(root, artifacts, environments) as api:
+        local_stack.sequential(api, "/predict", one, 20)  # the first request loads the transformation
+        local_stack.sequential(api, "/predict/batch", batch, 2)
+        single = local_stack.sequential(api, "/predict", one, SEQUENTIAL)
+        loaded = local_stack.load(api, one, CONNECTIONS, DURATION_S)
+        batches = local_stack.sequential(api, "/predict/batch", batch, BATCHES)
+    quantiles = statistics.quantiles(single, n=100, method="inclusive")
+    errors = loaded["errors"] + loaded["non2xx"]
     return {
+        "environments": environments,
         "sequential_predict_p50_ms": quantiles[49],
         "sequential_predict_p99_ms": quantiles[98],
-        "concurrent_clients": CLIENTS,
-        "concurrent_requests_per_s": requests / elapsed,
-        "concurrent_errors": sum(1 for s in statuses if s != 200),
-        "batch_1000_p50_ms": statistics.median(batch_ms),
+        "concurrent_client": loaded["client"],
+        "concurrent_clients": CONNECTIONS,
+        "concurrent_seconds": loaded["seconds"],
+        "concurrent_requests": loaded["requests"],
+        "concurrent_requests_per_s": loaded["requests"] / loaded["seconds"],
+        "concurrent_p50_ms": loaded["p50_ms"],
+        "concurrent_p99_ms": loaded["p99_ms"],
+        # Socket errors (connect, read, write, timeout) plus answers outside 2xx: the figure counts only at 0.
+        "concurrent_errors": errors,
+        "concurrent_socket_errors": loaded["errors"],
+        "concurrent_non2xx": loaded["non2xx"],
+        "batch_1000_p50_ms": statistics.median(batches),
     }
+
+
+def print_figures(figures: dict[str, Any]) -> None:
+    """Print the figures, saying which client drove the load and whether the throughput counts."""
+    print(
+        f"\nLocal stack over HTTP, as `make serve` runs it ({figures['environments']} function environment(s)); "
+        f"load from {figures['concurrent_client']}, {figures['concurrent_clients']} keep-alive connections:"
+    )
+    for name, value in figures.items():
+        print(f"  {name:<28} {value:.2f}" if isinstance(value, float) else f"  {name:<28} {value}")
+    if figures["concurrent_errors"]:
+        print(f"  NOT A RESULT: {figures['concurrent_errors']} requests failed under load (0 required)")
+    goals = (local_stack.GOAL_RPS, local_stack.GOAL_BATCH_MS)
+    print(f"  goals: >= {goals[0]} requests/s with 0 errors; a batch of 1,000 <= {goals[1]} ms")

@@ -150,3 +150,50 @@ def test_a_folded_header_and_header_case_reach_the_request_as_one_value(served: 
 
     assert status == 200
     assert json.loads(body)["headers"]["X-Folded"] == "one two"
+
+
+# -- buffered answers: head and body leave in one send, but 100 Continue goes out at once -----------------------
+
+POST_PATHS = {"api": "/predict", "endpoint": "/invocations"}
+
+
+def post_head(path: str, body: bytes, *extra: str) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: text/csv", f"Content-Length: {len(body)}"]
+    return ("\r\n".join([*lines, *extra]) + "\r\n\r\n").encode()
+
+
+def read_answer(connection: socket.socket) -> bytes:
+    """Read one answer whole: its head, then Content-Length bytes of body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += connection.recv(65536)
+    top, _, rest = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in top.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    while len(rest) < length:
+        rest += connection.recv(65536)
+    return top + b"\r\n\r\n" + rest
+
+
+def test_a_client_that_expects_100_continue_gets_it_before_sending_its_body(served: tuple[str, Any]) -> None:
+    name, server = served
+    body = b"1,2,3"
+    with connect(server) as connection:
+        # GIVEN a request that holds its body back until the server says 100 Continue
+        connection.sendall(post_head(POST_PATHS[name], body, "Expect: 100-continue"))
+        # THEN the interim answer arrives while the body is still unsent (a buffered one would never come)
+        assert connection.recv(65536).startswith(b"HTTP/1.1 100 Continue\r\n")
+        # AND once the body is sent, the final answer follows
+        connection.sendall(body)
+        assert read_answer(connection).split(b"\r\n", 1)[0].split()[1] != b"100"
+
+
+def test_two_requests_on_one_keep_alive_connection_get_two_whole_answers(served: tuple[str, Any]) -> None:
+    name, server = served
+    body = b"1,2,3"
+    with connect(server) as connection:
+        answers = []
+        for _ in range(2):
+            connection.sendall(post_head(POST_PATHS[name], body) + body)
+            answers.append(read_answer(connection))
+    assert all(answer.startswith(b"HTTP/1.1 ") for answer in answers)
+    assert answers[0].split(b"\r\n", 1)[0] == answers[1].split(b"\r\n", 1)[0]

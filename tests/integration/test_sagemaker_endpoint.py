@@ -156,6 +156,18 @@ def test_every_held_out_row_in_one_request_scores_in_order_on_one_comma_separate
     np.testing.assert_allclose(scores, expected_scores(booster, transformation, held_out), rtol=0, atol=1e-6)
 
 
+def test_every_row_of_the_data_set_scores_exactly_what_xgboost_predicts_from_a_dmatrix(
+    server: EndpointServer, booster: xgb.Booster, transformation: Transformation, churn_frame: pd.DataFrame
+) -> None:
+    customers = [Customer.model_validate(dataset.as_payload(row)) for _, row in churn_frame.iterrows()]
+
+    reply = server.container.invocations(transformation.to_csv(customers).encode(), "text/csv", "text/csv")
+
+    scores = np.array([float(s) for s in reply.body.decode().split(",")], dtype=np.float32)
+    assert len(scores) == len(churn_frame) == 5000
+    np.testing.assert_array_equal(scores, expected_scores(booster, transformation, customers))
+
+
 def test_json_accept_answers_a_predictions_list_of_scores(
     runtime: Any, booster: xgb.Booster, transformation: Transformation, held_out: list[Customer]
 ) -> None:

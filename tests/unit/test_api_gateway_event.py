@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from dataclasses import replace
 from typing import Any
@@ -158,6 +159,27 @@ def test_the_handler_gets_a_lambda_context_shaped_like_the_python_runtimes() -> 
     assert first.memory_limit_in_mb == "1024"
     assert 0 < first.get_remaining_time_in_millis() <= 25_000
     assert first.aws_request_id != second.aws_request_id
+
+
+def test_invocations_share_their_environments_log_stream_and_a_fresh_environment_gets_a_new_one() -> None:
+    # GIVEN a function whose second invocation outlives its Timeout (Lambda throws that environment away)
+    seen: list[LambdaContext] = []
+
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        seen.append(context)
+        if len(seen) == 2:
+            time.sleep(0.5)
+        return {"statusCode": 204}
+
+    api = local_api(handler, function_timeout_s=0.2)
+    # WHEN it is invoked three times
+    statuses = [api.dispatch(request()).status for _ in range(3)]
+
+    # THEN the first two share one log stream, named as Lambda names it, and the fresh environment has its own
+    first, second, third = (context.log_stream_name for context in seen)
+    assert statuses == [204, 502, 204]
+    assert first == second != third
+    assert re.fullmatch(r"\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}", first)
 
 
 # -- the proxy response ------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from churn_local.apigw.invoke import Deadlines, Invocation, LambdaContext, Outcome, import_handler
+from churn_local.apigw.invoke import Deadlines, Invocation, LambdaContext, Outcome, import_handler, new_log_stream_name
 from churn_local.apigw.provider import FunctionSpec
 from churn_local.constants import INTEGRATION_TIMEOUT_S
 
@@ -45,13 +45,14 @@ def _serve(spec: FunctionSpec, region: str, environment: Mapping[str, str], conn
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(environment)
     handler = import_handler(spec)
+    log_stream_name = new_log_stream_name()
     connection.send("ready")
     while True:
         try:
             event, request_id, remaining_s = connection.recv()
         except (EOFError, OSError):
             return
-        context = LambdaContext(spec, region, remaining_s)
+        context = LambdaContext(spec, region, remaining_s, log_stream_name)
         try:
             answer: tuple[Outcome, Any] = (Outcome.RETURNED, handler(event, context))
         except Exception:

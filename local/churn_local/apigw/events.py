@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -53,20 +54,24 @@ class HttpRequest:
     server_port: int = DEFAULT_PORT
     scheme: str = "http"
 
-    @property
+    @cached_property
     def path(self) -> str:
         """Return the path part of the request target."""
         return urlsplit(self.target).path or "/"
 
-    @property
+    @cached_property
     def query(self) -> str:
         """Return the raw query string."""
         return urlsplit(self.target).query
 
+    @cached_property
+    def _last(self) -> dict[str, str]:
+        # Each header's last value by lower-cased name: a request is looked up several times on its way.
+        return {k.lower(): v for k, v in self.headers}
+
     def header(self, name: str) -> str | None:
         """Return the last value of a header, matched case-insensitively."""
-        values = [v for k, v in self.headers if k.lower() == name.lower()]
-        return values[-1] if values else None
+        return self._last.get(name.lower())
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,9 @@ Handler = Callable[[dict[str, Any], Any], Any]
 class LambdaContext:
     """The context object the Python Lambda runtime passes to a handler (awslambdaric's LambdaContext)."""
 
-    def __init__(self, spec: FunctionSpec, region: str, timeout_s: float | None = None) -> None:
+    def __init__(
+        self, spec: FunctionSpec, region: str, timeout_s: float | None = None, log_stream_name: str | None = None
+    ) -> None:
         self.function_name = spec.function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = spec.arn(region)
@@ -51,7 +53,7 @@ class LambdaContext:
         self.memory_limit_in_mb = str(spec.memory_mb)
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{spec.function_name}"
-        self.log_stream_name = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{secrets.token_hex(16)}"
+        self.log_stream_name = log_stream_name or new_log_stream_name()
         self.identity = None
         self.client_context = None
         self.tenant_id = None
@@ -61,6 +63,11 @@ class LambdaContext:
     def get_remaining_time_in_millis(self) -> int:
         """Return the milliseconds left before the function's configured timeout."""
         return max(0, self._deadline_ms - int(time.time() * 1000))
+
+
+def new_log_stream_name() -> str:
+    """Name a log stream as Lambda does: one per execution environment, from the day it started."""
+    return f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{secrets.token_hex(16)}"
 
 
 class Outcome(enum.Enum):
@@ -126,6 +133,7 @@ class _Environment:
 
     def __init__(self, name: str) -> None:
         self.lock = threading.Lock()
+        self.log_stream_name = new_log_stream_name()
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         threading.Thread(target=self._work, name=name, daemon=True).start()
 
@@ -170,7 +178,9 @@ class FunctionContainer:
         # Waiting for a busy environment counts against API Gateway's clock, not against the function's.
         if not environment.lock.acquire(timeout=max(0.0, deadlines.integration - time.monotonic())):
             return Invocation(Outcome.INTEGRATION_TIMED_OUT)
-        context = LambdaContext(self.spec, self.region, deadlines.function - time.monotonic())
+        context = LambdaContext(
+            self.spec, self.region, deadlines.function - time.monotonic(), environment.log_stream_name
+        )
 
         def call() -> Invocation:
             try:

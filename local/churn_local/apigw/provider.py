@@ -18,6 +18,7 @@ One REST API with literal resource paths is what this project deploys, and all t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Mapping
@@ -44,6 +45,7 @@ class TemplateError(ValueError):
     """The template cannot be served locally (a refused parameter, no REST API, an unresolvable value...)."""
 
 
+@functools.lru_cache(maxsize=256)  # every request asks for its API's and its resource's ids
 def short_id(seed: str, length: int) -> str:
     """Return a stable id of lower-case letters and digits, shaped like API Gateway's ids."""
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
