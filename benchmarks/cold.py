@@ -8,6 +8,7 @@ without __pycache__, so every module is compiled from source, as on Lambda when 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -19,8 +20,8 @@ import socket
 import statistics
 import subprocess
 import sys
-import sysconfig
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from benchmarks.warm import BUCKET, FUNCTION_ENV, KEY, route_event
-from tests.support import RUNTIME_IMPORTS, FakeLambdaContext, lambda_runtime_environment, reference_payload
+from tests.support import FakeLambdaContext, lambda_runtime_environment, reference_payload, runtime_sdk_packages
 
 CHILD = Path(__file__).with_name("cold_start.py")
 MODES = ("bare", "libraries", "lazy", "eager")
@@ -47,16 +48,6 @@ def sam_build(root: Path, out: Path) -> Path:
 def tree_size(root: Path) -> int:
     """Return the bytes of every regular file under root, as Lambda counts an unzipped package."""
     return sum(p.lstat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
-
-
-def runtime_packages(folder: Path) -> Path:
-    """Stand in for the runtime's own site-packages: only the SDK it ships, linked from this venv."""
-    folder.mkdir(exist_ok=True)
-    purelib = Path(sysconfig.get_paths()["purelib"])
-    for name in RUNTIME_IMPORTS:
-        if not (folder / name).exists():
-            (folder / name).symlink_to(purelib / name)
-    return folder
 
 
 def without_bytecode(build: Path, out: Path) -> Path:
@@ -93,19 +84,20 @@ def import_offenders(stderr: str, top: int = 12) -> dict[str, list[tuple[str, fl
     return {"top_level_cumulative_ms": by_package, "modules_self_ms": by_self}
 
 
-def measure(root: Path, work: Path, saved: dict[str, Any], repeat: int = 5) -> dict[str, Any]:
-    """Build, then time bare/lazy/eager cold containers with and without bytecode; return the table."""
-    work.mkdir(parents=True, exist_ok=True)
-    build = sam_build(root, work / "build")
-    bare_tree = without_bytecode(build, work / "no-bytecode")
-    runtime = runtime_packages(work / "runtime")
-    event = work / "event.json"
+def write_invocation(path: Path) -> Path:
+    """Write the first request's API Gateway event and Lambda context where the child reads them; return path."""
     context = {
         **dataclasses.asdict(FakeLambdaContext()),
         "remaining_ms": FakeLambdaContext().get_remaining_time_in_millis(),
     }
     invocation = {"event": route_event("/predict", reference_payload()), "context": context}
-    event.write_text(json.dumps(invocation), encoding="utf-8")
+    path.write_text(json.dumps(invocation), encoding="utf-8")
+    return path
+
+
+@contextlib.contextmanager
+def aws_stand_ins(saved: dict[str, Any]) -> Iterator[tuple[str, int]]:
+    """Serve S3 (moto's server, holding the transformation) and an X-Ray daemon's socket; yield the URL and port."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -119,15 +111,33 @@ def measure(root: Path, work: Path, saved: dict[str, Any], repeat: int = 5) -> d
                           aws_secret_access_key="x")  # fmt: skip
         s3.create_bucket(Bucket=BUCKET)
         s3.put_object(Bucket=BUCKET, Key=KEY, Body=pickle.dumps(saved))
-        table: dict[str, dict[str, float]] = {}
+        yield url, daemon.getsockname()[1]
+    finally:
+        server.stop()
+        daemon.close()
+
+
+def lambda_environment(build: Path, s3_url: str, daemon_port: int) -> dict[str, str]:
+    """Return the function's environment as deployed: Lambda's own variables, X-Ray on (a sampled request)."""
+    return {
+        **{k: v for k, v in FUNCTION_ENV.items() if k != "POWERTOOLS_TRACE_DISABLED"},
+        **lambda_runtime_environment(build / "ChurnFunction", daemon_port),
+        "AWS_ENDPOINT_URL_S3": s3_url,
+        "AWS_REGION": "us-east-1",
+    }
+
+
+def measure(root: Path, work: Path, saved: dict[str, Any], repeat: int = 5) -> dict[str, Any]:
+    """Build, then time each mode's cold containers with and without bytecode; return the table."""
+    work.mkdir(parents=True, exist_ok=True)
+    build = sam_build(root, work / "build")
+    bare_tree = without_bytecode(build, work / "no-bytecode")
+    runtime = runtime_sdk_packages(work / "runtime")
+    event = write_invocation(work / "event.json")
+    table: dict[str, dict[str, float]] = {}
+    with aws_stand_ins(saved) as (s3_url, daemon_port):
         for tree, label, runs in ((build, "bytecode", repeat), (bare_tree, "no bytecode", max(2, repeat // 2))):
-            # As deployed: Lambda's own variables, X-Ray on (a sampled request), metrics to stdout, as in Lambda.
-            env = {
-                **{k: v for k, v in FUNCTION_ENV.items() if k != "POWERTOOLS_TRACE_DISABLED"},
-                **lambda_runtime_environment(tree / "ChurnFunction", daemon.getsockname()[1]),
-                "AWS_ENDPOINT_URL_S3": url,
-                "AWS_REGION": "us-east-1",
-            }
+            env = lambda_environment(tree, s3_url, daemon_port)
             # Interleaved, so that a neighbour's load on this shared machine falls on every mode alike.
             samples: dict[str, list[dict[str, float]]] = defaultdict(list)
             for _ in range(runs):
@@ -138,9 +148,6 @@ def measure(root: Path, work: Path, saved: dict[str, Any], repeat: int = 5) -> d
                 table[f"{mode}, {label}"] = medians | {"runs": runs}
             if tree == build:
                 _, stderr = run_child(build, "lazy", runtime, event, env, "-X", "importtime")
-    finally:
-        server.stop()
-        daemon.close()
     for row in table.values():
         row["total_ms"] = row["init_ms"] + row["first_request_ms"]
     bare = table["bare, bytecode"]["total_ms"]

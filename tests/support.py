@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sysconfig
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -16,6 +17,16 @@ EVENTS_DIR = PROJECT_ROOT / "events"
 RUNTIME_IMPORTS = ("boto3", "botocore", "s3transfer", "urllib3", "jmespath", "dateutil", "six.py")
 # X-Ray trace header as Lambda passes it to a sampled invocation.
 SAMPLED_TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+def runtime_sdk_packages(folder: Path) -> Path:
+    """Stand in for the runtime's own site-packages: only the SDK it ships, linked from this venv; return folder."""
+    folder.mkdir(exist_ok=True)
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    for name in RUNTIME_IMPORTS:
+        if not (folder / name).exists():
+            (folder / name).symlink_to(purelib / name)
+    return folder
 
 
 def lambda_runtime_environment(task_root: Path, xray_daemon_port: int) -> dict[str, str]:

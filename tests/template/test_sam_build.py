@@ -8,7 +8,6 @@ import re
 import socket
 import subprocess
 import sys
-import sysconfig
 from importlib.metadata import Distribution, distributions
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from tests.support import (
     api_event,
     lambda_runtime_environment,
     reference_payload,
+    runtime_sdk_packages,
 )
 from tests.template.conftest import (
     CONSTRAINTS,
@@ -108,15 +108,6 @@ def bytecode_problems(root: Path) -> list[str]:
             problems.append(f"{cached.relative_to(root)}: compiled from another source")
     strays = [p for p in root.rglob("*.pyc") if not p.name.endswith(".cpython-313.pyc")]
     return problems + [f"{p.relative_to(root)}: not for CPython 3.13" for p in strays]
-
-
-def runtime_like_packages(folder: Path) -> Path:
-    """Stand in for the runtime's own site-packages: only the SDK it ships, linked from this venv."""
-    folder.mkdir()
-    purelib = Path(sysconfig.get_paths()["purelib"])
-    for name in RUNTIME_IMPORTS:
-        (folder / name).symlink_to(purelib / name)
-    return folder
 
 
 def health_event() -> dict[str, Any]:
@@ -244,7 +235,7 @@ def lambda_run(
     (tmp_path / "payloads.json").write_text(json.dumps(payloads), encoding="utf-8")
     (tmp_path / "event.json").write_text(json.dumps(health_event()), encoding="utf-8")
     task_root, layer = function_package(sam_build), layer_packages(sam_build)
-    runtime = runtime_like_packages(tmp_path / "runtime")
+    runtime = runtime_sdk_packages(tmp_path / "runtime")
     arguments = [str(task_root), str(layer), str(runtime), str(tmp_path / "event.json")]
     arguments += [str(tmp_path / "payloads.json"), str(UNUSED_SUBPACKAGES), *map(str, paths)]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
