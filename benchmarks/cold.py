@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import logging
 import os
 import pickle
 import re
@@ -25,11 +24,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
-from moto.server import ThreadedMotoServer
-
 from benchmarks.warm import BUCKET, FUNCTION_ENV, KEY, route_event
-from tests.support import FakeLambdaContext, lambda_runtime_environment, reference_payload, runtime_sdk_packages
+from tests.support import (
+    FakeLambdaContext,
+    lambda_runtime_environment,
+    reference_payload,
+    runtime_sdk_packages,
+    s3_server_holding,
+)
 
 CHILD = Path(__file__).with_name("cold_start.py")
 MODES = ("bare", "libraries", "lazy", "eager")
@@ -98,23 +100,13 @@ def write_invocation(path: Path) -> Path:
 @contextlib.contextmanager
 def aws_stand_ins(saved: dict[str, Any]) -> Iterator[tuple[str, int]]:
     """Serve S3 (moto's server, holding the transformation) and an X-Ray daemon's socket; yield the URL and port."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
     # Stands in for Lambda's X-Ray daemon: the tracer's segments go to a socket nobody reads, as UDP allows.
-    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    daemon.bind(("127.0.0.1", 0))
-    try:
-        host, port = server.get_host_and_port()
-        url = f"http://{host}:{port}"
-        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x",
-                          aws_secret_access_key="x")  # fmt: skip
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_object(Bucket=BUCKET, Key=KEY, Body=pickle.dumps(saved))
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon,
+        s3_server_holding(BUCKET, KEY, pickle.dumps(saved)) as url,
+    ):
+        daemon.bind(("127.0.0.1", 0))
         yield url, daemon.getsockname()[1]
-    finally:
-        server.stop()
-        daemon.close()
 
 
 def lambda_environment(build: Path, s3_url: str, daemon_port: int) -> dict[str, str]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sysconfig
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,27 @@ EVENTS_DIR = PROJECT_ROOT / "events"
 RUNTIME_IMPORTS = ("boto3", "botocore", "s3transfer", "urllib3", "jmespath", "dateutil", "six.py")
 # X-Ray trace header as Lambda passes it to a sampled invocation.
 SAMPLED_TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+@contextlib.contextmanager
+def s3_server_holding(bucket: str, key: str, body: bytes) -> Iterator[str]:
+    """Serve S3 over HTTP on a free loopback port (moto's server) holding one object; yield the server's URL."""
+    import boto3  # noqa: PLC0415 - here, not at import: most users of this module need neither
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing")  # fmt: skip
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        yield url
+    finally:
+        server.stop()
 
 
 def runtime_sdk_packages(folder: Path) -> Path:

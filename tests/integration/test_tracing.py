@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import socket
 import subprocess
@@ -13,9 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from churn_local.sagemaker_endpoint import make_server
 from tests.support import (
@@ -24,6 +21,7 @@ from tests.support import (
     api_event,
     lambda_runtime_environment,
     reference_payload,
+    s3_server_holding,
     template_threshold,
 )
 
@@ -44,25 +42,16 @@ def score_one_customer_in_lambda() -> None:
 @pytest.fixture(scope="module")
 def aws_services(trained_artifacts: Path) -> Iterator[dict[str, str]]:
     """Serve S3 (moto, holding the transformation) and the SageMaker endpoint (the session's model) locally."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    s3_server.start()
     endpoint = make_server(trained_artifacts / "model.tar.gz", ENDPOINT, "127.0.0.1", 0)
     thread = threading.Thread(target=endpoint.serve_forever, daemon=True)
     thread.start()
     try:
-        host, port = s3_server.get_host_and_port()
-        s3_url = f"http://{host}:{port}"
-        s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing",
-                          aws_secret_access_key="testing")  # fmt: skip
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_object(Bucket=BUCKET, Key=KEY, Body=(trained_artifacts / KEY).read_bytes())
-        yield {"AWS_ENDPOINT_URL_S3": s3_url, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint.url}
+        with s3_server_holding(BUCKET, KEY, (trained_artifacts / KEY).read_bytes()) as s3_url:
+            yield {"AWS_ENDPOINT_URL_S3": s3_url, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint.url}
     finally:
         endpoint.shutdown()
         endpoint.server_close()
         thread.join(timeout=10)
-        s3_server.stop()
 
 
 def received(daemon: socket.socket) -> list[dict[str, Any]]:
