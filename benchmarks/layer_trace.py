@@ -19,8 +19,8 @@ from pathlib import Path
 
 from sklearn.preprocessing import OneHotEncoder
 
-from churn_local import dataset
-from churn_local.transformation import dumps, fit_transformation
+from churn_local.training import dataset
+from churn_local.training.transformation import dumps, fit_transformation
 from tests.support import reference_payload
 
 ROOT = dataset.PROJECT_ROOT

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from churn_local import dataset
+from churn_local.training import dataset
 from tests.integration.conftest import ReferenceModel
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")

@@ -102,8 +102,12 @@ def _children_cpu_ms() -> float:
 
 def worker(artifacts: Path, environments: int) -> int:
     """Run the stack in this process with timers around the handler and the endpoint; answer `stats` on stdin."""
-    from churn_local import sagemaker_endpoint
-    from churn_local.stack import LocalStack, StackSettings
+    try:
+        from churn_local.services import sagemaker_endpoint
+        from churn_local.stack.local_stack import LocalStack, StackSettings
+    except ImportError:  # a baseline from before the package's rooms
+        from churn_local import sagemaker_endpoint  # type: ignore[attr-defined,no-redef]
+        from churn_local.stack import LocalStack, StackSettings  # type: ignore[attr-defined,no-redef]
 
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the handler's JSON logs
@@ -330,7 +334,7 @@ def exported(ref: str) -> Iterator[Path]:
 
 def payloads() -> tuple[bytes, bytes]:
     """Return one customer and a batch of 1,000 as JSON bodies, from the bundled data set."""
-    from churn_local import dataset
+    from churn_local.training import dataset
 
     rows = [dataset.as_payload(row) for _, row in dataset.load().head(1000).iterrows()]
     return json.dumps(rows[1]).encode(), json.dumps({"customers": rows}).encode()
@@ -404,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker is not None:
         return worker(args.worker, args.environments)
 
-    from churn_local.train import train
+    from churn_local.training.train import train
 
     one, batch = payloads()
     results: list[dict[str, Any]] = []
@@ -443,7 +447,11 @@ def _variants(args: argparse.Namespace, baseline: Path | None) -> list[tuple[str
 
 
 def _knows_environments(code: Path) -> bool:
-    return "environments: int" in (code / "local" / "churn_local" / "stack.py").read_text(encoding="utf-8")
+    package = code / "local" / "churn_local"
+    stack = package / "stack" / "local_stack.py"
+    if not stack.exists():
+        stack = package / "stack.py"  # a baseline from before the package's rooms
+    return "environments: int" in stack.read_text(encoding="utf-8")
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""The local stack as `make serve` runs it (`python -m churn_local.serve --environments N`, N from the Makefile)
+"""The local stack as `make serve` runs it (`python -m churn_local.stack.serve --environments N`, N from the Makefile)
 over real HTTP: sequential latency on one keep-alive connection, POST /predict at 32 keep-alive connections (wrk
 when installed, else http.client threads: the figures name the client), a 1,000-customer batch.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from benchmarks import local_stack
-from churn_local.serve import READY_LINE
+from churn_local.stack.serve import READY_LINE
 
 CONNECTIONS = 32
 DURATION_S = 10.0
@@ -32,8 +32,8 @@ BATCHES = 10
 
 @contextmanager
 def serving(root: Path, artifacts: Path, environments: int) -> Iterator[str]:
-    """Run `python -m churn_local.serve` as `make serve` does, on free ports, and yield its API's URL."""
-    command = [sys.executable, "-m", "churn_local.serve", "--artifacts", str(artifacts)]
+    """Run `python -m churn_local.stack.serve` as `make serve` does, on free ports, and yield its API's URL."""
+    command = [sys.executable, "-m", "churn_local.stack.serve", "--artifacts", str(artifacts)]
     command += ["--api-port", "0", "--endpoint-port", "0", "--s3-port", "0", "--environments", str(environments)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     process = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)

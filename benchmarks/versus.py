@@ -31,7 +31,7 @@ SIZES = (1, 1_000)
 def measure(artifacts: Path, calls: dict[int, int], traced: bool = False) -> dict[str, float]:
     """Time this process's churn_api handler (medians in ms); runs in the child."""
     from benchmarks import warm  # noqa: PLC0415 - after PYTHONPATH chose which churn_api
-    from churn_local import dataset  # noqa: PLC0415
+    from churn_local.training import dataset  # noqa: PLC0415
     from tests.support import FakeLambdaContext  # noqa: PLC0415
 
     saved = pickle.loads((artifacts / "transformation.sav").read_bytes())  # noqa: S301 - just trained
@@ -75,8 +75,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="processes per side, in turn")
     parser.add_argument("--traced", action="store_true", help="X-Ray on, every request sampled, as deployed")
     args = parser.parse_args(argv)
-    from churn_local import dataset  # noqa: PLC0415
-    from churn_local.train import train  # noqa: PLC0415
+    from churn_local.training import dataset  # noqa: PLC0415
+    from churn_local.training.train import train  # noqa: PLC0415
 
     calls = {1: 400, 1_000: 60}
     with tempfile.TemporaryDirectory(prefix="churn-versus-") as tmp:

@@ -96,7 +96,8 @@ def api_event(
 
 def template_threshold() -> str:
     """Return the Threshold parameter's default from template.yaml, the one place the default threshold lives."""
-    from churn_local.sam_expansion import default_threshold  # SAM CLI's YAML loader: only for tests that need it
+    # SAM CLI's YAML loader: only for tests that need it
+    from churn_local.tooling.sam_expansion import default_threshold
 
     return str(default_threshold())
 

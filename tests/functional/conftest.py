@@ -15,7 +15,7 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from churn_local.transformation import dumps
+from churn_local.training.transformation import dumps
 from tests.support import template_threshold
 
 BUCKET = "churn-api-test-artifacts"

@@ -105,7 +105,7 @@ def test_a_missing_transformation_is_a_500_with_a_stable_code_and_is_retried_aft
     assert error["requestId"] == event["requestContext"]["requestId"]
     assert BUCKET not in response["body"] and KEY not in response["body"] and "NoSuchKey" not in response["body"]
     retry_after = int(response["multiValueHeaders"]["Retry-After"][0])
-    from churn_local.transformation import dumps
+    from churn_local.training.transformation import dumps
 
     s3_bucket.put_object(Bucket=BUCKET, Key=KEY, Body=dumps(fitted_transformation))
     # Within Retry-After the failure is remembered: answered at once, without reading S3 again.

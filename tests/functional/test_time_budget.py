@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from churn_local.transformation import dumps
+from churn_local.training.transformation import dumps
 from tests.functional.conftest import fresh_app
 from tests.support import FakeLambdaContext, api_event, load_event, reference_payload
 

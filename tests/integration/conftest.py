@@ -1,4 +1,4 @@
-"""The whole local stack as a subprocess (`python -m churn_local.serve` on free ports), and HTTP helpers."""
+"""The whole local stack as a subprocess (`python -m churn_local.stack.serve` on free ports), and HTTP helpers."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from churn_local import dataset
 from churn_local.apigw.gateway import STATIC_DIR
-from churn_local.serve import READY_LINE
+from churn_local.stack.serve import READY_LINE
+from churn_local.training import dataset
 from tests.support import PROJECT_ROOT
 
 START_TIMEOUT_S = 180
@@ -36,7 +36,7 @@ STOP_TIMEOUT_S = 30
 
 @dataclass
 class Stack:
-    """A running `python -m churn_local.serve` and what it printed."""
+    """A running `python -m churn_local.stack.serve` and what it printed."""
 
     process: subprocess.Popen[str]
     stdout: list[str] = field(default_factory=list)
@@ -70,7 +70,7 @@ def _drain(stream: Any, lines: list[str], ready: threading.Event | None, stack: 
 def serve_command(artifacts: Path, *extra: str) -> list[str]:
     """Return the command line the tests start the stack with (every port chosen by the system)."""
     ports = ["--api-port", "0", "--endpoint-port", "0", "--s3-port", "0"]
-    return [sys.executable, "-m", "churn_local.serve", "--artifacts", str(artifacts), *ports, *extra]
+    return [sys.executable, "-m", "churn_local.stack.serve", "--artifacts", str(artifacts), *ports, *extra]
 
 
 def clean_environment() -> dict[str, str]:

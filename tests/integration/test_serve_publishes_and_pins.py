@@ -18,9 +18,9 @@ from sklearn.preprocessing import MinMaxScaler
 
 from churn_api.errors import TransformationUnavailable
 from churn_api.integrity import sha256_hex
-from churn_local import publish
 from churn_local.constants import LOCAL_ACCOUNT_ID, LOCAL_REGION, METADATA_FILE, TRANSFORMATION_FILE
-from churn_local.stack import StackSettings
+from churn_local.stack.local_stack import StackSettings
+from churn_local.training import publish
 from tests.integration.conftest import (
     Stack,
     assert_clean_stop,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import local_stack, stack
-from churn_local import dataset
+from churn_local.training import dataset
 from tests.support import PROJECT_ROOT
 
 CLIENTS = ["wrk", "http.client threads"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from churn_local.sagemaker_endpoint import make_server
+from churn_local.services.sagemaker_endpoint import make_server
 from tests.support import (
     PROJECT_ROOT,
     FakeLambdaContext,

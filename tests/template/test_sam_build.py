@@ -19,8 +19,8 @@ from packaging.requirements import Requirement
 from sklearn.preprocessing import OneHotEncoder
 
 from churn_api.models import Customer
-from churn_local.dataset import OBJ_COLS, as_payload
-from churn_local.transformation import dumps
+from churn_local.training.dataset import OBJ_COLS, as_payload
+from churn_local.training.transformation import dumps
 from tests.support import (
     PROJECT_ROOT,
     RUNTIME_IMPORTS,

@@ -17,7 +17,7 @@ from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
 from churn_api.scoring import EndpointScorer
 from churn_api.service import ChurnPredictor, chunk
-from churn_local.dataset import NUM_COLS
+from churn_local.training.dataset import NUM_COLS
 from tests.support import reference_payload
 
 

@@ -2,9 +2,10 @@
 
 Every request goes to moto unchanged, except a GetObject while a fault is on, answered as S3 answers (S3 API
 Reference, "Error responses": an XML <Error> with Code, Message, RequestId): `deny` is 403 AccessDenied, `missing`
-404 NoSuchKey, `corrupt` a 200 whose bytes are not the object, `hang` accepts and never answers. The fault switch
-is at GET/PUT /_local/fault (churn_local.faults). Like S3, the front refuses (403 AccessDenied) any request whose
-`x-amz-expected-bucket-owner` (boto3's ExpectedBucketOwner) names another account than the buckets' owner.
+404 NoSuchKey, `corrupt` a 200 whose bytes are not the object, `hang` accepts and never answers. The fault
+switch is at GET/PUT /_local/fault (churn_local.services.faults). Like S3, the front refuses (403 AccessDenied)
+any request whose `x-amz-expected-bucket-owner` (boto3's ExpectedBucketOwner) names another account than the
+buckets' owner.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import os
 import uuid
 from urllib.parse import urlsplit
 
-from churn_local import faults
 from churn_local.constants import LOCAL_ACCOUNT_ID
-from churn_local.http_server import DEFAULT_IDLE_TIMEOUT_S, TimedRequestHandler
+from churn_local.services import faults
+from churn_local.services.http_server import DEFAULT_IDLE_TIMEOUT_S, TimedRequestHandler
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer",
 _EXPECTED_OWNER = "x-amz-expected-bucket-owner"
 
 
-class S3FaultServer(faults.FaultInjectingServer):
+class S3Server(faults.FaultInjectingServer):
     """Forward to moto at `upstream` (host, port); inject the switched fault into GetObject."""
 
     def __init__(
@@ -50,7 +51,7 @@ class S3FaultServer(faults.FaultInjectingServer):
 
 
 class _Handler(TimedRequestHandler):
-    server: S3FaultServer
+    server: S3Server
     server_version = "churn-local-s3"
 
     def _relay(self) -> None:
