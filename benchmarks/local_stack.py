@@ -415,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load avg {os.getloadavg()[0]:.1f}"
     lines = [f"local stack, {machine}"]
     with tempfile.TemporaryDirectory(prefix="churn-bench-") as tmp, _baseline(args.baseline) as baseline:
-        train(out_dir=Path(tmp), threshold=0.39)
+        train(out_dir=Path(tmp))  # at the template's Threshold
         variants = _variants(args, baseline)
         for round_ in range(1, args.rounds + 1):
             for name, code_root, environments in variants:

@@ -30,10 +30,13 @@ from moto import mock_aws
 from churn_api.budget import Deadline
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
+from churn_api.rules import MAX_BATCH_SIZE, churns
+from churn_local.tooling.sam_expansion import default_threshold
 from tests.support import FakeLambdaContext, api_event, lambda_runtime_environment, template_threshold
 
 BATCH_SIZES = (1, 10, 100, 1_000, 10_000)
-MAX_BATCH = 1_000
+# The decision the deployed function makes: template.yaml's Threshold default.
+THRESHOLD = default_threshold()
 BUCKET = "churn-bench-artifacts"
 KEY = "transformation.sav"
 # One context serves a whole run of timed invocations: its clock must not run out meanwhile.
@@ -82,10 +85,10 @@ def route_event(path: str, body: Any) -> dict[str, Any]:
 
 
 def handler_events(payloads: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Return the events that carry the payloads: one /predict, or /predict/batch events of at most 1,000."""
+    """Return the events that carry the payloads: one /predict, or /predict/batch events of at most MAX_BATCH_SIZE."""
     if len(payloads) == 1:
         return [route_event("/predict", payloads[0])]
-    chunks = [payloads[i : i + MAX_BATCH] for i in range(0, len(payloads), MAX_BATCH)]
+    chunks = [payloads[i : i + MAX_BATCH_SIZE] for i in range(0, len(payloads), MAX_BATCH_SIZE)]
     return [route_event("/predict/batch", {"customers": list(chunk)}) for chunk in chunks]
 
 
@@ -105,7 +108,7 @@ def reference_function(s3: Any, endpoint: InstantEndpoint) -> Callable[[dict[str
         csv = "\n".join(",".join(str(v) for v in row) for row in features.tolist())
         answer = endpoint.invoke_endpoint(EndpointName="churn", ContentType="text/csv", Body=csv.encode())
         scores = [float(s) for s in answer["Body"].read().split()]
-        results = [{"churn": s > 0.39, "score": s} for s in scores]
+        results = [{"churn": churns(s, THRESHOLD), "score": s} for s in scores]
         return {"statusCode": 200, "body": json.dumps(results)}
 
     return handler
@@ -242,8 +245,8 @@ def phases(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dict[st
             parsed = json.loads(body)
             items = [parsed] if n == 1 else parsed["customers"]
             customers = [Customer.model_validate(p) for p in items]
-            answer = {"results": [{"index": i, **verdict(0.5, 0.39)} for i in range(n)], "scored": n, "failed": 0}
-            response = BatchResponse.model_validate({**answer, "threshold": 0.39})
+            answer = {"results": [{"index": i, **verdict(0.5, THRESHOLD)} for i in range(n)], "scored": n, "failed": 0}
+            response = BatchResponse.model_validate({**answer, "threshold": THRESHOLD})
 
             def handler(e: dict[str, Any] = event) -> None:
                 app.lambda_handler(e, context)
@@ -267,8 +270,8 @@ def phases(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dict[st
                     BatchResponse.model_validate(
                         {
                             **a,
-                            "results": [{"index": r["index"], **verdict(0.5, 0.39)} for r in a["results"]],
-                            "threshold": 0.39,
+                            "results": [{"index": r["index"], **verdict(0.5, THRESHOLD)} for r in a["results"]],
+                            "threshold": THRESHOLD,
                         }
                     )
                 ),

@@ -33,7 +33,6 @@ from churn_api.gateway import is_api_gateway_event, read_json, request_id_of, wi
 from churn_api.health import ReadinessCheck
 from churn_api.integrity import Expectations
 from churn_api.models import (
-    MAX_BATCH_SIZE,
     BatchRequest,
     BatchResponse,
     Customer,
@@ -42,6 +41,7 @@ from churn_api.models import (
     Readiness,
 )
 from churn_api.preprocessing import TransformationStore
+from churn_api.rules import MAX_BATCH_SIZE
 from churn_api.scoring import EndpointScorer
 from churn_api.service import ChurnPredictor
 from churn_api.snapstart import RenewableClient, RestoreHooks, fresh_session

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from churn_api.rules import is_probability
 
 # InvokeEndpoint's request limit by endpoint kind (SageMaker quotas: real-time 6 MB, serverless 4 MB); an endpoint
 # the stack does not create ("external") may be either, so it gets the smaller. Chunks stay at 5/6 of the limit.
@@ -69,7 +70,7 @@ def _threshold(raw: str) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"THRESHOLD must be a number between 0 and 1, got {raw!r}") from None
-    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+    if not is_probability(value):
         raise ConfigError(f"THRESHOLD must be a number between 0 and 1, got {raw!r}")
     return value
 

@@ -1,4 +1,8 @@
-"""The published contract: the OpenAPI document, stating the categories the loaded transformation accepts."""
+"""The published contract: the OpenAPI document, stating the categories the loaded transformation accepts.
+
+One document: the function serves it at /swagger and `make openapi` writes it to docs/openapi.json, both through
+`ContractResolver.get_openapi_schema`.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +34,25 @@ def customer_schemas(document: dict[str, Any]) -> list[dict[str, Any]]:
     """Return the Customer schema and the copy the batch request inlines (its items are validated one by one)."""
     schemas = document["components"]["schemas"]
     return [schemas["Customer"], schemas["BatchRequest"]["properties"]["customers"]["items"]]
+
+
+# Powertools declares a 422 and its schemas for every validated route; the handler answers 400 instead
+# (errors.InvalidRequest), so no route can answer them.
+_UNREACHABLE_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
+
+
+def without_unreachable_422(document: dict[str, Any]) -> dict[str, Any]:
+    """Return the document without the 422 responses (and their schemas) that no route answers."""
+    published = copy.deepcopy(document)
+    for item in published["paths"].values():
+        for operation in item.values():
+            responses = operation.get("responses", {})
+            for status in (422, "422"):  # Powertools' model keys statuses by int, its JSON by string
+                responses.pop(status, None)
+    schemas = published.get("components", {}).get("schemas", {})
+    for name in _UNREACHABLE_SCHEMAS:
+        schemas.pop(name, None)
+    return published
 
 
 def with_categories(document: dict[str, Any], categories: Categories) -> dict[str, Any]:
@@ -78,12 +101,9 @@ class ContractResolver(APIGatewayRestResolver):
         return ProxyEvent(event, self._json_body_deserializer)
 
     def get_openapi_schema(self, **kwargs: Any) -> OpenAPI:
-        """Return Powertools' document with the categories the transformation accepts, when it can be loaded."""
-        document = super().get_openapi_schema(**kwargs)
-        categories = self.categories()
-        if not categories:
-            return document
+        """Return Powertools' document without its unreachable 422s, with the categories the transformation accepts."""
         from aws_lambda_powertools.event_handler.openapi.models import OpenAPI  # noqa: PLC0415 - see the top
 
-        raw = document.model_dump(by_alias=True, exclude_none=True)
-        return OpenAPI.model_validate(with_categories(raw, categories))
+        raw = without_unreachable_422(super().get_openapi_schema(**kwargs).model_dump(by_alias=True, exclude_none=True))
+        categories = self.categories()
+        return OpenAPI.model_validate(with_categories(raw, categories) if categories else raw)

@@ -21,6 +21,9 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
+from churn_api.budget import LOAD_RETRY_AFTER_S
+from churn_api.rules import MAX_BATCH_SIZE, NUMBER_LIMIT
+
 
 class ErrorDetail(BaseModel):
     """One thing wrong with one field."""
@@ -97,8 +100,8 @@ class InvalidRequest(ApiError):
     status, code = 400, "VALIDATION_ERROR"
     default_message = "the request body is not valid"
     when = (
-        "a field is missing, not a number, negative or 1,000,000 and over, a boolean, or a category the model was "
-        'never trained on (`State: "XX"` names the field and the value); the body is not a JSON object, not '
+        f"a field is missing, not a number, negative or {NUMBER_LIMIT:,} and over, a boolean, or a category the "
+        'model was never trained on (`State: "XX"` names the field and the value); the body is not a JSON object, not '
         "UTF-8, has an integer over 4,300 digits or nesting too deep to read"
     )
 
@@ -115,7 +118,7 @@ class PayloadTooLarge(ApiError):
     """The request holds more customers than one invocation may carry."""
 
     status, code = 413, "PAYLOAD_TOO_LARGE"
-    when = "more than 1,000 customers in a batch"
+    when = f"more than {MAX_BATCH_SIZE:,} customers in a batch"
 
 
 class UnsupportedMediaType(ApiError):
@@ -134,8 +137,11 @@ class TransformationUnavailable(ApiError):
 
     status, code = 500, "TRANSFORMATION_UNAVAILABLE"
     default_message = "the model's preprocessing cannot be loaded; retry later"
-    when = "the transformation cannot be read from S3 or is not usable; a failed load is retried after 1 to 30 s"
-    retry_after = 1
+    when = (
+        "the transformation cannot be read from S3 or is not usable; a failed load is retried after "
+        f"{LOAD_RETRY_AFTER_S[0]} to {LOAD_RETRY_AFTER_S[-1]} s"
+    )
+    retry_after = LOAD_RETRY_AFTER_S[0]
 
 
 class ModelError(ApiError):

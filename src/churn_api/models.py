@@ -21,18 +21,12 @@ from pydantic import (
 from pydantic_core import SchemaValidator, core_schema
 
 from churn_api.errors import ErrorInfo
-
-MAX_BATCH_SIZE = 1000
-
-
-# Numbers must stay far inside float32 (the model's input type) after scaling: the real data's largest value is
-# 1,300, and a million leaves every plausible account room while keeping 1e40 out of the model.
-NUMBER_LIMIT = 1_000_000
+from churn_api.rules import MAX_BATCH_SIZE, NUMBER_LIMIT, churns
 
 # Numbers arrive as JSON numbers or as numeric strings ("15"), the way the reference payload sends them. A string
 # must match the pattern the OpenAPI document publishes, so that the schema and the API accept the same things
 # (pydantic's lax parsing alone would also take "4.0" for a count, "1_000" or "-0").
-COUNT_DIGITS = 6
+COUNT_DIGITS = len(str(NUMBER_LIMIT - 1))
 _COUNT_PATTERN = rf"^\s*\+?\d{{1,{COUNT_DIGITS}}}\s*$"
 _AMOUNT_PATTERN = r"^\s*\+?(\d{1,6}(\.\d*)?|\.\d+)\s*$"
 
@@ -104,8 +98,8 @@ _PLAIN_AMOUNT = Plainest(
 _PLAIN_CATEGORY = Plainest(core_schema.str_schema(pattern=r"^[!-~](?:[ -~]{0,62}[!-~])?$", strict=True))
 
 
-_COUNT = "a whole number from 0 to 999999"
-_AMOUNT = "a number from 0 up to (not including) 1000000"
+_COUNT = f"a whole number from 0 to {NUMBER_LIMIT - 1}"
+_AMOUNT = f"a number from 0 up to (not including) {NUMBER_LIMIT}"
 Count = Annotated[
     int,
     BeforeValidator(_number(_COUNT_PATTERN, _COUNT)),
@@ -292,7 +286,7 @@ _LABELS = ("False", "True")  # str(churn), looked up
 
 def verdict(score: float, threshold: float) -> dict[str, Any]:
     """Return a Prediction's churn, label and score: churn when the score is above the threshold."""
-    churn = score > threshold
+    churn = churns(score, threshold)
     return {"churn": churn, "label": _LABELS[churn], "score": score}
 
 

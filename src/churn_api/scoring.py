@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 from typing import Any
@@ -26,6 +25,7 @@ from churn_api.errors import (
     ModelThrottled,
     ModelTimeout,
 )
+from churn_api.rules import are_probabilities
 
 _SEPARATORS = re.compile(r"[,\s]+")
 
@@ -67,8 +67,7 @@ def parse_scores(body: bytes | str, expected: int) -> list[float]:
         raise ModelBadResponse(internal="the endpoint's answer is not a list of scores") from exc
     if len(scores) != expected:
         raise ModelBadResponse(internal=f"the endpoint returned {len(scores)} scores for {expected} rows")
-    # The sum is NaN or infinite if any score is; otherwise the least and the greatest bound them all.
-    if scores and not (math.isfinite(sum(scores)) and min(scores) >= 0.0 and max(scores) <= 1.0):
+    if not are_probabilities(scores):
         raise ModelBadResponse(internal="the endpoint returned a score outside [0, 1]")
     return scores
 

@@ -11,8 +11,9 @@ from pydantic import ValidationError
 
 from churn_api.budget import Deadline, within
 from churn_api.errors import ApiError, InvalidRequest, ModelTimeout, PayloadTooLarge, problems_from
-from churn_api.models import MAX_BATCH_SIZE, BatchResponse, Customer, Prediction, customers_from, verdict
+from churn_api.models import BatchResponse, Customer, Prediction, customers_from, verdict
 from churn_api.preprocessing import Transformation, TransformationStore
+from churn_api.rules import MAX_BATCH_SIZE
 from churn_api.scoring import EndpointScorer
 
 # InvokeEndpoint accepts at most 6 MB per request on a real-time endpoint and 4 MB on a serverless one (SageMaker

@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import Stubber
 
 from churn_api.contract import customer_schemas
-from churn_api.models import MAX_BATCH_SIZE
+from churn_api.rules import MAX_BATCH_SIZE
 from tests.functional.conftest import ENDPOINT, THRESHOLD, S3Reads, answer, fresh_app
 from tests.support import FakeLambdaContext, api_event, reference_payload
 

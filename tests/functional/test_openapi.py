@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import pickle
@@ -10,13 +11,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from openapi_spec_validator import validate
 
 from churn_api.contract import customer_schemas
 from churn_api.errors import SCORING_ERRORS, PayloadTooLarge
-from churn_api.models import MAX_BATCH_SIZE
+from churn_api.rules import MAX_BATCH_SIZE
 from churn_local.tooling.openapi import DOCUMENT
-from tests.support import PROJECT_ROOT, reference_payload
+from tests.functional.conftest import fresh_app
+from tests.support import PROJECT_ROOT, FakeLambdaContext, api_event, reference_payload
 
 
 def test_the_checked_in_document_matches_what_the_code_generates(trained_artifacts: Path) -> None:
@@ -80,3 +83,36 @@ def test_each_scoring_route_documents_every_error_class_by_status_and_code() -> 
 
 def codes_in(description: str) -> list[str]:
     return [part.split(":")[0].strip() for part in description.split("; ") if part.split(":")[0].strip().isupper()]
+
+
+def test_the_function_serves_the_checked_in_document_at_swagger(uploaded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the function deployed with Swagger on, its transformation in S3
+    monkeypatch.setenv("ENABLE_SWAGGER", "true")
+    app = fresh_app()
+    event = api_event(None)
+    event.update(
+        httpMethod="GET",
+        path="/swagger",
+        resource="/swagger",
+        queryStringParameters={"format": "json"},
+        multiValueQueryStringParameters={"format": ["json"]},
+    )
+    # WHEN a client reads the live document
+    live = json.loads(app.lambda_handler(event, FakeLambdaContext())["body"])
+    # THEN it is docs/openapi.json (no 422 either), but for the categories, which are the loaded transformation's,
+    # and the server, which is the stage the request came through
+    checked_in = json.loads(DOCUMENT.read_text(encoding="utf-8"))
+    assert all("422" not in op["responses"] for item in live["paths"].values() for op in item.values())
+    assert live.pop("servers") == [{"url": "/Prod"}]
+    assert checked_in.pop("servers") == [{"url": "/"}]
+    assert without_categories(live) == without_categories(checked_in)
+
+
+def without_categories(document: dict[str, Any]) -> dict[str, Any]:
+    """Return the document without the categorical fields' schemas: they list the loaded transformation's values."""
+    stripped = copy.deepcopy(document)
+    for customer in customer_schemas(stripped):
+        properties = customer["properties"]
+        for field in [name for name, schema in properties.items() if "enum" in schema.get("anyOf", [{}])[0]]:
+            properties[field] = "categorical"
+    return stripped

@@ -25,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from churn_api.rules import is_probability
 from churn_local.constants import PROJECT_ROOT
 from churn_local.services import faults
 from churn_local.stack.local_stack import (
@@ -171,7 +172,7 @@ def parse_args(argv: Sequence[str] | None = None) -> StackSettings:
     )
     _add_fault_arguments(parser, d)
     args = parser.parse_args(argv)
-    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+    if args.threshold is not None and not is_probability(args.threshold):
         parser.error("--threshold must be between 0 and 1")
     if args.api_key is not None and not api_key_is_valid(args.api_key):
         parser.error(

@@ -12,6 +12,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 from sklearn.metrics import roc_curve
 
+from churn_api.rules import churns
+
 CHURN = "#c8423b"
 STAY = "#2a7f9e"
 THRESHOLD = "#222222"
@@ -24,7 +26,7 @@ def _label(kind: str, threshold: float) -> str:
 
 
 def _operating_point(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[float, float]:
-    predicted = scores > threshold
+    predicted = churns(scores, threshold)
     positives = y_true == 1
     return float(predicted[~positives].mean()), float(predicted[positives].mean())
 

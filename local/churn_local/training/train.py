@@ -70,6 +70,7 @@ from sklearn.model_selection import train_test_split
 from churn_api.integrity import feature_signature
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
+from churn_api.rules import churns, is_probability
 from churn_local.constants import (
     METADATA_FILE,
     MODEL_ARCHIVE,
@@ -135,13 +136,13 @@ def feature_matrix(transformation: Transformation, frame: pd.DataFrame) -> np.nd
 
 def counts(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, int]:
     """Return the confusion matrix at a threshold; a customer churns when score > threshold, as the API decides."""
-    tn, fp, fn, tp = confusion_matrix(y_true, scores > threshold, labels=[0, 1]).ravel()
+    tn, fp, fn, tp = confusion_matrix(y_true, churns(scores, threshold), labels=[0, 1]).ravel()
     return {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)}
 
 
 def evaluate(y_true: np.ndarray, scores: np.ndarray, threshold: float, costs: Costs) -> dict[str, Any]:
     """Score the held-out predictions: ranking, decisions at the threshold, the cost curve, baselines."""
-    predicted = scores > threshold
+    predicted = churns(scores, threshold)
     matrix = counts(y_true, scores, threshold)
     curve = [costs.of(**counts(y_true, scores, float(t))) for t in THRESHOLD_GRID]
     best = int(np.argmin(curve))
@@ -209,7 +210,7 @@ def train(
     threshold = default_threshold() if threshold is None else threshold
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"test_size must be between 0 and 1, got {test_size}")
-    if not 0.0 <= threshold <= 1.0:
+    if not is_probability(threshold):
         raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
     costs = costs or Costs()
     data_path = Path(data_path)
