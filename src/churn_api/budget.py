@@ -1,6 +1,7 @@
 """One time budget per request, and the client timeouts and attempts sized to fit it.
 
-The arithmetic, written down once (the README's "Failure modes" repeats the results, not the rules):
+The arithmetic, written down once (the README's "Failure modes" repeats the results, not the rules), and checked
+against the template's Timeout and API Gateway's 29 s by tests/unit/test_budget.py:
 
 - A request's budget is the time Lambda says is left (`context.get_remaining_time_in_millis()`) minus
   ANSWER_MARGIN_S, the time kept to log, render and return the answer. With the template's 25 s Timeout that is

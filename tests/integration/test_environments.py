@@ -12,7 +12,7 @@ import pytest
 from churn_local.apigw.environments import ProcessContainers
 from churn_local.apigw.invoke import Outcome
 from churn_local.apigw.provider import FunctionSpec
-from churn_local.constants import LOCAL_REGION
+from churn_local.constants import INTEGRATION_TIMEOUT_S, LOCAL_REGION
 from tests.integration.conftest import Stack, assert_clean_stop, predict, serve_command, start_stack
 from tests.support import reference_payload
 
@@ -69,7 +69,7 @@ def slow_function(tmp_path: Path) -> Iterator[ProcessContainers]:
     """Two environments of a function that sleeps as long as it is told: ours always answers within its Timeout."""
     (tmp_path / "slow.py").write_text(SLOW_FUNCTION, encoding="utf-8")
     spec = FunctionSpec("SlowFunction", tmp_path, "slow.handler", timeout_s=1.0, memory_mb=128)
-    containers = ProcessContainers(spec, {}, 2, region=LOCAL_REGION)
+    containers = ProcessContainers(spec, {}, 2, region=LOCAL_REGION, integration_timeout_s=INTEGRATION_TIMEOUT_S)
     yield containers
     containers.close()
 

@@ -29,7 +29,6 @@ from typing import Any
 
 from churn_local.apigw.invoke import Deadlines, Invocation, LambdaContext, Outcome, import_handler, new_log_stream_name
 from churn_local.apigw.provider import FunctionSpec
-from churn_local.constants import INTEGRATION_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +99,7 @@ class ProcessContainers:
         *,
         region: str,
         timeout_s: float | None = None,
-        integration_timeout_s: float = INTEGRATION_TIMEOUT_S,
+        integration_timeout_s: float,
     ) -> None:
         self.spec = spec
         self.region = region

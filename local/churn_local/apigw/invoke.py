@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 from churn_local.apigw.provider import Application, FunctionSpec, TemplateError
-from churn_local.constants import INTEGRATION_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +159,7 @@ class FunctionContainer:
         *,
         region: str,
         timeout_s: float | None = None,
-        integration_timeout_s: float = INTEGRATION_TIMEOUT_S,
+        integration_timeout_s: float,
     ) -> None:
         self.spec = spec
         self.handler = handler
