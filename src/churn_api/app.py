@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+# isort: off
+# First, so that the collector is tuned before the libraries below create their objects.
+from churn_api import collector  # noqa: F401
+# isort: on
+
 import gc
 import os
 from collections.abc import Callable
@@ -136,7 +141,7 @@ if settings.eager_init:
     load_eagerly()
 # Everything made so far lives as long as the container. Out of the collector's sight, it is not traversed again
 # by every full collection that a request's garbage triggers (tens of ms with the load's modules; issue 10).
-gc.freeze()  # the collector's thresholds are set by the package's __init__, before any import
+gc.freeze()  # the collector's thresholds are set by churn_api.collector, before any other import
 
 
 def json_response(description: str, model: type[Any]) -> OpenAPIResponse:
@@ -239,7 +244,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.set_correlation_id(request_id_of(event))
     try:
         if is_api_gateway_event(event):
-            app.context["deadline"] = Deadline.of(context)
+            app.append_context(deadline=Deadline.of(context))  # type: ignore[no-untyped-call]
             return app.resolve(with_canonical_media_type(event), context)
         return invoke_direct(event, context)
     finally:

@@ -11,10 +11,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
-from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
-
 from churn_api.gateway import ProxyEvent
+from churn_api.internals import EventClassResolver
 from churn_api.models import COUNT_DIGITS
 from churn_api.preprocessing import Transformation
 
@@ -87,18 +85,17 @@ def with_categories(document: dict[str, Any], categories: Categories) -> dict[st
     return published
 
 
-class ContractResolver(APIGatewayRestResolver):
+class ContractResolver(EventClassResolver):
     """A REST resolver whose OpenAPI document (and /swagger) states the categories of `categories()`.
 
     Its events read their headers once per request (gateway.ProxyEvent).
     """
 
+    event_class = ProxyEvent
+
     def __init__(self, *, categories: Callable[[], Categories], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.categories = categories
-
-    def _to_proxy_event(self, event: dict[str, Any]) -> BaseProxyEvent:
-        return ProxyEvent(event, self._json_body_deserializer)
 
     def get_openapi_schema(self, **kwargs: Any) -> OpenAPI:
         """Return Powertools' document without its unreachable 422s, with the categories the transformation accepts."""

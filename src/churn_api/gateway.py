@@ -12,6 +12,8 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.data_classes.common import CaseInsensitiveDict
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
+from churn_api.internals import case_insensitive_copy
+
 JSON = "application/json"
 # Powertools picks a body parser by a case-sensitive prefix of Content-Type, and parses form bodies too. This API
 # scores JSON only, so before routing, a JSON media type in any case (RFC 9110 §8.3.1: case-insensitive) becomes
@@ -136,16 +138,9 @@ class ProxyEvent(APIGatewayProxyEvent):
     @property
     def headers(self) -> dict[str, str]:
         """Return the headers, looked up by any case."""
-        return _copy(self._lower_headers)
+        return case_insensitive_copy(self._lower_headers)
 
     @property
     def multi_value_headers(self) -> dict[str, list[str]]:
         """Return the headers with all their values, looked up by any case."""
-        return _copy(self._lower_multi_value_headers)
-
-
-def _copy(lower: dict[str, Any]) -> dict[str, Any]:
-    # Its __init__ (an empty update through Python) would cost four times the copy itself: 0.86 against 0.2 us.
-    copy = CaseInsensitiveDict.__new__(CaseInsensitiveDict)
-    dict.update(copy, lower)  # the names are lower-case already: no second pass over them
-    return copy
+        return case_insensitive_copy(self._lower_multi_value_headers)

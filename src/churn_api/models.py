@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_core import SchemaValidator, core_schema
 
 from churn_api.errors import ErrorInfo
+from churn_api.internals import model_assembler
 from churn_api.rules import MAX_BATCH_SIZE, NUMBER_LIMIT, churns
 
 # Numbers arrive as JSON numbers or as numeric strings ("15"), the way the reference payload sends them. A string
@@ -210,25 +211,11 @@ _PLAINEST_RECORDS = SchemaValidator(
     ),
     Customer.__pydantic_core_schema__.get("config"),
 )
-_new_customer = Customer.__new__
-_set = object.__setattr__
-# BaseModel's slots, set as model_construct sets them (through their descriptors: the model is frozen).
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+_assemble = model_assembler(Customer)
 
 
 # One record: (field values, extra, fields set), or a ValidationError when it is not spelled plainly.
 _PLAINEST_CUSTOMER = SchemaValidator(_plainest_fields(Customer), Customer.__pydantic_core_schema__.get("config"))
-
-
-def _assemble(values: dict[str, Any], fields_set: set[str]) -> Customer:
-    customer = _new_customer(Customer)
-    _set(customer, "__dict__", values)
-    _set_fields_set(customer, fields_set)
-    _set_extra(customer, None)
-    _set_private(customer, None)
-    return customer
 
 
 def _plainest_first(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
