@@ -28,9 +28,8 @@ import numpy as np
 from moto import mock_aws
 
 from churn_api.budget import Deadline
-from churn_api.models import Customer
+from churn_api.models import MAX_BATCH_SIZE, Customer
 from churn_api.preprocessing import Transformation
-from churn_api.rules import MAX_BATCH_SIZE, churns
 from churn_local.tooling.sam_expansion import default_threshold
 from tests.support import FakeLambdaContext, api_event, lambda_runtime_environment, template_threshold
 
@@ -94,6 +93,9 @@ def handler_events(payloads: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def reference_function(s3: Any, endpoint: InstantEndpoint) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """Write the reference design: per request, download and unpickle the transformation, transform, score."""
+    # Imported here (and MAX_BATCH_SIZE through models): `benchmarks.versus REV` imports this module with REV's
+    # churn_api, which may predate churn_api.rules.
+    from churn_api.rules import churns  # noqa: PLC0415
 
     def handler(event: dict[str, Any]) -> dict[str, Any]:
         body = json.loads(event["body"])

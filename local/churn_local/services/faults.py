@@ -1,4 +1,8 @@
-"""Fault injection for the local services: what is on, for how long, and how many calls each service saw.
+"""Fault injection for the local services: the one table of faults, what is on, and how many calls each service saw.
+
+ENDPOINT_FAULTS and S3_FAULTS are the catalogue: each fault's name, what it does, and the AWS status, code and
+message it answers with. The services (sagemaker_endpoint, s3_server) answer from them, `serve --help` and the
+README's fault tables are written from them (tests/unit/test_fault_table.py checks all four).
 
 A local service holds one FaultSwitch. It is set at start (`serve --endpoint-fault ...`, `--s3-fault ...`) and can
 be switched while the stack runs through the service's control route, so one stack serves many tests:
@@ -13,40 +17,86 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
+from types import MappingProxyType
 
 from churn_local.services.http_server import LocalHTTPServer
 
 CONTROL_PATH = "/_local/fault"
 NONE = "none"
 
-# InvokeEndpoint faults and what SageMaker Runtime answers for each (botocore sagemaker-runtime service model).
-ENDPOINT_FAULTS: Mapping[str, str] = {
-    NONE: "answer normally",
-    "slow": "answer normally after --fault-delay seconds",
-    "hang": "accept the call and never answer",
-    "throttle": "400 ThrottlingException",
-    "not-ready": "429 ModelNotReadyException (a serverless endpoint scaling up)",
-    "model-error": "424 ModelError (the container answered 500)",
-    "unavailable": "503 ServiceUnavailable",
-    "internal": "500 InternalFailure",
-    "garbage-bytes": "200 with a body that is not UTF-8",
-    "garbage-booleans": "200 with [true, false, ...] instead of scores",
-    "garbage-count": "200 with one score fewer than the rows sent",
-    "down": "nothing listens: connection refused (at start only)",
-}
-# GetObject faults and what S3 answers for each.
-S3_FAULTS: Mapping[str, str] = {
-    NONE: "answer normally",
-    "hang": "accept GetObject and never answer",
-    "deny": "403 AccessDenied",
-    "missing": "404 NoSuchKey",
-    "corrupt": "200 with bytes that are not the transformation",
-}
+# What a fault makes a service do. The services implement each behaviour; the table below says which fault has which.
+ANSWER = "answer"  # answer normally
+DELAY = "delay"  # answer normally, late
+HANG = "hang"  # accept the call and never answer
+ERROR = "error"  # answer the AWS error of the fault's status, code and message
+GARBAGE = "garbage"  # answer 200 with a body that is not what the client asked for
+REFUSE = "refuse"  # nothing listens: the connection is refused
+
+
+@dataclass(frozen=True)
+class FaultKind:
+    """One fault a local service can inject: what it does, and the AWS answer it gives."""
+
+    name: str
+    behaviour: str
+    description: str = ""
+    status: int | None = None  # the HTTP status the AWS service answers
+    code: str = ""  # its error code
+    message: str = ""  # its error message; {endpoint} is the endpoint's name
+
+    def __post_init__(self) -> None:
+        if self.behaviour in (ERROR, GARBAGE) and self.status is None:
+            raise ValueError(f"the {self.name} fault answers a status: name it")
+
+    def summary(self, code: Callable[[str], str] = str) -> str:
+        """Describe what the client gets, e.g. "429 ModelNotReadyException (a serverless endpoint scaling up)"."""
+        if self.behaviour == ERROR:
+            return f"{self.status} {code(self.code)}" + (f" ({self.description})" if self.description else "")
+        if self.behaviour == GARBAGE:
+            return f"{self.status} with {self.description}"
+        return self.description
+
+
+def _table(*kinds: FaultKind) -> Mapping[str, FaultKind]:
+    return MappingProxyType({kind.name: kind for kind in kinds})
+
+
+# InvokeEndpoint faults, answered as SageMaker Runtime answers (botocore sagemaker-runtime service model).
+ENDPOINT_FAULTS = _table(
+    FaultKind(NONE, ANSWER, "answer normally"),
+    FaultKind("slow", DELAY, "answer normally after --fault-delay seconds (default 1)"),
+    FaultKind("hang", HANG, "accept the call and never answer (the connection stays open)"),
+    FaultKind("throttle", ERROR, status=400, code="ThrottlingException", message="Rate exceeded"),
+    FaultKind(
+        "not-ready",
+        ERROR,
+        "a serverless endpoint scaling up",
+        status=429,
+        code="ModelNotReadyException",
+        message="Model for endpoint {endpoint} is not ready",
+    ),
+    # SageMaker wraps the container's own answer: sagemaker_endpoint.model_error writes the message.
+    FaultKind("model-error", ERROR, "the container answered 500", status=424, code="ModelError"),
+    FaultKind("unavailable", ERROR, status=503, code="ServiceUnavailable", message="Service is unavailable"),
+    FaultKind("internal", ERROR, status=500, code="InternalFailure", message="An internal failure occurred"),
+    FaultKind("garbage-bytes", GARBAGE, "a body that is not UTF-8", status=200),
+    FaultKind("garbage-booleans", GARBAGE, "[true, false, ...] instead of scores", status=200),
+    FaultKind("garbage-count", GARBAGE, "one score fewer than the rows sent", status=200),
+    FaultKind("down", REFUSE, "nothing listens: connection refused (at start only)"),
+)
+# GetObject faults, answered as S3 answers (S3 API Reference, "Error responses").
+S3_FAULTS = _table(
+    FaultKind(NONE, ANSWER, "answer normally"),
+    FaultKind("hang", HANG, "accept GetObject and never answer"),
+    FaultKind("deny", ERROR, status=403, code="AccessDenied", message="Access Denied"),
+    FaultKind("missing", ERROR, status=404, code="NoSuchKey", message="The specified key does not exist."),
+    FaultKind("corrupt", GARBAGE, "bytes that are not the transformation", status=200),
+)
 # Faults only a restart can switch, because they are not answers of a running server.
-START_ONLY = frozenset({"down"})
+START_ONLY = frozenset(kind.name for kind in ENDPOINT_FAULTS.values() if kind.behaviour == REFUSE)
 
 
 @dataclass(frozen=True)
@@ -63,7 +113,7 @@ NO_FAULT = Fault()
 class FaultSwitch:
     """The current fault of one service and its call counter, safe to read and change from any thread."""
 
-    def __init__(self, known: Mapping[str, str], fault: Fault = NO_FAULT) -> None:
+    def __init__(self, known: Mapping[str, FaultKind], fault: Fault = NO_FAULT) -> None:
         self.known = known
         self._lock = threading.Lock()
         self._fault = self._checked(fault)
@@ -120,7 +170,7 @@ class FaultInjectingServer(LocalHTTPServer):
         self,
         address: tuple[str, int],
         handler: type[BaseHTTPRequestHandler],
-        known: Mapping[str, str],
+        known: Mapping[str, FaultKind],
         fault: Fault,
         idle_timeout_s: float,
     ) -> None:
@@ -142,6 +192,11 @@ class FaultInjectingServer(LocalHTTPServer):
             return 400, json.dumps({"message": str(exc)}).encode()
 
 
-def help_text(known: Mapping[str, str]) -> str:
+def help_text(known: Mapping[str, FaultKind]) -> str:
     """Describe the faults of one service for --help."""
-    return "; ".join(f"{name}: {what}" for name, what in known.items())
+    return "; ".join(f"{name}: {kind.summary()}" for name, kind in known.items())
+
+
+def readme_rows(known: Mapping[str, FaultKind]) -> list[str]:
+    """Return the rows of the README's table of one service's faults (all but none)."""
+    return [f"| `{name}` | {kind.summary(lambda code: f'`{code}`')} |" for name, kind in known.items() if name != NONE]

@@ -22,10 +22,6 @@ from churn_local.services.http_server import DEFAULT_IDLE_TIMEOUT_S, TimedReques
 
 log = logging.getLogger(__name__)
 
-_ERRORS = {
-    "deny": (403, "AccessDenied", "Access Denied"),
-    "missing": (404, "NoSuchKey", "The specified key does not exist."),
-}
 # Headers that describe one hop of the connection, not the message (RFC 9110 section 7.6.1).
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
 # The header of ExpectedBucketOwner (S3 API Reference, GetObject: "If the account ID that you provide does not match
@@ -67,16 +63,17 @@ class _Handler(TimedRequestHandler):
         is_get_object = self.command == "GET" and path.count("/") >= 2 and bool(path.split("/", 2)[2])
         fault = self.server.faults.called() if is_get_object else faults.NO_FAULT
         if self.headers.get(_EXPECTED_OWNER, self.server.owner) != self.server.owner:
-            self._error(*_ERRORS["deny"], path)
+            self._error(faults.S3_FAULTS["deny"], path)  # what S3 answers another account's bucket owner
             return
-        if fault.name == "hang":
+        kind = faults.S3_FAULTS[fault.name]
+        if kind.behaviour == faults.HANG:
             self.server.faults.hang()
             self.close_connection = True
             return
-        if fault.name in _ERRORS:
-            self._error(*_ERRORS[fault.name], path)
+        if kind.behaviour == faults.ERROR:
+            self._error(kind, path)
             return
-        if fault.name == "corrupt":
+        if kind.behaviour == faults.GARBAGE:
             self._send(200, os.urandom(64) + b"\x80not a pickle", {"Content-Type": "binary/octet-stream"})
             return
         connection = http.client.HTTPConnection(*self.server.upstream, timeout=30)
@@ -90,14 +87,16 @@ class _Handler(TimedRequestHandler):
         finally:
             connection.close()
 
-    def _error(self, status: int, code: str, message: str, resource: str) -> None:
+    def _error(self, kind: faults.FaultKind, resource: str) -> None:
         request_id = uuid.uuid4().hex[:16].upper()
         xml = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f"<Error><Code>{code}</Code><Message>{message}</Message><Resource>{resource}</Resource>"
+            f"<Error><Code>{kind.code}</Code><Message>{kind.message}</Message><Resource>{resource}</Resource>"
             f"<RequestId>{request_id}</RequestId></Error>"
         )
-        self._send(status, xml.encode(), {"Content-Type": "application/xml", "x-amz-request-id": request_id})
+        self._send(
+            kind.status or 500, xml.encode(), {"Content-Type": "application/xml", "x-amz-request-id": request_id}
+        )
 
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         self.send_response_only(status)

@@ -78,24 +78,25 @@ def model_error(status: int, original: str, endpoint: str, region: str) -> Servi
 
 
 def injected(fault: faults.Fault, rows: int, name: str, region: str) -> ServiceError | ContainerResponse | None:
-    """Return what InvokeEndpoint answers under a fault, or None to answer normally."""
-    if fault.name in (faults.NONE, "slow"):
-        return None
-    errors = {
-        "throttle": ServiceError.of(400, "ThrottlingException", "Rate exceeded"),
-        "not-ready": ServiceError.of(429, "ModelNotReadyException", f"Model for endpoint {name} is not ready"),
-        "model-error": model_error(500, "Internal Server Error", name, region),
-        "unavailable": ServiceError.of(503, "ServiceUnavailable", "Service is unavailable"),
-        "internal": ServiceError.of(500, "InternalFailure", "An internal failure occurred"),
-    }
-    if fault.name in errors:
-        return errors[fault.name]
-    garbage = {
+    """Return what InvokeEndpoint answers under a fault (faults.ENDPOINT_FAULTS), or None to answer normally."""
+    kind = faults.ENDPOINT_FAULTS[fault.name]
+    if kind.behaviour == faults.ERROR and kind.code == "ModelError":
+        return model_error(500, "Internal Server Error", name, region)
+    if kind.behaviour == faults.ERROR and kind.status is not None:
+        return ServiceError.of(kind.status, kind.code, kind.message.format(endpoint=name))
+    if kind.behaviour == faults.GARBAGE:
+        return garbage(fault.name, rows)
+    return None
+
+
+def garbage(name: str, rows: int) -> ContainerResponse:
+    """Return the 200 a GARBAGE fault answers for `rows` CSV rows sent."""
+    bodies = {
         "garbage-bytes": ContainerResponse(200, b"\xff\xfe\x80 not utf-8", CSV),
         "garbage-booleans": ContainerResponse(200, json.dumps([True] * rows).encode(), JSON),
         "garbage-count": ContainerResponse(200, ",".join(["0.5"] * max(0, rows - 1)).encode(), CSV),
     }
-    return garbage.get(fault.name)
+    return bodies[name]
 
 
 class EndpointServer(faults.FaultInjectingServer):
@@ -159,11 +160,12 @@ class EndpointHandler(TimedRequestHandler):
 
     def _invoke_endpoint(self, name: str, body: bytes) -> None:
         fault = self.server.faults.called()
-        if fault.name == "hang":
+        behaviour = faults.ENDPOINT_FAULTS[fault.name].behaviour
+        if behaviour == faults.HANG:
             self.server.faults.hang()
             self.close_connection = True
             return
-        if fault.name == "slow":
+        if behaviour == faults.DELAY:
             time.sleep(fault.delay_s)
         if name != self.server.endpoint_name:
             self._send_error(
