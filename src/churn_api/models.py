@@ -149,7 +149,14 @@ class Customer(BaseModel):
     account_length: Count = Field(alias="Account Length", examples=["15"])
     area_code: Count = Field(alias="Area Code", examples=["836"])
     # Phone identifies the customer: accepted for compatibility with the reference payload, never used or logged.
-    phone: str | None = Field(default=None, alias="Phone", exclude=True, repr=False, examples=["158-8416"])
+    phone: str | None = Field(
+        default=None,
+        alias="Phone",
+        exclude=True,
+        repr=False,
+        examples=["158-8416"],
+        description="Accepted, never used or logged.",
+    )
     intl_plan: Category = Field(alias="Int'l Plan", examples=["yes"])
     vmail_plan: Category = Field(alias="VMail Plan", examples=["no"])
     vmail_message: Count = Field(alias="VMail Message", examples=["0"])

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import ReferenceModel, Stack, open_page, predict
-from tests.support import reference_payload
+from tests.support import PROJECT_ROOT, reference_payload
 
 pytestmark = pytest.mark.browser
 
@@ -36,6 +36,18 @@ def submit_and_wait(page: Any) -> None:
 def test_the_form_is_prefilled_with_the_reference_customer_under_the_reference_names(page: Any) -> None:
     for name, value in reference_payload().items():
         assert input_for(page, name).input_value() == value
+
+
+def test_the_form_has_one_field_per_property_of_the_contracts_customer_and_suggests_its_categories(page: Any) -> None:
+    document = json.loads((PROJECT_ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    customer = document["components"]["schemas"]["Customer"]
+    page.wait_for_selector("#submit:not([disabled])")
+
+    names = page.locator("#customer-form input").evaluate_all("inputs => inputs.map(i => i.name)")
+    assert sorted(names) == sorted(customer["properties"])
+    state = input_for(page, "State")
+    options = page.locator(f"#{state.get_attribute('list')} option").evaluate_all("os => os.map(o => o.value)")
+    assert options == customer["properties"]["State"]["anyOf"][0]["enum"]
 
 
 def test_submitting_the_form_shows_the_apis_score_and_label_for_the_reference_customer(

@@ -415,8 +415,14 @@ def test_files_outside_the_demo_folder_are_not_served(stack: Stack, path: str) -
     assert b"[project]" not in body
 
 
-def test_the_demo_page_is_prefilled_with_the_reference_customer() -> None:
-    page = (PROJECT_ROOT / "local" / "churn_local" / "static" / "index.html").read_text(encoding="utf-8")
+def test_the_demo_page_builds_its_form_from_the_checked_in_contract_whose_examples_are_the_reference_customer(
+    stack: Stack,
+) -> None:
+    # GIVEN the page's form is built from openapi.json beside it, WHEN it is fetched from the local API
+    served = send("GET", f"{stack.api_url}/openapi.json")
 
-    for name, value in reference_payload().items():
-        assert f'name="{name}" value="{value}"' in page
+    # THEN it is docs/openapi.json, and each field's example is the reference customer's value
+    assert served.status == 200
+    assert served.json() == json.loads((PROJECT_ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    customer = served.json()["components"]["schemas"]["Customer"]
+    assert {name: schema["examples"][0] for name, schema in customer["properties"].items()} == reference_payload()

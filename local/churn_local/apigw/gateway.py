@@ -248,7 +248,8 @@ class LocalApi:
         if self.static_dir is None or request.method.upper() not in ("GET", "HEAD"):
             return None
         relative = unquote(request.path).lstrip("/") or "index.html"
-        candidate = (self.static_dir / relative).resolve()
+        # The path must stay in the folder; a link in it may point out of it (openapi.json is docs/openapi.json).
+        candidate = Path(os.path.normpath(self.static_dir / relative))
         if not candidate.is_relative_to(self.static_dir) or not candidate.is_file():
             return None
         content_type = mimetypes.guess_type(candidate.name)[0] or "application/octet-stream"

@@ -45,6 +45,63 @@
     }
   }
 
+  // The form's fields come from the API's OpenAPI document, served beside this page (openapi.json, a link to the
+  // repository's docs/openapi.json): one per property of its Customer schema, named as the API names it and
+  // prefilled with its example (the reference customer); categorical fields suggest the categories the model knows.
+  const CONTRACT_URL = "openapi.json";
+  const USAGE = /^(Day|Eve|Night|Intl) (Mins|Calls|Charge)$/;
+
+  function fieldId(name) {
+    return "f-" + name.toLowerCase().replace(/'/g, "").replace(/[^a-z0-9]+/g, "-");
+  }
+
+  function element(tag, attributes, text) {
+    const made = document.createElement(tag);
+    for (const [name, value] of Object.entries(attributes)) made.setAttribute(name, value);
+    if (text !== undefined) made.textContent = text;
+    return made;
+  }
+
+  function buildField(name, schema, required) {
+    const id = fieldId(name);
+    const alternatives = schema.anyOf || [schema];
+    const input = element("input", { id: id, name: name, autocomplete: "off", spellcheck: "false" });
+    const example = (schema.examples || [])[0];
+    if (example !== undefined && example !== null) input.defaultValue = String(example);
+    if (alternatives.some((s) => s.type === "integer")) input.inputMode = "numeric";
+    else if (alternatives.some((s) => s.type === "number")) input.inputMode = "decimal";
+    const field = element("div", { class: "field" });
+    field.append(element("label", { for: id }, name), input);
+    const categories = alternatives.find((s) => Array.isArray(s.enum));
+    if (categories) {
+      const list = element("datalist", { id: id + "-options" });
+      for (const value of categories.enum) list.append(element("option", { value: String(value) }));
+      input.setAttribute("list", list.id);
+      field.append(list);
+    }
+    // An optional field says what becomes of it; the API names the problem of any other.
+    if (!required && schema.description) {
+      field.append(element("p", { class: "hint", id: id + "-hint" }, schema.description));
+      input.setAttribute("aria-describedby", id + "-hint");
+    }
+    field.append(element("p", { class: "field-error", id: id + "-error", hidden: "" }));
+    return field;
+  }
+
+  async function buildForm() {
+    const response = await fetch(CONTRACT_URL, { cache: "no-store" });
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    const customer = (await response.json()).components.schemas.Customer;
+    const required = customer.required || [];
+    // The required fields in the API's order, then the optional ones (Phone).
+    const names = required.concat(Object.keys(customer.properties).filter((name) => !required.includes(name)));
+    for (const name of names) {
+      const group = USAGE.test(name) ? $("usage-fields") : $("account-fields");
+      group.append(buildField(name, customer.properties[name], required.includes(name)));
+    }
+    submit.disabled = false;
+  }
+
   function fieldInput(name) {
     return Array.from(form.elements).find((el) => el.name === name) || null;
   }
@@ -237,6 +294,11 @@
     }
   }
 
+  buildForm().catch((err) => {
+    resetResult();
+    showFailure("Cannot build the form", "The API's OpenAPI document (" + CONTRACT_URL + ") could not be read: " +
+      err.message + ".");
+  });
   form.addEventListener("submit", score);
   form.addEventListener("reset", () => {
     clearFieldErrors();
