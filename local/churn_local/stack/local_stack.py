@@ -269,6 +269,7 @@ class LocalStack:
         from churn_local.services import sagemaker_endpoint
 
         s = self.settings
+        refused = faults.ENDPOINT_FAULTS[s.endpoint_fault.name].behaviour == faults.REFUSE  # "down"
         try:
             server = self._bind(
                 lambda: sagemaker_endpoint.make_server(
@@ -276,7 +277,7 @@ class LocalStack:
                     s.endpoint_name,
                     host=s.host,
                     port=s.endpoint_port,
-                    fault=s.endpoint_fault if s.endpoint_fault.name != "down" else faults.NO_FAULT,
+                    fault=faults.NO_FAULT if refused else s.endpoint_fault,
                     idle_timeout_s=s.idle_timeout_s,
                 ),
                 s.endpoint_port,
@@ -288,7 +289,7 @@ class LocalStack:
         self._stops.append(server.server_close)
         self._serve(server, "sagemaker-endpoint")
         self.runtime_url = server.url
-        if s.endpoint_fault.name == "down":
+        if refused:
             # A socket bound but not listening: every connection is refused, and no other program takes the port.
             closed = socket.socket(server.address_family, socket.SOCK_STREAM)
             closed.bind((s.host, 0))
