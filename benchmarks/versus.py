@@ -31,14 +31,14 @@ SIZES = (1, 1_000)
 def measure(artifacts: Path, calls: dict[int, int], traced: bool = False) -> dict[str, float]:
     """Time this process's churn_api handler (medians in ms); runs in the child."""
     from benchmarks import warm  # noqa: PLC0415 - after PYTHONPATH chose which churn_api
+    from churn_local.services.lambda_context import LambdaContext  # noqa: PLC0415
     from churn_local.training import dataset  # noqa: PLC0415
-    from tests.support import FakeLambdaContext  # noqa: PLC0415
 
     saved = pickle.loads((artifacts / "transformation.sav").read_bytes())  # noqa: S301 - just trained
     payloads = [dataset.as_payload(row) for _, row in dataset.load().head(max(SIZES)).iterrows()]
     results: dict[str, float] = {}
     with warm.function_container(saved, traced=traced) as (app, _), contextlib.redirect_stdout(io.StringIO()) as sink:
-        context = FakeLambdaContext(remaining_ms=warm.LONG_ENOUGH_MS)
+        context = LambdaContext(timeout_s=warm.LONG_ENOUGH_MS / 1000)
         for n in SIZES:
             (event,) = warm.handler_events(payloads[:n])
             for _ in range(5):

@@ -15,13 +15,13 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
+from churn_local.tooling.sam_expansion import default_threshold
 from churn_local.training.transformation import dumps
-from tests.support import template_threshold
 
 BUCKET = "churn-api-test-artifacts"
 KEY = "models/transformation.sav"
 ENDPOINT = "churn-xgboost-test"
-THRESHOLD = float(template_threshold())  # the function is deployed with the template's default
+THRESHOLD = float(str(default_threshold()))  # the function is deployed with the template's default
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENDPOINT_NAME", ENDPOINT)
     monkeypatch.setenv("TRANSFORM_BUCKET", BUCKET)
     monkeypatch.setenv("TRANSFORM_KEY", KEY)
-    monkeypatch.setenv("THRESHOLD", template_threshold())
+    monkeypatch.setenv("THRESHOLD", str(default_threshold()))
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "churn-api")
 
 

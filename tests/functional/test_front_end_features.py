@@ -13,8 +13,9 @@ from botocore.stub import Stubber
 
 from churn_api.contract import customer_schemas
 from churn_api.models import MAX_BATCH_SIZE
+from churn_local.services.lambda_context import LambdaContext
+from churn_local.services.lambda_events import api_event, reference_payload
 from tests.functional.conftest import ENDPOINT, THRESHOLD, S3Reads, answer, fresh_app
-from tests.support import FakeLambdaContext, api_event, reference_payload
 
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024  # synchronous invocation request and response, Lambda quotas
 ORIGIN = "https://app.example.com"
@@ -24,7 +25,7 @@ def request(app: ModuleType, method: str, path: str, body: Any = None, headers: 
     event = api_event(body, headers=headers)
     event.update(httpMethod=method, path=path, resource=path)
     event["requestContext"].update(httpMethod=method, resourcePath=path, path=f"/Prod{path}")
-    return app.lambda_handler(event, FakeLambdaContext())
+    return app.lambda_handler(event, LambdaContext())
 
 
 def json_body(response: dict[str, Any]) -> Any:
@@ -251,7 +252,7 @@ def test_swagger_serves_the_ui_and_the_document_when_enabled(
         queryStringParameters={"format": "json"},
         multiValueQueryStringParameters={"format": ["json"]},
     )
-    spec = json.loads(app.lambda_handler(event, FakeLambdaContext())["body"])
+    spec = json.loads(app.lambda_handler(event, LambdaContext())["body"])
     assert set(spec["paths"]) >= {"/predict", "/predict/batch", "/health", "/health/ready"}
     # The live document lists the categories of the transformation this container loaded (moto's S3 holds it).
     for customer in customer_schemas(spec):

@@ -15,8 +15,9 @@ from openapi_spec_validator import validate
 from churn_api.contract import customer_schemas
 from churn_api.errors import SCORING_ERRORS, PayloadTooLarge
 from churn_api.models import MAX_BATCH_SIZE
+from churn_local.constants import PROJECT_ROOT
+from churn_local.services.lambda_events import reference_payload
 from churn_local.tooling.openapi import DOCUMENT
-from tests.support import PROJECT_ROOT, reference_payload
 
 
 def test_the_checked_in_document_matches_what_the_code_generates(trained_artifacts: Path) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks import local_stack, stack
+from churn_local.constants import PROJECT_ROOT
 from churn_local.training import dataset
-from tests.support import PROJECT_ROOT
 
 CLIENTS = ["wrk", "http.client threads"]
 

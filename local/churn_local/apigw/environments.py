@@ -27,9 +27,10 @@ from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from churn_local.apigw.invoke import Deadlines, Invocation, LambdaContext, Outcome, import_handler, new_log_stream_name
+from churn_local.apigw.invoke import Deadlines, Invocation, Outcome, import_handler, lambda_context
 from churn_local.apigw.provider import FunctionSpec
 from churn_local.constants import INTEGRATION_TIMEOUT_S
+from churn_local.services.lambda_context import new_log_stream_name
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def _serve(spec: FunctionSpec, region: str, environment: Mapping[str, str], conn
             event, request_id, remaining_s = connection.recv()
         except (EOFError, OSError):
             return
-        context = LambdaContext(spec, region, remaining_s, log_stream_name)
+        context = lambda_context(spec, region, remaining_s, log_stream_name)
         try:
             answer: tuple[Outcome, Any] = (Outcome.RETURNED, handler(event, context))
         except Exception:
