@@ -214,7 +214,7 @@ def per_record(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dic
 
 def phases(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Split the handler's time for 1 and 1,000 customers into its parts (ms), each timed on its own."""
-    # Here, not at the top: benchmarks.versus imports this module beside older revisions of churn_api.
+    # Here, not at the top: benchmarks.warm_versus imports this module beside older revisions of churn_api.
     from pydantic import TypeAdapter  # noqa: PLC0415
 
     from churn_api.gateway import parse_json, write_json  # noqa: PLC0415

@@ -56,7 +56,7 @@ class Invocation:
 
 
 @dataclass(frozen=True)
-class Deadlines:
+class InvocationClocks:
     """When one invocation must end: at the function's Timeout, or at API Gateway's integration timeout if sooner."""
 
     timeout_s: float
@@ -66,7 +66,7 @@ class Deadlines:
     integration: float  # past it, API Gateway stops waiting (504)
 
     @classmethod
-    def start(cls, timeout_s: float, integration_timeout_s: float) -> Deadlines:
+    def start(cls, timeout_s: float, integration_timeout_s: float) -> InvocationClocks:
         """Start both clocks now."""
         now = time.monotonic()
         return cls(timeout_s, integration_timeout_s, now, now + timeout_s, now + integration_timeout_s)
@@ -141,13 +141,13 @@ class FunctionContainer:
 
     def invoke(self, event: dict[str, Any], request_id: str) -> Invocation:
         """Run the handler on the event and wait for it, no longer than the function's or the gateway's limit."""
-        deadlines = Deadlines.start(self.timeout_s, self.integration_timeout_s)
+        clocks = InvocationClocks.start(self.timeout_s, self.integration_timeout_s)
         environment = self._environment
         # Waiting for a busy environment counts against API Gateway's clock, not against the function's.
-        if not environment.lock.acquire(timeout=max(0.0, deadlines.integration - time.monotonic())):
+        if not environment.lock.acquire(timeout=max(0.0, clocks.integration - time.monotonic())):
             return Invocation(Outcome.INTEGRATION_TIMED_OUT)
         context = lambda_context(
-            self.spec, self.region, deadlines.function - time.monotonic(), environment.log_stream_name
+            self.spec, self.region, clocks.function - time.monotonic(), environment.log_stream_name
         )
 
         def call() -> Invocation:
@@ -160,11 +160,11 @@ class FunctionContainer:
 
         job = _Job(call)
         environment.run(job)
-        if job.finished.wait(max(0.0, deadlines.first - time.monotonic())) and job.result is not None:
+        if job.finished.wait(max(0.0, clocks.first - time.monotonic())) and job.result is not None:
             environment.lock.release()
             return job.result
         self._replace(environment)
-        return deadlines.timed_out(context.aws_request_id)
+        return clocks.timed_out(context.aws_request_id)
 
     def _replace(self, dead: _Environment) -> None:
         # The abandoned worker keeps the dead environment (and its lock) forever; the next invocation gets a fresh one.
