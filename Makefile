@@ -120,7 +120,7 @@ load: $(STAMP) ## Load test (locust, 32 clients, 30 s) against a running `make s
 	$(BIN)/python -m benchmarks.load --api http://127.0.0.1:$(API_PORT) --artifacts $(ARTIFACTS)
 
 bench-local: $(STAMP) ## The local stack over HTTP (32 connections, a batch of 1,000), side by side with BASELINE
-	$(BIN)/python -m benchmarks.local_stack --baseline $(BASELINE) --environments $(or $(ENVIRONMENTS),1)
+	$(BIN)/python -m benchmarks.stack_versus --baseline $(BASELINE) --environments $(or $(ENVIRONMENTS),1)
 
 validate: $(STAMP) ## sam validate --lint (no credentials needed)
 	$(BIN)/sam validate --lint --region us-east-1

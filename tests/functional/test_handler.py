@@ -17,8 +17,9 @@ import pytest
 from botocore.stub import Stubber
 
 from churn_api.config import ConfigError
+from churn_local.services.lambda_context import LambdaContext
+from churn_local.services.lambda_events import api_event, load_event, reference_payload
 from tests.functional.conftest import BUCKET, ENDPOINT, KEY, THRESHOLD, S3Reads, answer, fresh_app
-from tests.support import FakeLambdaContext, api_event, load_event, reference_payload
 
 PHONE = reference_payload()["Phone"]
 
@@ -37,7 +38,7 @@ def sklearn_csv(saved: dict[str, Any], payloads: list[dict[str, Any]]) -> bytes:
 
 
 def call(app: ModuleType, event: Any) -> Any:
-    return app.lambda_handler(event, FakeLambdaContext())
+    return app.lambda_handler(event, LambdaContext())
 
 
 def body_of(response: dict[str, Any]) -> Any:

@@ -17,9 +17,11 @@ from openapi_spec_validator import validate
 from churn_api.contract import customer_schemas
 from churn_api.errors import SCORING_ERRORS, PayloadTooLarge
 from churn_api.rules import MAX_BATCH_SIZE
+from churn_local.constants import PROJECT_ROOT
+from churn_local.services.lambda_context import LambdaContext
+from churn_local.services.lambda_events import api_event, reference_payload
 from churn_local.tooling.openapi import DOCUMENT
 from tests.functional.conftest import fresh_app
-from tests.support import PROJECT_ROOT, FakeLambdaContext, api_event, reference_payload
 
 
 def test_the_checked_in_document_matches_what_the_code_generates(trained_artifacts: Path) -> None:
@@ -98,7 +100,7 @@ def test_the_function_serves_the_checked_in_document_at_swagger(uploaded: Any, m
         multiValueQueryStringParameters={"format": ["json"]},
     )
     # WHEN a client reads the live document
-    live = json.loads(app.lambda_handler(event, FakeLambdaContext())["body"])
+    live = json.loads(app.lambda_handler(event, LambdaContext())["body"])
     # THEN it is docs/openapi.json (no 422 either), but for the categories, which are the loaded transformation's,
     # and the server, which is the stage the request came through
     checked_in = json.loads(DOCUMENT.read_text(encoding="utf-8"))

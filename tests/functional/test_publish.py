@@ -181,7 +181,7 @@ def test_the_values_can_be_saved_into_a_samconfig_environment_that_sam_cli_reads
 ) -> None:
     from samcli.lib.config.samconfig import SamConfig
 
-    from tests.support import PROJECT_ROOT
+    from churn_local.constants import PROJECT_ROOT
 
     config_path = tmp_path / "samconfig.toml"
     shutil.copy(PROJECT_ROOT / "samconfig.toml", config_path)

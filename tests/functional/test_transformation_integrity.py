@@ -12,9 +12,10 @@ from churn_api.budget import Deadline
 from churn_api.errors import TransformationUnavailable
 from churn_api.integrity import Expectations, IntegrityError, feature_signature, sha256_hex
 from churn_api.preprocessing import Transformation, TransformationStore
+from churn_local.services.lambda_context import LambdaContext
+from churn_local.services.lambda_events import load_event
 from churn_local.training.transformation import dumps
 from tests.functional.conftest import BUCKET, KEY, fresh_app
-from tests.support import FakeLambdaContext, load_event
 
 OWNER = "123456789012"
 
@@ -107,6 +108,6 @@ def test_through_the_handler_a_version_skewed_transformation_answers_500_transfo
         patch.setattr(sklearn.base, "__version__", "1.6.1")
         s3_bucket.put_object(Bucket=BUCKET, Key=KEY, Body=dumps(fitted_transformation))
     app = fresh_app()
-    response = app.lambda_handler(load_event("api-predict"), FakeLambdaContext())
+    response = app.lambda_handler(load_event("api-predict"), LambdaContext())
     assert response["statusCode"] == 500
     assert json.loads(response["body"])["error"]["code"] == "TRANSFORMATION_UNAVAILABLE"

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import ReferenceModel, Stack, open_page, predict
-from tests.support import PROJECT_ROOT, reference_payload
+from churn_local.constants import PROJECT_ROOT
+from churn_local.services.lambda_events import reference_payload
+from churn_local.training.reference_model import ReferenceModel
+from tests.integration.conftest import Stack, open_page, predict
 
 pytestmark = pytest.mark.browser
 

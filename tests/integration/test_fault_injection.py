@@ -18,9 +18,9 @@ from moto.server import ThreadedMotoServer
 
 from churn_local.constants import LOCAL_ACCOUNT_ID, LOCAL_REGION, MODEL_ARCHIVE
 from churn_local.services import faults
+from churn_local.services.http_server import free_port
 from churn_local.services.s3_server import S3Server
 from churn_local.services.sagemaker_endpoint import EndpointServer, make_server
-from tests.integration.conftest import free_port
 from tests.integration.fault_answers import calls, switch
 
 ENDPOINT = "churn-xgboost"

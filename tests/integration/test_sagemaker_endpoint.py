@@ -27,14 +27,14 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from churn_api.budget import Deadline
+from churn_api.endpoint import EndpointScorer
 from churn_api.errors import ModelEndpointUnavailable, ModelError
 from churn_api.health import ReadinessCheck
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
-from churn_api.scoring import EndpointScorer
+from churn_local.services.lambda_events import reference_payload
 from churn_local.services.sagemaker_endpoint import EndpointServer, make_server
 from churn_local.training import dataset
-from tests.support import reference_payload
 
 ENDPOINT = "churn-xgboost"
 ACCOUNT = "123456789012"

@@ -13,8 +13,8 @@ from cfnlint.config import ManualArgs
 from samcli.lib.intrinsic_resolver.intrinsic_property_resolver import IntrinsicResolver
 
 from churn_api.config import ENDPOINT_PAYLOAD_LIMITS, Settings
+from churn_local.constants import PROJECT_ROOT
 from churn_local.tooling import images
-from tests.support import PROJECT_ROOT
 from tests.template.conftest import (
     ACCOUNT_ID,
     PARAMETERS,

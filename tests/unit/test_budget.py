@@ -20,9 +20,8 @@ from churn_api.budget import (
     S3_CONNECT_TIMEOUT_S,
     S3_READ_TIMEOUT_S,
 )
-from churn_local.constants import INTEGRATION_TIMEOUT_S
+from churn_local.constants import INTEGRATION_TIMEOUT_S, PROJECT_ROOT
 from churn_local.tooling.sam_expansion import load_template
-from tests.support import PROJECT_ROOT
 
 # Lambda's init phase (outside SnapStart's restore) is limited to 10 s (Lambda developer guide, "Lambda execution
 # environment lifecycle").

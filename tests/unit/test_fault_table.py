@@ -6,12 +6,12 @@ import operator
 
 import pytest
 
+from churn_local.constants import PROJECT_ROOT
 from churn_local.services import faults
 from churn_local.services.faults import ENDPOINT_FAULTS, S3_FAULTS, Fault, FaultKind
 from churn_local.services.sagemaker_endpoint import ServiceError, injected
 from churn_local.services.xgboost_container import ContainerResponse
 from churn_local.stack import serve
-from tests.support import PROJECT_ROOT
 
 ENDPOINT = "churn-xgboost"
 REGION = "eu-west-1"

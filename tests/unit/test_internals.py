@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from churn_api.internals import MODEL_SLOTS, EventClassResolver, case_insensitive_copy, model_assembler
 from churn_api.models import Customer
-from tests.support import FakeLambdaContext, load_event, reference_payload
+from churn_local.services.lambda_context import LambdaContext
+from churn_local.services.lambda_events import load_event, reference_payload
 
 # -- pydantic ---------------------------------------------------------------------------------------------------
 
@@ -90,7 +91,7 @@ def test_an_event_class_resolver_hands_its_routes_events_of_its_class() -> None:
         return {}
 
     event = load_event("api-predict")
-    app.resolve(event, FakeLambdaContext())
+    app.resolve(event, LambdaContext())
 
     assert type(seen["event"]) is MarkedEvent
     assert seen["body"] == {"parsed": event["body"]}  # the resolver's deserializer reached the event

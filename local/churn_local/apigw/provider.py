@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from churn_local.constants import LOCAL_ACCOUNT_ID, LOCAL_REGION, LOCAL_STACK_NAME
+from churn_local.constants import LOCAL_REGION, LOCAL_STACK_NAME
+from churn_local.services.lambda_context import function_arn
 from churn_local.tooling.sam_expansion import Deployment, as_packaged, expand, load_template
 
 REST_API = "AWS::ApiGateway::RestApi"
@@ -76,7 +77,7 @@ class FunctionSpec:
 
     def arn(self, region: str) -> str:
         """Return the function ARN the Lambda context reports."""
-        return f"arn:aws:lambda:{region}:{LOCAL_ACCOUNT_ID}:function:{self.function_name}"
+        return function_arn(self.function_name, region)
 
 
 @dataclass(frozen=True)

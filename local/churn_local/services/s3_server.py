@@ -10,10 +10,12 @@ buckets' owner.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import os
 import uuid
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from churn_local.constants import LOCAL_ACCOUNT_ID
@@ -108,3 +110,24 @@ class _Handler(TimedRequestHandler):
             self.wfile.write(body)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _relay
+
+
+@contextlib.contextmanager
+def s3_server_holding(bucket: str, key: str, body: bytes) -> Iterator[str]:
+    """Serve S3 over HTTP on a free loopback port (moto's server) holding one object; yield the server's URL."""
+    import boto3  # noqa: PLC0415 - here, not at import: the stack's own S3 needs neither
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing")  # fmt: skip
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        yield url
+    finally:
+        server.stop()

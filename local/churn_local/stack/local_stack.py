@@ -26,7 +26,7 @@ from churn_local.constants import (
     TEMPLATE,
 )
 from churn_local.services import faults
-from churn_local.services.http_server import DEFAULT_IDLE_TIMEOUT_S
+from churn_local.services.http_server import DEFAULT_IDLE_TIMEOUT_S, free_port
 from churn_local.training import publish
 
 log = logging.getLogger(__name__)
@@ -307,7 +307,7 @@ class LocalStack:
         check_port_free(s.host, s.s3_port, "local S3", "--s3-port")
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         logging.getLogger("botocore").setLevel(logging.WARNING)
-        moto_port = _free_port(s.host)
+        moto_port = free_port(s.host)
         moto = ThreadedMotoServer(ip_address=s.host, port=moto_port, verbose=False)
         moto.start()
         self._stops.append(moto.stop)
@@ -341,13 +341,6 @@ class LocalStack:
                 step()
             except Exception:
                 log.exception("failed while stopping the local stack")
-
-
-def _free_port(host: str) -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 def _url(address: tuple[Any, ...]) -> str:

@@ -1,6 +1,6 @@
 """Measure the local stack over HTTP, this checkout against a baseline commit, side by side in one run.
 
-    python -m benchmarks.local_stack --baseline main --rounds 2 --duration 10     (or: make bench-local)
+    python -m benchmarks.stack_versus --baseline main --rounds 2 --duration 10     (or: make bench-local)
 
 For each round and each variant (the baseline's code exported with `git archive`, then this checkout) it starts the
 stack in a fresh worker process (`LocalStack`, as `make serve` does, on free ports), then measures:
@@ -152,7 +152,7 @@ class Worker:
         paths = [str(code_root / "local"), str(code_root / "src"), str(ROOT)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env["PYTHONPATH"] = os.pathsep.join(paths)
-        command = [sys.executable, "-m", "benchmarks.local_stack", "--worker", str(artifacts)]
+        command = [sys.executable, "-m", "benchmarks.stack_versus", "--worker", str(artifacts)]
         command += ["--environments", str(environments)]
         self.process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -383,7 +383,7 @@ def report(name: str, round_: int, result: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Compare the local stack of this checkout with a baseline commit's."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.local_stack", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.stack_versus", description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", metavar="REF", help="git commit to compare with (default: none)")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load (default 10)")
