@@ -29,7 +29,7 @@ from churn_api.rules import MAX_BATCH_SIZE, NUMBER_LIMIT, churns
 # (pydantic's lax parsing alone would also take "4.0" for a count, "1_000" or "-0").
 COUNT_DIGITS = len(str(NUMBER_LIMIT - 1))
 _COUNT_PATTERN = rf"^\s*\+?\d{{1,{COUNT_DIGITS}}}\s*$"
-_AMOUNT_PATTERN = r"^\s*\+?(\d{1,6}(\.\d*)?|\.\d+)\s*$"
+_AMOUNT_PATTERN = rf"^\s*\+?(\d{{1,{COUNT_DIGITS}}}(\.\d*)?|\.\d+)\s*$"
 
 
 def _number(pattern: str, what: str) -> Callable[[Any], Any]:
@@ -86,7 +86,7 @@ _PLAIN_AMOUNT = Plainest(
         [
             core_schema.chain_schema(
                 [
-                    core_schema.str_schema(pattern=r"^(?:[0-9]{1,6}(?:\.[0-9]*)?|\.[0-9]+)$", strict=True),
+                    core_schema.str_schema(pattern=rf"^(?:[0-9]{{1,{COUNT_DIGITS}}}(?:\.[0-9]*)?|\.[0-9]+)$", strict=True),
                     # Limits too: "999999.99999999999" rounds to 1e6, which the field refuses.
                     core_schema.float_schema(allow_inf_nan=False, **_LIMITS),
                 ]

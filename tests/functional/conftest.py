@@ -122,3 +122,16 @@ def header(response: dict[str, Any], name: str) -> str | None:
     if name.lower() in values:
         return ",".join(values[name.lower()])
     return single.get(name.lower())
+
+
+def swagger_document(app: ModuleType) -> Any:
+    """Return the OpenAPI document the function serves at GET /swagger?format=json."""
+    event = api_event(None)
+    event.update(
+        httpMethod="GET",
+        path="/swagger",
+        resource="/swagger",
+        queryStringParameters={"format": "json"},
+        multiValueQueryStringParameters={"format": ["json"]},
+    )
+    return json.loads(app.lambda_handler(event, LambdaContext())["body"])

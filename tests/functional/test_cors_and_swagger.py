@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from types import ModuleType
 from typing import Any
 
@@ -11,9 +10,8 @@ import pytest
 from botocore.stub import Stubber
 
 from churn_api.contract import customer_schemas
-from churn_local.services.lambda_context import LambdaContext
-from churn_local.services.lambda_events import api_event, reference_payload
-from tests.functional.conftest import answer, fresh_app, header, json_body, request
+from churn_local.services.lambda_events import reference_payload
+from tests.functional.conftest import answer, fresh_app, header, json_body, request, swagger_document
 
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024  # synchronous invocation request and response, Lambda quotas
 ORIGIN = "https://app.example.com"
@@ -82,15 +80,7 @@ def test_swagger_serves_the_ui_and_the_document_when_enabled(
     assert page["statusCode"] == 200
     assert "SwaggerUIBundle" in page["body"]
     assert "<script src=" not in page["body"]
-    event = api_event(None)
-    event.update(
-        httpMethod="GET",
-        path="/swagger",
-        resource="/swagger",
-        queryStringParameters={"format": "json"},
-        multiValueQueryStringParameters={"format": ["json"]},
-    )
-    spec = json.loads(app.lambda_handler(event, LambdaContext())["body"])
+    spec = swagger_document(app)
     assert set(spec["paths"]) >= {"/predict", "/predict/batch", "/health", "/health/ready"}
     # The live document lists the categories of the transformation this container loaded (moto's S3 holds it).
     for customer in customer_schemas(spec):

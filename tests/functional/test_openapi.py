@@ -18,10 +18,9 @@ from churn_api.contract import customer_schemas
 from churn_api.errors import SCORING_ERRORS, PayloadTooLarge
 from churn_api.rules import MAX_BATCH_SIZE
 from churn_local.constants import PROJECT_ROOT
-from churn_local.services.lambda_context import LambdaContext
-from churn_local.services.lambda_events import api_event, reference_payload
+from churn_local.services.lambda_events import reference_payload
 from churn_local.tooling.openapi import DOCUMENT
-from tests.functional.conftest import fresh_app
+from tests.functional.conftest import fresh_app, swagger_document
 
 
 def test_the_checked_in_document_matches_what_the_code_generates(trained_artifacts: Path) -> None:
@@ -91,16 +90,8 @@ def test_the_function_serves_the_checked_in_document_at_swagger(uploaded: Any, m
     # GIVEN the function deployed with Swagger on, its transformation in S3
     monkeypatch.setenv("ENABLE_SWAGGER", "true")
     app = fresh_app()
-    event = api_event(None)
-    event.update(
-        httpMethod="GET",
-        path="/swagger",
-        resource="/swagger",
-        queryStringParameters={"format": "json"},
-        multiValueQueryStringParameters={"format": ["json"]},
-    )
     # WHEN a client reads the live document
-    live = json.loads(app.lambda_handler(event, LambdaContext())["body"])
+    live = swagger_document(app)
     # THEN it is docs/openapi.json (no 422 either), but for the categories, which are the loaded transformation's,
     # and the server, which is the stage the request came through
     checked_in = json.loads(DOCUMENT.read_text(encoding="utf-8"))
