@@ -86,7 +86,9 @@ _PLAIN_AMOUNT = Plainest(
         [
             core_schema.chain_schema(
                 [
-                    core_schema.str_schema(pattern=rf"^(?:[0-9]{{1,{COUNT_DIGITS}}}(?:\.[0-9]*)?|\.[0-9]+)$", strict=True),
+                    core_schema.str_schema(
+                        pattern=rf"^(?:[0-9]{{1,{COUNT_DIGITS}}}(?:\.[0-9]*)?|\.[0-9]+)$", strict=True
+                    ),
                     # Limits too: "999999.99999999999" rounds to 1e6, which the field refuses.
                     core_schema.float_schema(allow_inf_nan=False, **_LIMITS),
                 ]
