@@ -1,7 +1,7 @@
 """Publish the trained artifacts to S3 under a content-addressed prefix and print the `sam deploy` parameters.
 
 Usage: ``python -m churn_local.publish --bucket BUCKET [--prefix churn-api] [--artifacts artifacts]
-[--endpoint-name churn-xgboost] [--existing-endpoint] [--samconfig-env default] [--samconfig samconfig.toml]``
+[--endpoint-name churn-xgboost] [--existing-endpoint] [--config-env default] [--state .churn-api/deploy.toml]``
 
 The three artifacts of one ``make train`` (transformation.sav, model.tar.gz, metadata.json) go to
 ``s3://BUCKET/PREFIX/<digest>/``, where the digest is derived from their sha256s: the same training always lands on
@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import shlex
 import sys
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,8 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from churn_api.integrity import check_feature_signature, sha256_hex, unpickle_same_sklearn
 from churn_api.preprocessing import Transformation
-from churn_local.constants import METADATA_FILE, MODEL_ARCHIVE, PROJECT_ROOT, TRANSFORMATION_FILE
+from churn_local.constants import METADATA_FILE, MODEL_ARCHIVE, TRANSFORMATION_FILE
+from churn_local.tooling import deploy
 
 ARTIFACTS = (TRANSFORMATION_FILE, MODEL_ARCHIVE, METADATA_FILE)
 DIGEST_LENGTH = 16
@@ -150,32 +149,6 @@ def publish(artifacts: Artifacts, s3: Any, bucket: str, prefix: str) -> tuple[di
     return outcomes, parameters_for(artifacts, bucket, prefix)
 
 
-def overrides_text(parameters: Mapping[str, str]) -> str:
-    """Render parameters as `sam deploy --parameter-overrides` takes them (and samconfig stores them)."""
-    return " ".join(f"{name}={shlex.quote(value)}" for name, value in parameters.items())
-
-
-def save_to_samconfig(path: Path, env: str, parameters: Mapping[str, str]) -> None:
-    """Merge the parameters into `parameter_overrides` of one samconfig environment, with SAM CLI's own writer."""
-    from samcli.lib.config.samconfig import DEFAULT_ENV, SamConfig
-
-    # Read with tomllib: SamConfig.get_all hands out its live tables, merged with the global section.
-    existing = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    sections = existing.get(env, {})
-    deploy = dict(sections.get("deploy", {}).get("parameters", {}))
-    config = SamConfig(str(path.parent), path.name)
-    if env != DEFAULT_ENV and not deploy:
-        # A new environment starts from the default one's settings (stack name, capabilities, resolve_s3...).
-        default = existing.get(DEFAULT_ENV, {})
-        for command in ("global", "deploy"):
-            for key, value in default.get(command, {}).get("parameters", {}).items():
-                config.put([command], "parameters", key, value, env=env)
-    current = dict(pair.split("=", 1) for pair in shlex.split(str(deploy.get("parameter_overrides", ""))))
-    current.update(parameters)
-    config.put(["deploy"], "parameters", "parameter_overrides", overrides_text(current), env=env)
-    config.flush()
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(prog="python -m churn_local.publish", description=__doc__.splitlines()[0])
@@ -190,8 +163,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="do not host the model in the stack: EndpointName names an endpoint that exists (no ModelDataUrl)",
     )
-    parser.add_argument("--samconfig-env", help="also save the parameters in this samconfig environment")
-    parser.add_argument("--samconfig", type=Path, default=PROJECT_ROOT / "samconfig.toml", help="%(default)s")
+    parser.add_argument(
+        "--config-env", help="also save the parameters for this samconfig environment in --state (`make deploy`)"
+    )
+    parser.add_argument(
+        "--state", type=Path, default=deploy.STATE_FILE, help="per-user, git-ignored (default: %(default)s)"
+    )
     return parser.parse_args(argv)
 
 
@@ -210,10 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         del parameters["ModelDataUrl"]
     for key, outcome in outcomes.items():
         print(f"s3://{args.bucket}/{key}: {outcome}")
-    print("\nsam deploy --parameter-overrides " + overrides_text(parameters))
-    if args.samconfig_env:
-        save_to_samconfig(args.samconfig, args.samconfig_env, parameters)
-        print(f"\nsaved in {args.samconfig} [{args.samconfig_env}.deploy.parameters]: `make deploy` uses them")
+    print("\nsam deploy --parameter-overrides " + deploy.overrides_text(parameters))
+    if args.config_env:
+        deploy.save_parameters(args.state, args.config_env, parameters)
+        print(f"\nsaved in {args.state} [{args.config_env}] (yours alone, git-ignored): `make deploy` deploys them")
     return 0
 
 

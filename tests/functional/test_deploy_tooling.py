@@ -1,0 +1,128 @@
+"""`make publish` and `make deploy` as a new user runs them in a fresh copy: no tracked file written, a real guard.
+
+The copy holds the project's files as committed (plus this work tree's changes) in a new git repository; make runs
+with this venv (`VENV=...`, its stamp taken as up to date with `-o`) and S3 is moto's server over HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from churn_local.tooling import deploy
+from tests.functional.conftest import PUBLISH_BUCKET
+from tests.support import PROJECT_ROOT
+
+VENV = PROJECT_ROOT / ".venv"
+
+
+def git(folder: Path, *args: str) -> str:
+    """Run git in a folder; return its output."""
+    result = subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, timeout=60, check=True)
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def fresh_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Copy the project's files (tracked, or new and not ignored) into a new repository, committed as cloned."""
+    copy = tmp_path_factory.mktemp("fresh") / "churn-api"
+    files = git(PROJECT_ROOT, "ls-files", "--cached", "--others", "--exclude-standard", "-z").split("\0")
+    for name in filter(None, files):
+        source = PROJECT_ROOT / name
+        if source.is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy / name)
+    git(copy, "init", "-q")
+    git(copy, "add", "-A")
+    git(copy, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "clone")
+    return copy
+
+
+@pytest.fixture
+def clean_copy(fresh_copy: Path) -> Iterator[Path]:
+    """The fresh copy, with whatever a test left that git ignores removed afterwards."""
+    yield fresh_copy
+    git(fresh_copy, "clean", "-q", "-fdX")
+
+
+def make(copy: Path, s3_server: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run make in the copy with this venv, S3 at the moto server and fake credentials."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAKE"))}
+    env |= {"AWS_ENDPOINT_URL_S3": s3_server, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    env |= {"AWS_DEFAULT_REGION": "us-east-1"}
+    command = ["make", "--no-print-directory", f"VENV={VENV}", "-o", f"{VENV}/.installed-stamp", *args]
+    return subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_make_publish_leaves_the_clean_copy_clean_and_saves_the_pins_in_the_users_ignored_state(
+    clean_copy: Path, s3_env: Any, s3_server: str, trained_artifacts: Path
+) -> None:
+    result = make(clean_copy, s3_server, "publish", f"BUCKET={PUBLISH_BUCKET}", f"ARTIFACTS={trained_artifacts}")
+    assert result.returncode == 0, result.stderr
+    assert git(clean_copy, "status", "--porcelain", "--untracked-files=all") == ""
+    saved = deploy.load_state(clean_copy / deploy.STATE_FILE)
+    assert saved["default"]["TransformBucket"] == PUBLISH_BUCKET
+    assert git(clean_copy, "check-ignore", str(deploy.STATE_FILE)).strip() == str(deploy.STATE_FILE)
+
+
+def test_make_deploy_on_a_fresh_copy_refuses_before_anything_is_published(clean_copy: Path, s3_server: str) -> None:
+    assert "churn_local.tooling.deploy --config-env default" in make(clean_copy, s3_server, "-n", "deploy").stdout
+    result = make(clean_copy, s3_server, "deploy", "DRY_RUN=1")
+    assert result.returncode != 0
+    assert "no published artifacts for environment 'default'" in result.stderr
+    assert "run `make publish BUCKET=... SAMCONFIG_ENV=default` first" in result.stderr
+    assert "sam deploy" not in result.stdout
+
+
+def test_make_deploy_passes_the_environments_settings_and_the_published_pins_to_sam_deploy(
+    clean_copy: Path, s3_env: Any, s3_server: str, trained_artifacts: Path
+) -> None:
+    artifacts = f"ARTIFACTS={trained_artifacts}"
+    make(clean_copy, s3_server, "publish", f"BUCKET={PUBLISH_BUCKET}", artifacts, "SAMCONFIG_ENV=production")
+    result = make(clean_copy, s3_server, "deploy", "DRY_RUN=1", artifacts, "SAMCONFIG_ENV=production")
+    assert result.returncode == 0, result.stderr
+    build, sam_deploy = result.stdout.splitlines()[-2:]
+    assert build == "sam build"
+    pins = deploy.load_state(clean_copy / deploy.STATE_FILE)["production"]
+    expected = {**deploy.samconfig_overrides(clean_copy / "samconfig.toml", "production"), **pins}
+    assert sam_deploy == deploy.shlex.join(
+        ["sam", "deploy", "--config-env", "production", "--parameter-overrides", deploy.overrides_text(expected)]
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("TransformSha256", "0" * 64, "does not pin the artifacts in artifacts/"),
+        ("TransformKey", "churn-api/0123456789abcdef/transformation.sav", "does not pin the artifacts in artifacts/"),
+        ("FeatureSignature", "f" * 64, "does not pin the artifacts in artifacts/"),
+        ("TransformBucket", "", "TransformBucket missing"),
+    ],
+)
+def test_make_deploy_refuses_pins_that_are_not_the_local_artifacts(
+    clean_copy: Path, s3_env: Any, s3_server: str, trained_artifacts: Path, name: str, value: str, problem: str
+) -> None:
+    artifacts = f"ARTIFACTS={trained_artifacts}"
+    make(clean_copy, s3_server, "publish", f"BUCKET={PUBLISH_BUCKET}", artifacts)
+    deploy.save_parameters(clean_copy / deploy.STATE_FILE, "default", {name: value})
+    result = make(clean_copy, s3_server, "deploy", "DRY_RUN=1", artifacts)
+    assert result.returncode != 0
+    assert problem in result.stderr
+    assert "sam deploy" not in result.stdout
+
+
+def test_make_deploy_refuses_when_s3_does_not_hold_the_pinned_bytes(
+    clean_copy: Path, s3_env: Any, s3_server: str, artifacts: Path
+) -> None:
+    make(clean_copy, s3_server, "publish", f"BUCKET={PUBLISH_BUCKET}", f"ARTIFACTS={artifacts}", "PREFIX=gone")
+    model_url = deploy.load_state(clean_copy / deploy.STATE_FILE)["default"]["ModelDataUrl"]
+    s3_env.delete_object(Bucket=PUBLISH_BUCKET, Key=model_url.removeprefix(f"s3://{PUBLISH_BUCKET}/"))
+    result = make(clean_copy, s3_server, "deploy", "DRY_RUN=1", f"ARTIFACTS={artifacts}")
+    assert result.returncode != 0
+    assert f"{model_url.removeprefix('s3://')} cannot be read" in result.stderr
