@@ -17,6 +17,7 @@ from churn_local import images
 from tests.support import PROJECT_ROOT
 from tests.template.conftest import (
     ACCOUNT_ID,
+    FUNCTION_ARN,
     PARAMETERS,
     REGION,
     expand,
@@ -45,6 +46,8 @@ ENDPOINT_KINDS = {
     "snapstart": "serverless",
     "provisioned": "external",
     "cognito": "external",
+    "canary": "serverless",
+    "all-at-once": "external",
 }
 EACH_OPTION = pytest.mark.parametrize("option", list(OPTIONS))
 # Actions AWS documents with no resource-level permissions, where "*" is the only resource IAM accepts.
@@ -242,7 +245,13 @@ def test_no_inline_iam_statement_grants_a_wildcard_except_where_aws_allows_no_re
                 if resource == "*":
                     assert action in RESOURCELESS_ACTIONS, (logical_id, action)
                 else:
-                    assert "*" not in resource or LOG_GROUP_STREAMS.fullmatch(resource), (logical_id, resource)
+                    # A log group's streams, or (the pre-traffic check) the churn function's versions: its own ARN
+                    # qualified by any version, as the check reads the version from the deployment.
+                    versions = action == "lambda:InvokeFunction" and resource == f"{FUNCTION_ARN}:*"
+                    assert "*" not in resource or LOG_GROUP_STREAMS.fullmatch(resource) or versions, (
+                        logical_id,
+                        resource,
+                    )
         for statement in resolved(deployed, role["Properties"]["AssumeRolePolicyDocument"])["Statement"]:
             assert statement["Principal"] != "*" and "AWS" not in statement["Principal"], logical_id
 
