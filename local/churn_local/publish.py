@@ -8,7 +8,9 @@ The three artifacts of one ``make train`` (transformation.sav, model.tar.gz, met
 the same keys, another training on other keys, and an object that exists is never overwritten (a conditional
 PUT, ``If-None-Match: *``, after a HEAD). Before anything is uploaded the pair is checked the way the deployed
 function checks it: the transformation loads with this scikit-learn and gives the features the model was trained
-on. Any S3 works through boto3's standard variables (``AWS_ENDPOINT_URL_S3``, ``AWS_PROFILE``...).
+on. Beside them goes reference.json (churn_local.training.reference_cases), the cases the pre-traffic check
+replays with the answers these artifacts give. Any S3 works through boto3's standard variables
+(``AWS_ENDPOINT_URL_S3``, ``AWS_PROFILE``...).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from churn_api.integrity import check_feature_signature, sha256_hex, unpickle_sa
 from churn_api.preprocessing import Transformation
 from churn_local.constants import METADATA_FILE, MODEL_ARCHIVE, TRANSFORMATION_FILE
 from churn_local.tooling import deploy
+from churn_local.training import reference_cases
 
 ARTIFACTS = (TRANSFORMATION_FILE, MODEL_ARCHIVE, METADATA_FILE)
 DIGEST_LENGTH = 16
@@ -134,19 +137,32 @@ def parameters_for(artifacts: Artifacts, bucket: str, prefix: str) -> dict[str, 
     }
 
 
-def publish(artifacts: Artifacts, s3: Any, bucket: str, prefix: str) -> tuple[dict[str, str], dict[str, str]]:
-    """Upload the artifacts; return what happened to each key and the template parameters that pin them."""
+def reference_key(artifacts: Artifacts, prefix: str, reference: bytes) -> str:
+    """Return the reference cases' key beside the artifacts, addressed by their own content (events/ may change)."""
+    base = keys_of(artifacts, prefix)[TRANSFORMATION_FILE].rsplit("/", 1)[0]
+    return f"{base}/reference-{sha256_hex(reference)[:DIGEST_LENGTH]}.json"
+
+
+def publish(
+    artifacts: Artifacts, s3: Any, bucket: str, prefix: str, reference: bytes | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Upload the artifacts (and the reference cases); return what happened to each key and the parameters."""
     keys = keys_of(artifacts, prefix)
+    bodies = {keys[name]: artifacts.files[name] for name in ARTIFACTS}
+    extra: dict[str, str] = {}
+    if reference is not None:
+        bodies[reference_key(artifacts, prefix, reference)] = reference
+        extra = {"ReferenceKey": reference_key(artifacts, prefix, reference), "ReferenceSha256": sha256_hex(reference)}
     try:
         check_bucket(s3, bucket)
-        outcomes = {keys[name]: upload_once(s3, bucket, keys[name], artifacts.files[name]) for name in ARTIFACTS}
+        outcomes = {key: upload_once(s3, bucket, key, body) for key, body in bodies.items()}
     except NoCredentialsError as exc:
         raise PublishError(
             "no AWS credentials found: set AWS_PROFILE, or run `aws configure` / `aws sso login`"
         ) from exc
     except (ClientError, BotoCoreError) as exc:
         raise PublishError(f"S3 refused the upload: {exc}") from exc
-    return outcomes, parameters_for(artifacts, bucket, prefix)
+    return outcomes, {**parameters_for(artifacts, bucket, prefix), **extra}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -177,8 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         artifacts = read_artifacts(args.artifacts)
+        # The cases the pre-traffic check replays, scored with these artifacts (artifacts/reference.json).
+        reference = reference_cases.write(args.artifacts)
         s3 = boto3.session.Session().client("s3", config=S3_CONFIG)
-        outcomes, parameters = publish(artifacts, s3, args.bucket, args.prefix)
+        outcomes, parameters = publish(artifacts, s3, args.bucket, args.prefix, reference)
     except PublishError as exc:
         print(f"publish: {exc}", file=sys.stderr)
         return 1

@@ -61,9 +61,9 @@ def make(copy: Path, s3_server: str, *args: str) -> subprocess.CompletedProcess[
 
 
 def test_make_publish_leaves_the_clean_copy_clean_and_saves_the_pins_in_the_users_ignored_state(
-    clean_copy: Path, s3_env: Any, s3_server: str, trained_artifacts: Path
+    clean_copy: Path, s3_env: Any, s3_server: str, artifacts: Path
 ) -> None:
-    result = make(clean_copy, s3_server, "publish", f"BUCKET={PUBLISH_BUCKET}", f"ARTIFACTS={trained_artifacts}")
+    result = make(clean_copy, s3_server, "publish", f"BUCKET={PUBLISH_BUCKET}", f"ARTIFACTS={artifacts}")
     assert result.returncode == 0, result.stderr
     assert git(clean_copy, "status", "--porcelain", "--untracked-files=all") == ""
     saved = deploy.load_state(clean_copy / deploy.STATE_FILE)
@@ -81,9 +81,9 @@ def test_make_deploy_on_a_fresh_copy_refuses_before_anything_is_published(clean_
 
 
 def test_make_deploy_passes_the_environments_settings_and_the_published_pins_to_sam_deploy(
-    clean_copy: Path, s3_env: Any, s3_server: str, trained_artifacts: Path
+    clean_copy: Path, s3_env: Any, s3_server: str, artifacts: Path
 ) -> None:
-    artifacts = f"ARTIFACTS={trained_artifacts}"
+    artifacts = f"ARTIFACTS={artifacts}"
     make(clean_copy, s3_server, "publish", f"BUCKET={PUBLISH_BUCKET}", artifacts, "SAMCONFIG_ENV=production")
     result = make(clean_copy, s3_server, "deploy", "DRY_RUN=1", artifacts, "SAMCONFIG_ENV=production")
     assert result.returncode == 0, result.stderr
@@ -106,9 +106,9 @@ def test_make_deploy_passes_the_environments_settings_and_the_published_pins_to_
     ],
 )
 def test_make_deploy_refuses_pins_that_are_not_the_local_artifacts(
-    clean_copy: Path, s3_env: Any, s3_server: str, trained_artifacts: Path, name: str, value: str, problem: str
+    clean_copy: Path, s3_env: Any, s3_server: str, artifacts: Path, name: str, value: str, problem: str
 ) -> None:
-    artifacts = f"ARTIFACTS={trained_artifacts}"
+    artifacts = f"ARTIFACTS={artifacts}"
     make(clean_copy, s3_server, "publish", f"BUCKET={PUBLISH_BUCKET}", artifacts)
     deploy.save_parameters(clean_copy / deploy.STATE_FILE, "default", {name: value})
     result = make(clean_copy, s3_server, "deploy", "DRY_RUN=1", artifacts)

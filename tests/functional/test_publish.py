@@ -32,10 +32,12 @@ def test_publish_uploads_under_the_content_digest_and_prints_parameters_the_temp
     values = printed_overrides(capsys.readouterr().out)
     digest = publish.read_artifacts(artifacts).digest
     keys = {o["Key"] for o in s3_env.list_objects_v2(Bucket=BUCKET, Prefix=f"churn-api/{digest}/")["Contents"]}
-    assert keys == {f"churn-api/{digest}/{name}" for name in publish.ARTIFACTS}
-    for name in publish.ARTIFACTS:
-        body = s3_env.get_object(Bucket=BUCKET, Key=f"churn-api/{digest}/{name}")["Body"].read()
-        assert body == (artifacts / name).read_bytes()
+    reference = (artifacts / "reference.json").read_bytes()
+    reference_key = f"churn-api/{digest}/reference-{sha256_hex(reference)[:16]}.json"
+    assert keys == {f"churn-api/{digest}/{name}" for name in publish.ARTIFACTS} | {reference_key}
+    uploaded = {f"churn-api/{digest}/{name}": (artifacts / name).read_bytes() for name in publish.ARTIFACTS}
+    for key, local in {**uploaded, reference_key: reference}.items():
+        assert s3_env.get_object(Bucket=BUCKET, Key=key)["Body"].read() == local, key
     assert values == {
         "EndpointName": "churn-xgboost",
         "TransformBucket": BUCKET,
@@ -43,6 +45,8 @@ def test_publish_uploads_under_the_content_digest_and_prints_parameters_the_temp
         "TransformSha256": sha256_hex((artifacts / "transformation.sav").read_bytes()),
         "FeatureSignature": trained_metadata["features"]["signature"],
         "ModelDataUrl": f"s3://{BUCKET}/churn-api/{digest}/model.tar.gz",
+        "ReferenceKey": reference_key,
+        "ReferenceSha256": sha256_hex(reference),
     }
     declared = load_template()["Parameters"]
     assert set(values) <= set(declared)
@@ -68,7 +72,7 @@ def test_publishing_again_uploads_nothing_and_prints_the_same_values(
     second = capsys.readouterr().out
     after = {o["Key"]: o["LastModified"] for o in s3_env.list_objects_v2(Bucket=BUCKET)["Contents"]}
     assert after == before
-    assert second.count(": already there") == 3 and ": uploaded" not in second
+    assert second.count(": already there") == 4 and ": uploaded" not in second
     assert printed_overrides(second) == printed_overrides(first)
 
 

@@ -3,6 +3,7 @@ the alarms roll a version back. Each option is expanded offline as the other tem
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -92,6 +93,7 @@ def test_the_pre_traffic_check_is_a_small_function_without_the_layer_named_for_c
         "REFERENCE_KEY": REFERENCE_KEY,
         "REFERENCE_SHA256": REFERENCE_SHA256,
         "REFERENCE_BUCKET_OWNER": ACCOUNT_ID,
+        "CHURN_THRESHOLD": PARAMETERS["Threshold"],
     }
 
 
@@ -242,3 +244,9 @@ def test_a_rule_refuses_a_gradual_deployment_without_the_reference_cases(
 
     holds = not value(rule["RuleCondition"]) or all(value(a["Assert"]) for a in rule["Assertions"])
     assert holds is accepted
+
+
+def test_the_built_check_is_its_one_module_without_the_layer_or_any_dependency(sam_build: Path) -> None:
+    built = sam_build / "PreTrafficCheck"
+    files = {p.relative_to(built).as_posix() for p in built.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    assert files == {"pre_traffic.py"}

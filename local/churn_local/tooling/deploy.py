@@ -111,12 +111,18 @@ def check_s3(saved: Mapping[str, str], artifacts: Path) -> None:
 
     from churn_api.integrity import sha256_hex
     from churn_local import publish
+    from churn_local.training import reference_cases
 
     s3 = boto3.session.Session().client("s3", config=publish.S3_CONFIG)
     bucket = saved["TransformBucket"]
     objects = {saved["TransformKey"]: artifacts / publish.TRANSFORMATION_FILE}
     if saved.get("ModelDataUrl"):
         objects[saved["ModelDataUrl"].removeprefix(f"s3://{bucket}/")] = artifacts / publish.MODEL_ARCHIVE
+    if saved.get("ReferenceKey"):
+        # The pre-traffic check's cases, as publish wrote them beside the artifacts it scored them with.
+        objects[saved["ReferenceKey"]] = artifacts / reference_cases.REFERENCE_FILE
+        if not objects[saved["ReferenceKey"]].is_file():
+            raise DeployError(f"{artifacts} has no {reference_cases.REFERENCE_FILE}: run `make publish` again")
     for key, local in objects.items():
         try:
             head = s3.head_object(Bucket=bucket, Key=key)
