@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from churn_local.constants import PROJECT_ROOT
 from churn_local.tooling import deploy
 from tests.functional.conftest import PUBLISH_BUCKET
-from tests.support import PROJECT_ROOT
 
 VENV = PROJECT_ROOT / ".venv"
 

@@ -12,8 +12,8 @@ import pytest
 from churn_api.budget import Deadline
 from churn_api.integrity import Expectations, sha256_hex
 from churn_api.preprocessing import TransformationStore
-from churn_local import publish
 from churn_local.tooling import deploy
+from churn_local.training import publish
 from tests.functional.conftest import PUBLISH_BUCKET as BUCKET
 from tests.template.conftest import load_template
 
@@ -124,8 +124,8 @@ def test_missing_credentials_are_named_with_what_to_do(
 def test_artifacts_that_do_not_belong_together_are_not_published(
     s3_env: Any, artifacts: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from churn_local.dataset import load
-    from churn_local.transformation import dumps, fit_transformation
+    from churn_local.training.dataset import load
+    from churn_local.training.transformation import dumps, fit_transformation
 
     frame = load()
     refit = dumps(fit_transformation(frame[frame["State"] != "AK"]))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pre_traffic
 
-from churn_local.sam_expansion import default_threshold
+from churn_local.tooling.sam_expansion import default_threshold
 from churn_local.training import reference_cases
 from tests.integration.conftest import Stack, send
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from churn_api.errors import ERRORS
-from tests.support import PROJECT_ROOT
+from churn_local.constants import PROJECT_ROOT
 from tests.template.conftest import ACCOUNT_ID, FUNCTION_ARN, PARAMETERS, REGION, STACK_NAME, load_template
 from tests.template.options import ALARMS, CREATED, OPTIONS, REFERENCE_KEY, REFERENCE_SHA256, expanded_with, parameters
 from tests.template.test_deployment_options import created, environment, of_type, properties, resolved

@@ -94,7 +94,7 @@ def check_pins(saved: Mapping[str, str], expected: Mapping[str, str], env: str) 
 
 def expected_pins(artifacts: Path, bucket: str, key: str) -> dict[str, str]:
     """Return the pins the local artifacts give when published where `key` says (its prefix kept)."""
-    from churn_local import publish
+    from churn_local.training import publish
 
     try:
         local = publish.read_artifacts(artifacts)
@@ -110,8 +110,7 @@ def check_s3(saved: Mapping[str, str], artifacts: Path) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from churn_api.integrity import sha256_hex
-    from churn_local import publish
-    from churn_local.training import reference_cases
+    from churn_local.training import publish, reference_cases
 
     s3 = boto3.session.Session().client("s3", config=publish.S3_CONFIG)
     bucket = saved["TransformBucket"]

@@ -3,9 +3,10 @@
 The reference customers of events/ (API Gateway events and direct invocations, valid and invalid, as `sam local
 invoke -e` sends them) and REFERENCE_ROWS rows of data/churn.txt in one batch, each with the status the function
 answers and, for a scored customer, the score it must give. The scores are made the function's way: churn_api's
-transformation writes the CSV, the built-in XGBoost container's contract scores it (churn_local.xgboost_container,
-as the local stack does) and churn_api's parser reads it. A version that answers otherwise, beyond TOLERANCE, has a
+transformation writes the CSV, the built-in XGBoost container's contract scores it (services.xgboost_container, as
+the local stack does) and churn_api's parser reads it. A version that answers otherwise, beyond TOLERANCE, has a
 wrong transformation, model, pairing or code. The sampled rows carry no Phone (it is optional, and never needed).
+(training.reference_model is the other oracle: the data scientist's way, sharing no code with the function.)
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from churn_api.endpoint import parse_scores
 from churn_api.integrity import sha256_hex, unpickle_same_sklearn
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
-from churn_api.scoring import parse_scores
-from churn_local import dataset
 from churn_local.constants import MODEL_ARCHIVE, PROJECT_ROOT, TRANSFORMATION_FILE
-from churn_local.xgboost_container import XGBoostContainer, load_model_archive
+from churn_local.services.xgboost_container import XGBoostContainer, load_model_archive
+from churn_local.training import dataset
 
 REFERENCE_FILE = "reference.json"
 REFERENCE_ROWS = 300
@@ -36,7 +37,7 @@ API_EVENT = "api-predict.json"
 BATCH_ROUTE = "/predict/batch"
 
 
-class ReferenceModel:
+class FunctionScorer:
     """Score customers exactly as the deployed function and the built-in XGBoost container would."""
 
     def __init__(self, artifacts: Path) -> None:
@@ -80,7 +81,7 @@ def sampled_payloads(rows: int = REFERENCE_ROWS) -> list[dict[str, str]]:
 
 def build(artifacts: Path, events_dir: Path = EVENTS_DIR, rows: int = REFERENCE_ROWS) -> dict[str, Any]:
     """Return the reference document for the artifacts: every events/ customer, then one batch of sampled rows."""
-    model = ReferenceModel(artifacts)
+    model = FunctionScorer(artifacts)
     template = json.loads((events_dir / API_EVENT).read_text(encoding="utf-8"))
     cases = []
     for path in sorted(events_dir.glob("*.json")):
