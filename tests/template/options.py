@@ -22,6 +22,13 @@ OPTIONS: dict[str, dict[str, str]] = {
     "existing-endpoint": {},
     "serverless": SERVERLESS,
     "instance": {**SERVERLESS, "EndpointInstanceType": "ml.m5.large", "EndpointInstanceCount": "2"},
+    "capture": {
+        **SERVERLESS,
+        "EndpointInstanceType": "ml.m5.large",
+        "EnableDataCapture": "true",
+        "DataCapturePercent": "25",
+        "DataCapturePrefix": "captured/churn",
+    },
     "snapstart": {**SERVERLESS, "EnableSnapStart": "true"},
     "provisioned": {"ProvisionedConcurrency": "3"},
     "cognito": {"CognitoUserPoolArn": USER_POOL_ARN, "CreateApiGatewayLoggingRole": "false"},

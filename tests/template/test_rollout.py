@@ -12,7 +12,14 @@ from churn_api.errors import ERRORS
 from churn_local.constants import PROJECT_ROOT
 from tests.template.conftest import ACCOUNT_ID, FUNCTION_ARN, PARAMETERS, REGION, STACK_NAME, load_template
 from tests.template.options import ALARMS, CREATED, OPTIONS, REFERENCE_KEY, REFERENCE_SHA256, expanded_with, parameters
-from tests.template.test_deployment_options import created, environment, of_type, properties, resolved
+from tests.template.test_deployment_options import (
+    created,
+    environment,
+    of_type,
+    properties,
+    resolved,
+    rule_holds,
+)
 
 GRADUAL = {"canary": "Canary10Percent5Minutes", "all-at-once": "AllAtOnce"}
 DIRECT = [option for option in OPTIONS if option not in GRADUAL]
@@ -232,18 +239,7 @@ def test_a_rule_refuses_a_gradual_deployment_without_the_reference_cases(
     deployment_type: str, reference_key: str, accepted: bool
 ) -> None:
     rule = load_template()["Rules"]["GradualDeploymentNeedsTheReferenceCases"]
-    values = {"DeploymentType": deployment_type, "ReferenceKey": reference_key}
-
-    def value(expression: Any) -> Any:
-        if isinstance(expression, dict) and "Fn::Not" in expression:
-            return not value(expression["Fn::Not"][0])
-        if isinstance(expression, dict) and "Fn::Equals" in expression:
-            left, right = (value(e) for e in expression["Fn::Equals"])
-            return str(left) == str(right)
-        return values[expression["Ref"]] if isinstance(expression, dict) else expression
-
-    holds = not value(rule["RuleCondition"]) or all(value(a["Assert"]) for a in rule["Assertions"])
-    assert holds is accepted
+    assert rule_holds(rule, {"DeploymentType": deployment_type, "ReferenceKey": reference_key}) is accepted
 
 
 def test_the_built_check_is_its_one_module_without_the_layer_or_any_dependency(sam_build: Path) -> None:
