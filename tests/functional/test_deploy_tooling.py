@@ -126,3 +126,30 @@ def test_make_deploy_refuses_when_s3_does_not_hold_the_pinned_bytes(
     result = make(clean_copy, s3_server, "deploy", "DRY_RUN=1", f"ARTIFACTS={artifacts}")
     assert result.returncode != 0
     assert f"{model_url.removeprefix('s3://')} cannot be read" in result.stderr
+
+
+def readme_block(heading: str) -> list[str]:
+    """Return the command lines of the first ```sh block under a README heading, comments dropped."""
+    section = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8").split(f"\n### {heading}\n", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_the_readme_sequence_for_a_new_model_runs_here_up_to_aws(
+    clean_copy: Path, s3_env: Any, s3_server: str, artifacts: Path
+) -> None:
+    """Run each `make` line of "Deploying a new model safely": for real where no AWS is needed, else with -n."""
+    lines = readme_block("Deploying a new model safely")
+    assert [line.split()[:2] for line in lines] == [["make", "train"], ["make", "publish"], ["make", "deploy"]] + [
+        ["make", "deploy"]
+    ]
+    printed = ""
+    for line in lines:
+        args = [a.replace("my-artifacts-bucket", PUBLISH_BUCKET) for a in line.split()[1:]]
+        # Training is tested on its own; the last deploy would call AWS.
+        offline = args[0] == "train" or (args[0] == "deploy" and "DRY_RUN=1" not in args)
+        result = make(clean_copy, s3_server, *(["-n"] if offline else []), *args, f"ARTIFACTS={artifacts}")
+        assert result.returncode == 0, (line, result.stderr)
+        printed += result.stdout
+    assert "DeploymentType=Canary10Percent5Minutes" in printed and "ReferenceKey=" in printed
+    assert git(clean_copy, "status", "--porcelain", "--untracked-files=all") == ""

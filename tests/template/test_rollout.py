@@ -3,6 +3,7 @@ the alarms roll a version back. Each option is expanded offline as the other tem
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -246,3 +247,12 @@ def test_the_built_check_is_its_one_module_without_the_layer_or_any_dependency(s
     built = sam_build / "PreTrafficCheck"
     files = {p.relative_to(built).as_posix() for p in built.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
     assert files == {"pre_traffic.py"}
+
+
+def test_the_readmes_alarm_table_states_the_templates_defaults() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| Alarm | Watches |", 1)[1].split("\n\n", 1)[0]
+    stated = dict(re.findall(r"`(Alarm[A-Za-z0-9]+)=([0-9.]+)`", table))
+    defaults = {name: str(spec.get("Default")) for name, spec in load_template()["Parameters"].items()}
+    assert stated and all(defaults[name] == value for name, value in stated.items())
+    assert set(stated) == {name for name in defaults if name.startswith("Alarm") and name != "AlarmEmail"}
