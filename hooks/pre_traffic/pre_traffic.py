@@ -42,6 +42,10 @@ class CheckFailed(Exception):
     """The check cannot go on (no deployment, no cases, no time): the version is not shown to be right."""
 
 
+class InvocationFailed(Exception):
+    """Lambda did not answer an invocation (an error or no answer in time): the next ones would wait as long."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """The hook's environment, set by template.yaml."""
@@ -70,9 +74,16 @@ class Settings:
 
 
 def target_version(codedeploy: Any, deployment_id: str, settings: Settings) -> str:
-    """Return the qualified name of the version this deployment shifts the churn function's alias to."""
+    """Return the qualified name of the version this deployment shifts the churn function's alias to.
+
+    CloudFormation hands CodeDeploy the AppSpec as the revision's content; GetDeployment names the revision and
+    GetApplicationRevision returns its content (a "String" revision, or "AppSpecContent").
+    """
     info = codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
-    content = info.get("revision", {}).get("appSpecContent", {}).get("content", "")
+    revision = codedeploy.get_application_revision(applicationName=info["applicationName"], revision=info["revision"])
+    content = next(
+        (part["content"] for kind in ("string", "appSpecContent") if (part := revision["revision"].get(kind))), ""
+    )
     try:
         resources = json.loads(content)["Resources"]
         (properties,) = [next(iter(resource.values()))["Properties"] for resource in resources]
@@ -144,7 +155,7 @@ def check_case(
         )
         payload = json.loads(response["Payload"].read() or b"null")
     except (ClientError, BotoCoreError) as exc:
-        return [f"{case['name']}: the invocation failed ({type(exc).__name__})"]
+        raise InvocationFailed(f"{case['name']}: the invocation failed ({type(exc).__name__})") from exc
     if response.get("FunctionError"):
         kind = payload.get("errorType") if isinstance(payload, dict) else None
         return [f"{case['name']}: the function failed ({response['FunctionError']}, {kind})"]
@@ -166,7 +177,11 @@ def check(event: Mapping[str, Any], clients: Mapping[str, Any], settings: Settin
     for case in document["cases"]:
         if remaining_ms() < worst_case_ms + REPORT_MARGIN_MS:
             raise CheckFailed(f"out of time before {case['name']}")
-        problems += check_case(clients["lambda"], target, case, settings, tolerance)
+        try:
+            problems += check_case(clients["lambda"], target, case, settings, tolerance)
+        except InvocationFailed as exc:
+            problems.append(str(exc))
+            break
     logger.info(json.dumps({"target": target, "cases": len(document["cases"]), "problems": len(problems)}))
     return problems
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from churn_local.constants import PROJECT_ROOT
@@ -60,15 +61,42 @@ def make(copy: Path, s3_server: str, *args: str) -> subprocess.CompletedProcess[
     return subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
+@pytest.fixture(scope="module")
+def published(
+    fresh_copy: Path, s3_server: str, tmp_path_factory: pytest.TempPathFactory, trained_artifacts: Path
+) -> Any:
+    """`make publish` run once in the fresh copy (SAMCONFIG_ENV default and production); return its output."""
+    artifacts = tmp_path_factory.mktemp("published") / "artifacts"
+    shutil.copytree(trained_artifacts, artifacts)
+    s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing")  # fmt: skip
+    if PUBLISH_BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket=PUBLISH_BUCKET)
+    outputs = []
+    for env in ("default", "production"):
+        args = ("publish", f"BUCKET={PUBLISH_BUCKET}", f"ARTIFACTS={artifacts}", f"SAMCONFIG_ENV={env}")
+        outputs.append(make(fresh_copy, s3_server, *args))
+    state = (fresh_copy / deploy.STATE_FILE).read_text(encoding="utf-8")
+    return {"artifacts": artifacts, "results": outputs, "state": state, "s3": s3}
+
+
+@pytest.fixture
+def with_pins(published: Any, fresh_copy: Path) -> Iterator[Path]:
+    """The fresh copy with the published pins saved as `make publish` left them; cleaned of them afterwards."""
+    (fresh_copy / deploy.STATE_FILE).parent.mkdir(exist_ok=True)
+    (fresh_copy / deploy.STATE_FILE).write_text(published["state"], encoding="utf-8")
+    yield fresh_copy
+    git(fresh_copy, "clean", "-q", "-fdX")
+
+
 def test_make_publish_leaves_the_clean_copy_clean_and_saves_the_pins_in_the_users_ignored_state(
-    clean_copy: Path, s3_env: Any, s3_server: str, artifacts: Path
+    published: Any, with_pins: Path
 ) -> None:
-    result = make(clean_copy, s3_server, "publish", f"BUCKET={PUBLISH_BUCKET}", f"ARTIFACTS={artifacts}")
-    assert result.returncode == 0, result.stderr
-    assert git(clean_copy, "status", "--porcelain", "--untracked-files=all") == ""
-    saved = deploy.load_state(clean_copy / deploy.STATE_FILE)
-    assert saved["default"]["TransformBucket"] == PUBLISH_BUCKET
-    assert git(clean_copy, "check-ignore", str(deploy.STATE_FILE)).strip() == str(deploy.STATE_FILE)
+    assert [r.returncode for r in published["results"]] == [0, 0], [r.stderr for r in published["results"]]
+    assert git(with_pins, "status", "--porcelain", "--untracked-files=all") == ""
+    saved = deploy.load_state(with_pins / deploy.STATE_FILE)
+    assert saved["default"]["TransformBucket"] == saved["production"]["TransformBucket"] == PUBLISH_BUCKET
+    assert git(with_pins, "check-ignore", str(deploy.STATE_FILE)).strip() == str(deploy.STATE_FILE)
 
 
 def test_make_deploy_on_a_fresh_copy_refuses_before_anything_is_published(clean_copy: Path, s3_server: str) -> None:
@@ -81,16 +109,16 @@ def test_make_deploy_on_a_fresh_copy_refuses_before_anything_is_published(clean_
 
 
 def test_make_deploy_passes_the_environments_settings_and_the_published_pins_to_sam_deploy(
-    clean_copy: Path, s3_env: Any, s3_server: str, artifacts: Path
+    published: Any, with_pins: Path, s3_server: str
 ) -> None:
-    artifacts = f"ARTIFACTS={artifacts}"
-    make(clean_copy, s3_server, "publish", f"BUCKET={PUBLISH_BUCKET}", artifacts, "SAMCONFIG_ENV=production")
-    result = make(clean_copy, s3_server, "deploy", "DRY_RUN=1", artifacts, "SAMCONFIG_ENV=production")
+    artifacts = f"ARTIFACTS={published['artifacts']}"
+    result = make(with_pins, s3_server, "deploy", "DRY_RUN=1", artifacts, "SAMCONFIG_ENV=production")
     assert result.returncode == 0, result.stderr
     build, sam_deploy = result.stdout.splitlines()[-2:]
     assert build == "sam build"
-    pins = deploy.load_state(clean_copy / deploy.STATE_FILE)["production"]
-    expected = {**deploy.samconfig_overrides(clean_copy / "samconfig.toml", "production"), **pins}
+    pins = deploy.load_state(with_pins / deploy.STATE_FILE)["production"]
+    expected = {**deploy.samconfig_overrides(with_pins / "samconfig.toml", "production"), **pins}
+    assert expected["DeploymentType"] == "Canary10Percent5Minutes" and expected["ReferenceKey"]
     assert sam_deploy == deploy.shlex.join(
         ["sam", "deploy", "--config-env", "production", "--parameter-overrides", deploy.overrides_text(expected)]
     )
@@ -106,24 +134,27 @@ def test_make_deploy_passes_the_environments_settings_and_the_published_pins_to_
     ],
 )
 def test_make_deploy_refuses_pins_that_are_not_the_local_artifacts(
-    clean_copy: Path, s3_env: Any, s3_server: str, artifacts: Path, name: str, value: str, problem: str
+    published: Any, with_pins: Path, s3_server: str, name: str, value: str, problem: str
 ) -> None:
-    artifacts = f"ARTIFACTS={artifacts}"
-    make(clean_copy, s3_server, "publish", f"BUCKET={PUBLISH_BUCKET}", artifacts)
-    deploy.save_parameters(clean_copy / deploy.STATE_FILE, "default", {name: value})
-    result = make(clean_copy, s3_server, "deploy", "DRY_RUN=1", artifacts)
+    deploy.save_parameters(with_pins / deploy.STATE_FILE, "default", {name: value})
+    result = make(with_pins, s3_server, "deploy", "DRY_RUN=1", f"ARTIFACTS={published['artifacts']}")
     assert result.returncode != 0
     assert problem in result.stderr
     assert "sam deploy" not in result.stdout
 
 
 def test_make_deploy_refuses_when_s3_does_not_hold_the_pinned_bytes(
-    clean_copy: Path, s3_env: Any, s3_server: str, artifacts: Path
+    published: Any, with_pins: Path, s3_server: str
 ) -> None:
-    make(clean_copy, s3_server, "publish", f"BUCKET={PUBLISH_BUCKET}", f"ARTIFACTS={artifacts}", "PREFIX=gone")
-    model_url = deploy.load_state(clean_copy / deploy.STATE_FILE)["default"]["ModelDataUrl"]
-    s3_env.delete_object(Bucket=PUBLISH_BUCKET, Key=model_url.removeprefix(f"s3://{PUBLISH_BUCKET}/"))
-    result = make(clean_copy, s3_server, "deploy", "DRY_RUN=1", f"ARTIFACTS={artifacts}")
+    model_url = deploy.load_state(with_pins / deploy.STATE_FILE)["default"]["ModelDataUrl"]
+    key = model_url.removeprefix(f"s3://{PUBLISH_BUCKET}/")
+    held = published["s3"].get_object(Bucket=PUBLISH_BUCKET, Key=key)
+    published["s3"].delete_object(Bucket=PUBLISH_BUCKET, Key=key)
+    try:
+        result = make(with_pins, s3_server, "deploy", "DRY_RUN=1", f"ARTIFACTS={published['artifacts']}")
+    finally:
+        body = held["Body"].read()
+        published["s3"].put_object(Bucket=PUBLISH_BUCKET, Key=key, Body=body, Metadata=held["Metadata"])
     assert result.returncode != 0
     assert f"{model_url.removeprefix('s3://')} cannot be read" in result.stderr
 

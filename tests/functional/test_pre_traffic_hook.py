@@ -29,6 +29,7 @@ FUNCTION = "churn-api-ChurnFunction-abc"
 DEPLOYMENT = {"DeploymentId": "d-ABCDEF123", "LifecycleEventHookExecutionId": "hook-execution-1"}
 THRESHOLD = 0.39
 ACCOUNT = "123456789012"
+APPLICATION = "churn-api-ServerlessDeploymentApplication-abc"
 ENOUGH_TIME = lambda: 300_000  # noqa: E731 - a Lambda context's remaining time, in ms
 
 
@@ -105,15 +106,7 @@ class Clients:
         self.version = version
         self.clients = {name: client(name) for name in ("codedeploy", "lambda", "s3")}
         self.stubs = {name: Stubber(c) for name, c in self.clients.items()}
-        self.stubs["codedeploy"].add_response(
-            "get_deployment",
-            {
-                "deploymentInfo": {
-                    "revision": {"revisionType": "AppSpecContent", "appSpecContent": {"content": appspec(version)}}
-                }
-            },
-            {"deploymentId": DEPLOYMENT["DeploymentId"]},
-        )
+        self.deployment(appspec(version))
         self.stubs["s3"].add_response(
             "get_object",
             {"Body": StreamingBody(io.BytesIO(reference), len(reference))},
@@ -122,6 +115,20 @@ class Clients:
                 "Key": "churn-api/abc/reference-1.json",
                 "ExpectedBucketOwner": ACCOUNT,
             },
+        )
+
+    def deployment(self, content: str) -> None:
+        """Expect the deployment's lookup: its revision, then that revision's AppSpec (a "String" revision)."""
+        revision = {"revisionType": "String", "string": {"sha256": "5e" * 32}}
+        self.stubs["codedeploy"].add_response(
+            "get_deployment",
+            {"deploymentInfo": {"applicationName": APPLICATION, "revision": revision}},
+            {"deploymentId": DEPLOYMENT["DeploymentId"]},
+        )
+        self.stubs["codedeploy"].add_response(
+            "get_application_revision",
+            {"revision": {"revisionType": "String", "string": {"content": content, "sha256": "5e" * 32}}},
+            {"applicationName": APPLICATION, "revision": revision},
         )
 
     @property
@@ -217,12 +224,11 @@ def test_a_5xx_from_the_new_version_fails_the_deployment(reference: bytes) -> No
 def test_a_lambda_service_error_fails_the_deployment(reference: bytes) -> None:
     clients = Clients(reference)
     first, *others = clients.cases
+    clients.invoked(first, answer(first))
     clients.stubs["lambda"].add_client_error("invoke", "ServiceException", "Lambda is unavailable", 500)
-    for case in others:
-        clients.invoked(case, answer(case))
     clients.reported("Failed")
     verdict = clients.run(settings_for(reference))
-    assert verdict["problems"] == [f"{first['name']}: the invocation failed (ServiceException)"]
+    assert verdict["problems"] == [f"{others[0]['name']}: the invocation failed (ServiceException)"]
 
 
 def test_a_new_version_that_times_out_fails_the_deployment(reference: bytes) -> None:
@@ -283,9 +289,8 @@ def test_an_invocation_that_never_answers_fails_within_the_read_timeout(
     del clients.stubs["lambda"]
     clients.reported("Failed")
     verdict = clients.run(settings)
-    assert verdict["status"] == "Failed"
-    assert len(verdict["problems"]) == len(clients.cases)
-    assert all(p.endswith("the invocation failed (ReadTimeoutError)") for p in verdict["problems"])
+    # The first case that gets no answer ends the check: the others would wait as long.
+    assert verdict["problems"] == [f"{clients.cases[0]['name']}: the invocation failed (ReadTimeoutError)"]
 
 
 def test_reference_cases_that_are_not_the_published_bytes_fail_before_any_invocation(reference: bytes) -> None:
@@ -300,11 +305,7 @@ def test_reference_cases_that_are_not_the_published_bytes_fail_before_any_invoca
 def test_the_target_version_comes_from_the_deployment_and_must_be_this_functions_alias(reference: bytes) -> None:
     clients = Clients(reference)
     clients.stubs["codedeploy"] = Stubber(clients.clients["codedeploy"])
-    clients.stubs["codedeploy"].add_response(
-        "get_deployment",
-        {"deploymentInfo": {"revision": {"appSpecContent": {"content": appspec("9", name="another-function")}}}},
-        {"deploymentId": DEPLOYMENT["DeploymentId"]},
-    )
+    clients.deployment(appspec("9", name="another-function"))
     clients.stubs["s3"] = Stubber(clients.clients["s3"])
     clients.reported("Failed")
     verdict = clients.run(settings_for(reference))

@@ -119,6 +119,7 @@ def test_the_checks_role_invokes_the_churn_functions_versions_reports_to_its_gro
         for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
     )
     assert grants == [
+        ("codedeploy:GetApplicationRevision", f"arn:aws:codedeploy:{REGION}:{ACCOUNT_ID}:application:{APPLICATION}"),
         ("codedeploy:GetDeployment", group_arn),
         ("codedeploy:PutLifecycleEventHookExecutionStatus", group_arn),
         ("lambda:InvokeFunction", f"{FUNCTION_ARN}:*"),
