@@ -17,7 +17,7 @@ from churn_api.models import COUNT_DIGITS
 from churn_api.preprocessing import Transformation
 
 if TYPE_CHECKING:
-    # Powertools' OpenAPI models take about 50 ms to import (issue 10, cold start): only the document needs them.
+    # Powertools' OpenAPI models are slow to import and only the document needs them: kept out of the cold start.
     from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
 Categories = Mapping[str, Sequence[Any]]
