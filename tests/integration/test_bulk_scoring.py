@@ -1,0 +1,159 @@
+"""Bulk scoring on the local stack: every row of the data set answered as /predict/batch answers it on the same stack."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from churn_local import dataset
+from tests.integration.conftest import Stack, clean_environment, send
+from tests.support import PROJECT_ROOT
+
+# Bad rows inserted into the data set: (place in the file, what is done to a real row).
+BAD_ROWS = {
+    0: ("State", "XX"),  # a category the model was never trained on
+    999: ("Day Mins", "lots"),  # not a number
+    1000: ("Account Length", "-5"),  # negative
+    2500: ("Int'l Plan", ""),  # empty category
+}
+SHORT_ROW_AT = 3000  # a row cut after five values: the missing columns are required
+LONG_ROW_AT = 4000  # a row with one value more than the header names
+
+
+def score_file(stack: Stack, artifacts: Path, source: Path, output: Path, *extra: str) -> subprocess.CompletedProcess:
+    """Run make score's entry point against the stack, as `make score IN=... OUT=...` does."""
+    command = [sys.executable, "-m", "churn_local.bulk.score", str(source), str(output), "--artifacts", str(artifacts)]
+    command += ["--s3-url", stack.s3_url, "--endpoint-url", stack.endpoint_url, *extra]
+    return subprocess.run(
+        command, cwd=PROJECT_ROOT, env=clean_environment(), capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def data_set_with_bad_rows() -> tuple[list[str], list[list[str]], str]:
+    """Return the data set's header, its rows with the bad ones inserted, and its line ending (CRLF)."""
+    text = dataset.DATA_PATH.read_bytes().decode("utf-8")
+    assert "\r\n" in text and not text.endswith("\n")  # the data set as shipped
+    header, *rows = list(csv.reader(io.StringIO(text, newline="")))
+    for place, (column, value) in sorted(BAD_ROWS.items()):
+        bad = list(rows[place])
+        bad[header.index(column)] = value
+        rows.insert(place, bad)
+    rows.insert(SHORT_ROW_AT, rows[SHORT_ROW_AT][:5])
+    rows.insert(LONG_ROW_AT, [*rows[LONG_ROW_AT], "one too many"])
+    return header, rows, "\r\n"
+
+
+def api_answers(stack: Stack, records: Sequence[tuple[int, Any]]) -> dict[int, dict[str, Any]]:
+    """POST the records to /predict/batch, 1,000 at a time; return each item keyed by the record's place in the file."""
+    answers: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(records), 1000):
+        places = [place for place, _ in records[start : start + 1000]]
+        reply = send(
+            "POST", f"{stack.api_url}/predict/batch", {"customers": [r for _, r in records[start : start + 1000]]}
+        )
+        assert reply.status == 200, reply.body
+        for item in reply.json()["results"]:
+            # The batch's own index, as the file's: what one /predict/batch holding the whole file would answer.
+            item["index"] = places[item["index"]]
+            for detail in (item["error"] or {}).get("details", []):
+                detail["index"] = places[detail["index"]]
+            answers[item["index"]] = item
+    return answers
+
+
+def bulk_item(row: dict[str, str], place: int) -> dict[str, Any]:
+    """Return the batch item a CSV output row carries."""
+    if row["error_code"]:
+        error = {"code": row["error_code"], "message": row["error_message"]}
+        if details := json.loads(row["error_details"]):
+            error["details"] = details
+        return {"index": place, "churn": None, "label": None, "score": None, "error": error}
+    churn = {"true": True, "false": False}[row["churn"]]
+    return {"index": place, "churn": churn, "label": row["label"], "score": float(row["score"]), "error": None}
+
+
+def test_every_row_of_the_data_set_gets_the_answer_of_predict_batch_on_the_same_stack(
+    stack: Stack, trained_artifacts: Path, tmp_path: Path
+) -> None:
+    # GIVEN the 5,000 real rows (CRLF, no final newline, Phone and Churn? included) with six bad rows among them
+    header, rows, newline = data_set_with_bad_rows()
+    source = tmp_path / "customers.csv"
+    lines = io.StringIO()
+    csv.writer(lines, lineterminator=newline).writerows([header, *rows])
+    source.write_bytes(lines.getvalue().removesuffix(newline).encode("utf-8"))
+    # WHEN make score's entry point scores the file
+    done = score_file(stack, trained_artifacts, source, tmp_path / "scored.csv")
+    # THEN it reports every row, and the output holds each input row whole, its columns carried through
+    assert done.returncode == 0, done.stderr
+    assert f"{len(rows):,} rows, {len(rows) - 6:,} scored, 6 failed" in done.stdout
+    with (tmp_path / "scored.csv").open(encoding="utf-8", newline="") as file:
+        output = list(csv.DictReader(file))
+    assert len(output) == len(rows) == 5006
+    assert [[row[c] for c in header] for row in output[:10]] == rows[:10]
+    assert output[SHORT_ROW_AT]["Churn?"] == "" and output[1]["Churn?"] in ("True.", "False.")
+    # AND every row's answer is the item /predict/batch answers for the same record on the same stack
+    records = [(place, dict(zip(header, values, strict=False))) for place, values in enumerate(rows)]
+    expected = api_answers(stack, [(place, record) for place, record in records if place != LONG_ROW_AT])
+    for place, row in enumerate(output):
+        if place != LONG_ROW_AT:
+            assert bulk_item(row, place) == expected[place], place
+    errors = {place: expected[place]["error"]["code"] for place in expected if expected[place]["error"]}
+    assert set(errors) == {*BAD_ROWS, SHORT_ROW_AT}
+    # AND a row the header cannot hold is refused with its own error, the others scored around it
+    assert bulk_item(output[LONG_ROW_AT], LONG_ROW_AT)["error"] == {
+        "code": "VALIDATION_ERROR",
+        "message": "the record cannot be read",
+        "details": [{"field": "row", "problem": "has 22 values, the header names 21 columns", "index": LONG_ROW_AT}],
+    }
+
+
+def test_json_lines_rows_get_the_answer_of_predict_batch_and_a_line_that_is_not_json_its_own_error(
+    stack: Stack, trained_artifacts: Path, tmp_path: Path
+) -> None:
+    # GIVEN 1,500 real customers as JSON objects, numbers as JSON numbers in every other one, a broken line and blanks
+    header, rows, _ = data_set_with_bad_rows()
+    records: list[Any] = []
+    for place, values in enumerate(rows[:1500]):
+        record: dict[str, Any] = dict(zip(header, values, strict=False))
+        if place % 2:
+            record = {
+                k: _number(v) if k not in ("State", "Phone", "Int'l Plan", "VMail Plan") else v
+                for k, v in record.items()
+            }
+        records.append(record)
+    lines = [json.dumps(r) for r in records]
+    lines.insert(700, '{"State": "KS", "Account Length": ')
+    lines.insert(10, "")
+    source = tmp_path / "customers.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # WHEN make score's entry point scores it
+    done = score_file(stack, trained_artifacts, source, tmp_path / "scored.jsonl")
+    assert done.returncode == 0, done.stderr
+    output = [json.loads(line) for line in (tmp_path / "scored.jsonl").read_text(encoding="utf-8").splitlines()]
+    # THEN the blank line is no row; every other line is, with its answer and the row as read
+    assert len(output) == 1501
+    broken = output.pop(700)
+    assert broken["row"] == '{"State": "KS", "Account Length": '
+    assert broken["error"]["details"] == [{"field": "line", "problem": "is not valid JSON", "index": 700}]
+    places = [p if p < 700 else p + 1 for p in range(1500)]
+    expected = api_answers(stack, list(zip(places, records, strict=True)))
+    assert [{k: v for k, v in item.items() if k != "row"} for item in output] == [expected[p] for p in places]
+    assert [item["row"] for item in output] == records
+
+
+def _number(text: str) -> Any:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text
