@@ -1,10 +1,11 @@
-"""Bulk scoring on the local stack: every row of the data set answered as /predict/batch answers it on the same stack."""
+"""Bulk scoring on the local stack: each row of the data set answered as /predict/batch answers it on the same stack."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -13,8 +14,12 @@ from typing import Any
 
 import pytest
 
-from churn_local import dataset
+from churn_api.service import ChurnPredictor
+from churn_local import dataset, faults
+from churn_local.bulk import resume
+from churn_local.bulk.score import CHUNK_ATTEMPTS, BulkRun, ScoringStopped, local_stack_environment, predictor_from
 from tests.integration.conftest import Stack, clean_environment, send
+from tests.integration.fault_answers import switch
 from tests.support import PROJECT_ROOT
 
 # Bad rows inserted into the data set: (place in the file, what is done to a real row).
@@ -157,3 +162,69 @@ def _number(text: str) -> Any:
             return float(text)
         except ValueError:
             return text
+
+
+@pytest.fixture
+def stack_predictor(stack: Stack, trained_artifacts: Path, monkeypatch: pytest.MonkeyPatch) -> ChurnPredictor:
+    """Return the predictor make score builds for the stack, in this process (boto3 reads the local endpoints)."""
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    environment = local_stack_environment(trained_artifacts, stack.s3_url, stack.endpoint_url)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return predictor_from(environment)
+
+
+class Interrupt(KeyboardInterrupt):
+    """Ctrl-C, pressed from a progress callback."""
+
+
+def test_a_run_interrupted_and_torn_mid_row_continues_where_it_stopped_to_the_same_bytes(
+    stack_predictor: ChurnPredictor, tmp_path: Path
+) -> None:
+    # GIVEN a run of the data set stopped by Ctrl-C after 2,000 rows, with half a row written after them
+    def interrupt(progress: resume.Progress) -> None:
+        if progress.rows >= 2000:
+            raise Interrupt
+
+    interrupted = BulkRun(stack_predictor, dataset.DATA_PATH, tmp_path / "out.csv", fmt="csv", chunk_rows=500)
+    with pytest.raises(Interrupt):
+        interrupted.run(on_chunk=interrupt)
+    with (tmp_path / "out.csv").open("ab") as torn:
+        torn.write(b"PA,163,806,403-2562,no,y")
+    # WHEN the same command runs again
+    summary = BulkRun(stack_predictor, dataset.DATA_PATH, tmp_path / "out.csv", fmt="csv", chunk_rows=500).run()
+    # THEN it scores only the rest, and the output is byte for byte that of a run never interrupted
+    assert (summary.resumed_at, summary.run_rows, summary.rows, summary.failed) == (2000, 3000, 5000, 0)
+    BulkRun(stack_predictor, dataset.DATA_PATH, tmp_path / "whole.csv", fmt="csv").run()
+    assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    # AND a complete output is left alone by a rerun
+    again = BulkRun(stack_predictor, dataset.DATA_PATH, tmp_path / "out.csv", fmt="csv").run()
+    assert (again.rows, again.run_rows) == (5000, 0)
+
+
+def test_an_endpoint_fault_stops_the_run_after_its_attempts_and_a_rerun_finishes_it(
+    stack: Stack, stack_predictor: ChurnPredictor, tmp_path: Path
+) -> None:
+    # GIVEN an endpoint that answers 503 once the first 1,000 rows are scored
+    waits: list[float] = []
+
+    def fail_after_first_chunk(progress: resume.Progress) -> None:
+        if progress.rows == 1000:
+            switch(stack.endpoint_url, "unavailable")
+
+    run = BulkRun(stack_predictor, dataset.DATA_PATH, tmp_path / "out.csv", fmt="csv", parallel=1, sleep=waits.append)
+    try:
+        # WHEN the file is scored
+        with pytest.raises(ScoringStopped) as stopped:
+            run.run(on_chunk=fail_after_first_chunk)
+    finally:
+        switch(stack.endpoint_url, faults.NONE)
+    # THEN the run stops at the first row not scored, with the API's code, after waiting Retry-After between attempts
+    assert stopped.value.error.code == "MODEL_ENDPOINT_UNAVAILABLE"
+    assert "row 1,000" in str(stopped.value)
+    assert waits == [5.0] * (CHUNK_ATTEMPTS - 1)
+    assert resume.load(tmp_path / "out.csv").rows == 1000  # type: ignore[union-attr]
+    # AND once the endpoint is back, the same run continues to the end
+    summary = BulkRun(stack_predictor, dataset.DATA_PATH, tmp_path / "out.csv", fmt="csv").run()
+    assert (summary.resumed_at, summary.rows, summary.scored) == (1000, 5000, 5000)
