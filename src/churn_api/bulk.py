@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
 from churn_api.budget import Deadline
 from churn_api.errors import ErrorDetail, InvalidRequest
@@ -70,3 +70,42 @@ def csv_result_values(item: dict[str, Any]) -> list[str]:
         return [repr(item["score"]), item["label"], "true" if item["churn"] else "false", "", "", ""]
     details = json.dumps(error.get("details", []), ensure_ascii=False, separators=(",", ":"))
     return ["", "", "", error["code"], error["message"], details]
+
+
+# -- the deployed path: what a Step Functions Distributed Map sends each batch (bulk_handler.py) --------------------
+
+INPUT_PREFIX = "input/"
+OUTPUT_PREFIX = "output/"
+# Step Functions names executions with letters, digits, - and _ (at most 80).
+_EXECUTION_NAME = r"^[A-Za-z0-9_-]{1,80}$"
+
+
+class BatchNotScored(RuntimeError):
+    """The batch could not be scored for a reason of the service (5xx): Step Functions retries it by this name."""
+
+
+class IndexedRow(BaseModel):
+    """One item as the ItemSelector shapes it: the row's place in the file and the row as the ItemReader read it."""
+
+    index: int = Field(ge=0)
+    row: Any
+
+
+class BatchInput(BaseModel):
+    """What every batch of one execution shares."""
+
+    key: str = Field(pattern=r"^input/[^\x00-\x1f]+$", max_length=1024)
+    execution: str = Field(pattern=_EXECUTION_NAME)
+
+
+class BatchEvent(BaseModel):
+    """A Distributed Map child's input with an ItemBatcher."""
+
+    items: list[IndexedRow] = Field(alias="Items", min_length=1)
+    batch_input: BatchInput = Field(alias="BatchInput")
+
+
+def output_key(batch: BatchEvent) -> str:
+    """Return where a batch's answers go: output/<execution>/<input key below input/>/part-<first row>.jsonl."""
+    name = batch.batch_input.key.removeprefix(INPUT_PREFIX)
+    return f"{OUTPUT_PREFIX}{batch.batch_input.execution}/{name}/part-{batch.items[0].index:010d}.jsonl"

@@ -20,58 +20,23 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 from pydantic_core import to_json
 
 from churn_api import budget
 from churn_api.budget import Deadline
-from churn_api.bulk import json_lines_record, score_rows
+from churn_api.bulk import BatchEvent, BatchNotScored, json_lines_record, output_key, score_rows
 from churn_api.composition import churn_predictor, transformation_store
 from churn_api.config import ConfigError, Settings
 from churn_api.errors import ApiError, ErrorReporter
 from churn_api.snapstart import fresh_session
 
-INPUT_PREFIX = "input/"
-OUTPUT_PREFIX = "output/"
 # Writing the batch's object (a few hundred kB at most): connect 1 s + read 3 s, 2 attempts (a PUT of a whole object is
 # safe to repeat), backoff at most 1 s: 9 s at worst, kept out of the scoring's budget so that both fit the Timeout.
 WRITE_CONNECT_TIMEOUT_S = 1.0
 WRITE_READ_TIMEOUT_S = 3.0
 WRITE_ATTEMPTS = 2
 WRITE_RESERVE_S = 9.0
-# Step Functions names executions with letters, digits, - and _ (at most 80).
-_EXECUTION_NAME = r"^[A-Za-z0-9_-]{1,80}$"
-
-
-class BatchNotScored(RuntimeError):
-    """The batch could not be scored for a reason of the service (5xx): Step Functions retries it by this name."""
-
-
-class IndexedRow(BaseModel):
-    """One item as the ItemSelector shapes it: the row's place in the file and the row as the ItemReader read it."""
-
-    index: int = Field(ge=0)
-    row: Any
-
-
-class BatchInput(BaseModel):
-    """What every batch of one execution shares."""
-
-    key: str = Field(pattern=r"^input/[^\x00-\x1f]+$", max_length=1024)
-    execution: str = Field(pattern=_EXECUTION_NAME)
-
-
-class BatchEvent(BaseModel):
-    """A Distributed Map child's input with an ItemBatcher."""
-
-    items: list[IndexedRow] = Field(alias="Items", min_length=1)
-    batch_input: BatchInput = Field(alias="BatchInput")
-
-
-def output_key(batch: BatchEvent) -> str:
-    """Return where a batch's answers go: output/<execution>/<input key below input/>/part-<first row>.jsonl."""
-    name = batch.batch_input.key.removeprefix(INPUT_PREFIX)
-    return f"{OUTPUT_PREFIX}{batch.batch_input.execution}/{name}/part-{batch.items[0].index:010d}.jsonl"
 
 
 def _output_bucket() -> str:

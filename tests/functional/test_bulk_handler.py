@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
+from churn_api.bulk import BatchNotScored
 from tests.functional.conftest import THRESHOLD, answer
 from tests.support import FakeLambdaContext, load_event
 
@@ -71,7 +72,7 @@ def test_an_endpoint_fault_fails_the_batch_for_the_state_machine_to_retry_and_wr
     # GIVEN an endpoint that answers 503 ServiceUnavailable
     endpoint.add_client_error("invoke_endpoint", "ServiceUnavailable", http_status_code=503)
     # WHEN the batch is scored THEN the function fails with the error Step Functions retries, naming the API's code
-    with pytest.raises(bulk_module.BatchNotScored, match="MODEL_ENDPOINT_UNAVAILABLE"):
+    with pytest.raises(BatchNotScored, match="MODEL_ENDPOINT_UNAVAILABLE"):
         bulk_module.lambda_handler(load_event("bulk-batch"), FakeLambdaContext())
     assert uploaded.list_objects_v2(Bucket=BULK_BUCKET).get("KeyCount") == 0
 

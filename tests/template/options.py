@@ -22,6 +22,7 @@ OPTIONS: dict[str, dict[str, str]] = {
     "snapstart": {**SERVERLESS, "EnableSnapStart": "true"},
     "provisioned": {"ProvisionedConcurrency": "3"},
     "cognito": {"CognitoUserPoolArn": USER_POOL_ARN, "CreateApiGatewayLoggingRole": "false"},
+    "bulk": {"EnableBulkScoring": "true", "BulkToleratedFailurePercentage": "2.5", "BulkMaxConcurrency": "40"},
 }
 
 
@@ -43,6 +44,9 @@ CREATED = {
     "ChurnApiAccessLogGroup": {"Arn": ACCESS_LOG_GROUP_ARN},
     "ChurnFunctionAliaslive": ALIAS_ARN,
     "ApiGatewayAccount": "churn-api-account",
+    "BulkBucket": {"Ref": "churn-api-bulkbucket-abc", "Arn": "arn:aws:s3:::churn-api-bulkbucket-abc"},
+    "BulkScoreFunction": {"Arn": "arn:aws:lambda:eu-west-1:123456789012:function:churn-api-BulkScoreFunction-abc"},
+    "BulkScoringLogGroup": {"Arn": "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/x:*"},
 }
 
 

@@ -45,10 +45,21 @@ ENDPOINT_KINDS = {
     "snapstart": "serverless",
     "provisioned": "external",
     "cognito": "external",
+    "bulk": "external",
 }
 EACH_OPTION = pytest.mark.parametrize("option", list(OPTIONS))
 # Actions AWS documents with no resource-level permissions, where "*" is the only resource IAM accepts.
 RESOURCELESS_ACTIONS = {"ecr:GetAuthorizationToken"}
+# Step Functions' log delivery to CloudWatch (the bulk scoring state machine): these take no resource either.
+RESOURCELESS_ACTIONS |= {
+    f"logs:{action}"
+    for action in ("CreateLogDelivery", "GetLogDelivery", "UpdateLogDelivery", "DeleteLogDelivery",
+                   "ListLogDeliveries", "PutResourcePolicy", "DescribeResourcePolicies", "DescribeLogGroups")
+}  # fmt: skip
+# Wildcards that stand for names made at run time: the bulk bucket's two prefixes, the bulk state machine's children.
+BULK_WILDCARDS = re.compile(
+    r"arn:aws:s3:::[a-z0-9.-]+/(input|output)/\*|arn:aws:states:[a-z0-9-]+:[0-9]{12}:execution:[a-z0-9-]+-bulk-scoring/\*"
+)
 # A log group's ARN as GetAtt gives it ends in ":*" (its streams, which SageMaker names as it creates them).
 LOG_GROUP_STREAMS = re.compile(r"arn:aws:logs:[a-z0-9-]+:[0-9]{12}:log-group:[^*]+:\*")
 
@@ -242,7 +253,8 @@ def test_no_inline_iam_statement_grants_a_wildcard_except_where_aws_allows_no_re
                 if resource == "*":
                     assert action in RESOURCELESS_ACTIONS, (logical_id, action)
                 else:
-                    assert "*" not in resource or LOG_GROUP_STREAMS.fullmatch(resource), (logical_id, resource)
+                    scoped = LOG_GROUP_STREAMS.fullmatch(resource) or BULK_WILDCARDS.fullmatch(resource)
+                    assert "*" not in resource or scoped, (logical_id, resource)
         for statement in resolved(deployed, role["Properties"]["AssumeRolePolicyDocument"])["Statement"]:
             assert statement["Principal"] != "*" and "AWS" not in statement["Principal"], logical_id
 
