@@ -58,7 +58,7 @@ def test_both_maps_are_one_distributed_map_but_for_their_reader() -> None:
     for state in (csv_map, json_lines_map):
         del state["ItemReader"]["ReaderConfig"]
     assert csv_map == json_lines_map
-    assert csv_map["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    assert csv_map["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}
 
 
 def test_batches_hold_at_most_250_rows_one_endpoint_chunk_of_the_api_within_a_childs_input_limit() -> None:
