@@ -25,7 +25,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from churn_local import dataset
+from churn_local.training import dataset
 
 ROOT = dataset.PROJECT_ROOT
 READY = re.compile(r"churn-api local stack ready: api=(?P<api>\S+) endpoint=(?P<endpoint>\S+) s3=(?P<s3>\S+)")
@@ -35,8 +35,8 @@ MEMORY_CEILING_MB = 300
 
 
 def start_stack(artifacts: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    """Start `python -m churn_local.serve` on free ports; return it and its URLs once it is ready."""
-    command = [sys.executable, "-m", "churn_local.serve", "--artifacts", str(artifacts)]
+    """Start `python -m churn_local.stack.serve` on free ports; return it and its URLs once it is ready."""
+    command = [sys.executable, "-m", "churn_local.stack.serve", "--artifacts", str(artifacts)]
     command += ["--api-port", "0", "--endpoint-port", "0", "--s3-port", "0", "--environments", "1"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

@@ -124,7 +124,7 @@ register_error_handlers(app, reporter)
 if settings.eager_init:
     load_eagerly()
 # Everything made so far lives as long as the container. Out of the collector's sight, it is not traversed again
-# by every full collection that a request's garbage triggers (tens of ms with the load's modules; issue 10).
+# by every full collection that a request's garbage triggers.
 gc.freeze()  # the collector's thresholds are set by the package's __init__, before any import
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from churn_api.budget import Deadline
 from churn_api.errors import ErrorDetail, InvalidRequest
 from churn_api.models import MAX_BATCH_SIZE, BatchItem
-from churn_api.service import ChurnPredictor
+from churn_api.predictor import ChurnPredictor
 
 # Rows scored per call: the API's own batch limit, so that one call is what one /predict/batch request would be.
 CHUNK_ROWS = MAX_BATCH_SIZE

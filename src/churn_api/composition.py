@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 from churn_api.config import Settings
+from churn_api.endpoint import EndpointScorer
 from churn_api.integrity import Expectations
+from churn_api.predictor import ChurnPredictor
 from churn_api.preprocessing import TransformationStore
-from churn_api.scoring import EndpointScorer
-from churn_api.service import ChurnPredictor
 
 
 def transformation_store(

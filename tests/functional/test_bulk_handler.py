@@ -13,8 +13,9 @@ import pytest
 from botocore.stub import Stubber
 
 from churn_api.bulk import BatchNotScored
+from churn_local.services.lambda_context import LambdaContext
+from churn_local.services.lambda_events import load_event
 from tests.functional.conftest import THRESHOLD, answer
-from tests.support import FakeLambdaContext, load_event
 
 BULK_BUCKET = "churn-api-bulk-test"
 
@@ -50,7 +51,7 @@ def test_a_batch_is_scored_as_predict_batch_answers_and_written_under_output_by_
     event = load_event("bulk-batch")
     answer(endpoint, "0.91\n0.07")  # one InvokeEndpoint call, for the two valid rows only
     # WHEN Step Functions invokes the function with it
-    result = bulk_module.lambda_handler(event, FakeLambdaContext())
+    result = bulk_module.lambda_handler(event, LambdaContext())
     # THEN it reports the counts and the object it wrote, named by the execution, the input and the first row
     key = "output/3f1c8a52-6a1e-4d0e-9c1e-7b2f0c4d5e6f/customers-2026-12-05.csv/part-0000000500.jsonl"
     assert result == {"rows": 3, "scored": 2, "failed": 1, "output": key}
@@ -73,7 +74,7 @@ def test_an_endpoint_fault_fails_the_batch_for_the_state_machine_to_retry_and_wr
     endpoint.add_client_error("invoke_endpoint", "ServiceUnavailable", http_status_code=503)
     # WHEN the batch is scored THEN the function fails with the error Step Functions retries, naming the API's code
     with pytest.raises(BatchNotScored, match="MODEL_ENDPOINT_UNAVAILABLE"):
-        bulk_module.lambda_handler(load_event("bulk-batch"), FakeLambdaContext())
+        bulk_module.lambda_handler(load_event("bulk-batch"), LambdaContext())
     assert uploaded.list_objects_v2(Bucket=BULK_BUCKET).get("KeyCount") == 0
 
 
@@ -89,4 +90,4 @@ def test_an_event_that_is_not_a_batch_of_this_state_machine_is_refused_before_an
     bulk_module: ModuleType, endpoint: Stubber, change: dict[str, Any]
 ) -> None:
     with pytest.raises(ValueError, match="not a Distributed Map batch"):
-        bulk_module.lambda_handler({**load_event("bulk-batch"), **change}, FakeLambdaContext())
+        bulk_module.lambda_handler({**load_event("bulk-batch"), **change}, LambdaContext())

@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 
-from churn_api.service import ChurnPredictor
-from churn_local import dataset, faults
+from churn_api.predictor import ChurnPredictor
 from churn_local.bulk import resume
 from churn_local.bulk.score import CHUNK_ATTEMPTS, BulkRun, ScoringStopped, local_stack_environment, predictor_from
+from churn_local.constants import PROJECT_ROOT
+from churn_local.services import faults
+from churn_local.training import dataset
 from tests.integration.conftest import Stack, clean_environment, send
 from tests.integration.fault_answers import switch
-from tests.support import PROJECT_ROOT
 
 # Bad rows inserted into the data set: (place in the file, what is done to a real row).
 BAD_ROWS = {

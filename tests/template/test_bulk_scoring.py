@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from churn_api.bulk import BatchInput, BatchNotScored, IndexedRow
-from churn_api.service import DEFAULT_CHUNK_ROWS
+from churn_api.predictor import DEFAULT_CHUNK_ROWS
 from tests.template.conftest import load_template
 from tests.template.options import CREATED, OPTIONS, expanded_with
 from tests.template.test_deployment_options import created, grants, properties, resolved

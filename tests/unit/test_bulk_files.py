@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from churn_api.bulk import Unreadable, csv_result_values
-from churn_local import dataset
 from churn_local.bulk import resume
 from churn_local.bulk.files import CsvReader, FileError, JsonLinesReader, csv_header_bytes, format_of, output_bytes
+from churn_local.training import dataset
 
 HEADER = dataset.DATA_PATH.read_bytes().split(b"\r\n", 1)[0].decode()
 

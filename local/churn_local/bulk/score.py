@@ -32,7 +32,7 @@ from churn_api.bulk import CHUNK_ROWS, score_rows
 from churn_api.composition import churn_predictor, transformation_store
 from churn_api.config import ConfigError, Settings
 from churn_api.errors import ApiError
-from churn_api.service import ChurnPredictor
+from churn_api.predictor import ChurnPredictor
 from churn_local.bulk import resume
 from churn_local.bulk.files import Chunk, FileError, Format, csv_header_bytes, format_of, output_bytes, reader_for
 from churn_local.bulk.progress import ProgressBar
@@ -64,8 +64,9 @@ def local_stack_environment(
     The artifacts are checked as `make serve` checks them, and pinned the way it publishes them; the template maps the
     parameters onto the function's variables as the stack's own expansion does.
     """
-    from churn_local import apigw, publish  # noqa: PLC0415 - SAM's translator loads only in this mode
-    from churn_local.stack import StackSettings, local_aws_environment  # noqa: PLC0415
+    from churn_local import apigw  # noqa: PLC0415 - SAM's translator loads only in this mode
+    from churn_local.stack.local_stack import StackSettings, local_aws_environment  # noqa: PLC0415
+    from churn_local.training import publish  # noqa: PLC0415
 
     # samtranslator warns about feature toggles it has no configuration for, on every expansion.
     logging.getLogger("samtranslator").setLevel(logging.ERROR)
