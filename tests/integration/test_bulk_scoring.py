@@ -229,3 +229,34 @@ def test_an_endpoint_fault_stops_the_run_after_its_attempts_and_a_rerun_finishes
     # AND once the endpoint is back, the same run continues to the end
     summary = BulkRun(stack_predictor, dataset.DATA_PATH, tmp_path / "out.csv", fmt="csv").run()
     assert (summary.resumed_at, summary.rows, summary.scored) == (1000, 5000, 5000)
+
+
+def test_the_functions_variables_from_the_environment_score_as_the_local_stack_mode_does(
+    stack: Stack, trained_artifacts: Path, tmp_path: Path
+) -> None:
+    # GIVEN the function's variables and boto3's standard ones in the environment, as a deployed model is reached
+    environment = {
+        **clean_environment(),
+        **local_stack_environment(trained_artifacts, stack.s3_url, stack.endpoint_url),
+    }
+    command = [sys.executable, "-m", "churn_local.bulk.score", str(dataset.DATA_PATH), str(tmp_path / "env.csv")]
+    # WHEN make score FROM_ENV=1 runs
+    done = subprocess.run(
+        [*command, "--from-environment"], cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, check=False
+    )
+    # THEN the output is byte for byte what the local stack mode writes
+    assert done.returncode == 0, done.stderr
+    assert score_file(stack, trained_artifacts, dataset.DATA_PATH, tmp_path / "local.csv").returncode == 0
+    assert (tmp_path / "env.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+
+
+def test_make_score_passes_the_files_and_where_the_model_is_and_asks_for_both_files() -> None:
+    def make(*variables: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["make", "-n", "score", *variables], cwd=PROJECT_ROOT, capture_output=True, text=True)
+
+    local = make("IN=in.csv", "OUT=out.csv", "S3_PORT=5101", "ENDPOINT_PORT=8101", "ARTIFACTS=art").stdout
+    assert '-m churn_local.bulk.score "in.csv" "out.csv"' in local
+    assert "--artifacts art --s3-url http://127.0.0.1:5101 --endpoint-url http://127.0.0.1:8101" in local
+    assert "--from-environment" in make("IN=in.csv", "OUT=out.csv", "FROM_ENV=1").stdout
+    missing = subprocess.run(["make", "score", "IN=in.csv"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert missing.returncode == 2 and "usage: make score" in missing.stdout
