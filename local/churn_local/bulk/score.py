@@ -48,6 +48,10 @@ DEFAULT_PARALLEL_CHUNKS = 2
 FUNCTION = "ChurnFunction"
 
 
+class NoModel(RuntimeError):
+    """The local stack's artifacts or template cannot be read: the message is the one line the user sees."""
+
+
 class ScoringStopped(RuntimeError):
     """A chunk failed for a reason of the service, not of its rows, on every attempt: the run stops there."""
 
@@ -73,8 +77,12 @@ def local_stack_environment(
     # samtranslator warns about feature toggles it has no configuration for, on every expansion.
     logging.getLogger("samtranslator").setLevel(logging.ERROR)
     stack = StackSettings(artifacts=artifacts, template=template)
-    published = publish.parameters_for(publish.read_artifacts(artifacts), stack.bucket, publish.DEFAULT_PREFIX)
-    application = apigw.Application.from_template(template, stack.parameter_overrides(published), region=LOCAL_REGION)
+    try:
+        published = publish.parameters_for(publish.read_artifacts(artifacts), stack.bucket, publish.DEFAULT_PREFIX)
+        overrides = stack.parameter_overrides(published)
+        application = apigw.Application.from_template(template, overrides, region=LOCAL_REGION)
+    except (publish.PublishError, apigw.TemplateError, OSError) as exc:
+        raise NoModel(f"cannot score with what `make serve` serves from {artifacts}: {exc}") from exc
     variables = {k: v for k, v in application.functions[FUNCTION].environment.items() if v is not None}
     return {**variables, **local_aws_environment(s3_url, endpoint_url)}
 
@@ -240,9 +248,6 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Score the file; 0 when every row has its answer, 1 when the run stopped (a rerun continues), 130 on Ctrl-C."""
     args = parse_args(argv)
-    # A scheduler's SIGTERM stops the run as Ctrl-C does: after the chunk being written, never inside a row.
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
     try:
         fmt = format_of(args.input, args.format)
         if not args.from_environment:
@@ -255,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: rerun the same command to continue {args.output}", file=sys.stderr)
         return 130
-    except (ScoringStopped, FileError, resume.ResumeError, ConfigError, OSError) as exc:
+    except (ScoringStopped, NoModel, FileError, resume.ResumeError, ConfigError, OSError) as exc:
         again = " (rerun the same command to continue)" if isinstance(exc, ScoringStopped) else ""
         print(f"error: {exc}{again}", file=sys.stderr)
         return 1
@@ -265,4 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # A scheduler's SIGTERM stops the run as Ctrl-C does: the output keeps its whole chunks, a rerun continues.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     sys.exit(main())
