@@ -46,6 +46,7 @@ CREATED = {
     "ApiGatewayAccount": "churn-api-account",
     "BulkBucket": {"Ref": "churn-api-bulkbucket-abc", "Arn": "arn:aws:s3:::churn-api-bulkbucket-abc"},
     "BulkScoreFunction": {"Arn": "arn:aws:lambda:eu-west-1:123456789012:function:churn-api-BulkScoreFunction-abc"},
+    "BulkScoringStateMachine": "arn:aws:states:eu-west-1:123456789012:stateMachine:churn-api-bulk-scoring",
     "BulkScoringLogGroup": {"Arn": "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/x:*"},
 }
 

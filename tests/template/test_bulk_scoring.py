@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from typing import Any
 
 from churn_api.bulk import BatchInput, BatchNotScored, IndexedRow
 from churn_api.predictor import DEFAULT_CHUNK_ROWS
+from churn_local.constants import PROJECT_ROOT
 from tests.template.conftest import load_template
 from tests.template.options import CREATED, OPTIONS, expanded_with
 from tests.template.test_deployment_options import created, grants, properties, resolved
@@ -171,3 +173,17 @@ def test_customer_files_expire_after_30_days_and_the_bucket_answers_over_tls_onl
     (statement,) = properties(OPTION, "BulkBucketPolicy")["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert f"{BUCKET_ARN}/*" in statement["Resource"]
+
+
+def test_the_bulk_handler_is_a_module_level_function_of_the_package_and_the_outputs_name_bucket_and_machine() -> None:
+    source = load_template()["Resources"]["BulkScoreFunction"]["Properties"]
+    module, _, name = source["Handler"].rpartition(".")
+    tree = ast.parse((PROJECT_ROOT / source["CodeUri"] / (module.replace(".", "/") + ".py")).read_text("utf-8"))
+    assert name in {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    expanded, deployed = expanded_with(OPTION)
+    outputs = {k: resolved(deployed, o["Value"]) for k, o in expanded["Outputs"].items() if k.startswith("Bulk")}
+    assert outputs == {
+        "BulkBucketName": "churn-api-bulkbucket-abc",
+        "BulkStateMachineArn": CREATED["BulkScoringStateMachine"],
+    }
+    assert {expanded["Outputs"][k]["Condition"] for k in outputs} == {"BulkScoring"}
