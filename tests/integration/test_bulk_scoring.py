@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import os
@@ -12,13 +13,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from churn_api.predictor import ChurnPredictor
 from churn_local.bulk import resume
 from churn_local.bulk.score import CHUNK_ATTEMPTS, BulkRun, ScoringStopped, local_stack_environment, predictor_from
-from churn_local.constants import PROJECT_ROOT
+from churn_local.constants import PROJECT_ROOT, TEMPLATE
 from churn_local.services import faults
+from churn_local.services.lambda_context import LambdaContext
+from churn_local.tooling.sam_expansion import load_template
 from churn_local.training import dataset
 from tests.integration.conftest import Stack, clean_environment, send
 from tests.integration.fault_answers import switch
@@ -260,3 +264,38 @@ def test_make_score_passes_the_files_and_where_the_model_is_and_asks_for_both_fi
     assert "--from-environment" in make("IN=in.csv", "OUT=out.csv", "FROM_ENV=1").stdout
     missing = subprocess.run(["make", "score", "IN=in.csv"], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert missing.returncode == 2 and "usage: make score" in missing.stdout
+
+
+def test_the_deployed_batch_function_under_the_maps_batching_writes_what_make_score_writes(
+    stack: Stack, trained_artifacts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the bulk function in this process, configured as deployed, on the stack's S3 and endpoint
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    for name, value in local_stack_environment(trained_artifacts, stack.s3_url, stack.endpoint_url).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("BULK_BUCKET", "churn-api-bulk-local")
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="churn-api-bulk-local")
+    sys.modules.pop("churn_api.bulk_handler", None)
+    handler = importlib.import_module("churn_api.bulk_handler")
+    # WHEN the data set's rows reach it as the state machine's Distributed Map sends them: the CSV reader's header
+    # names and text values, the ItemSelector's index and row, the ItemBatcher's batches
+    csv_map = load_template(TEMPLATE)["Resources"]["BulkScoringStateMachine"]["Properties"]["Definition"]
+    batch_size = csv_map["States"]["ScoreCsv"]["ItemBatcher"]["MaxItemsPerBatch"]
+    with dataset.DATA_PATH.open(encoding="utf-8", newline="") as file:
+        rows = list(csv.DictReader(file))
+    written: list[dict[str, Any]] = []
+    for start in range(0, len(rows), batch_size):
+        items = [{"index": i, "row": rows[i]} for i in range(start, min(start + batch_size, len(rows)))]
+        event = {"Items": items, "BatchInput": {"key": "input/churn.csv", "execution": "local-run"}}
+        result = handler.lambda_handler(event, LambdaContext(timeout_s=25))
+        body = s3.get_object(Bucket="churn-api-bulk-local", Key=result["output"])["Body"].read()
+        written += [json.loads(line) for line in body.splitlines()]
+    # THEN every row's answer and the row itself are what make score writes for the same file
+    done = score_file(stack, trained_artifacts, dataset.DATA_PATH, tmp_path / "scored.csv")
+    assert done.returncode == 0, done.stderr
+    with (tmp_path / "scored.csv").open(encoding="utf-8", newline="") as file:
+        expected = [bulk_item(row, place) for place, row in enumerate(csv.DictReader(file))]
+    assert [{k: v for k, v in item.items() if k != "row"} for item in written] == expected
+    assert [item["row"] for item in written] == rows
