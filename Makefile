@@ -44,7 +44,7 @@ ENDPOINT_NAME ?= churn-xgboost
 SAMCONFIG_ENV ?= default
 DRY_RUN ?=
 
-.PHONY: checkov publish deploy images
+.PHONY: checkov publish deploy images score bench-bulk
 .PHONY: help venv node lint format test test-unit test-functional test-template test-integration build validate train serve postman openapi bench bench-local load clean
 
 help: ## List the targets
@@ -123,6 +123,19 @@ load: $(STAMP) ## Load test (locust, 32 clients, 30 s) against a running `make s
 
 bench-local: $(STAMP) ## The local stack over HTTP (32 connections, a batch of 1,000), side by side with BASELINE
 	$(BIN)/python -m benchmarks.stack_versus --baseline $(BASELINE) --environments $(or $(ENVIRONMENTS),1)
+
+# make score: IN and OUT are required; FROM_ENV=1 scores with the function's variables from the environment (a deployed
+# model) instead of the stack `make serve` runs on S3_PORT and ENDPOINT_PORT.
+IN ?=
+OUT ?=
+FROM_ENV ?=
+score: $(STAMP) ## Score a whole CSV or JSON Lines file (IN=path OUT=path) as /predict/batch would; rerun to resume
+	@test -n "$(IN)" -a -n "$(OUT)" || { echo "usage: make score IN=customers.csv OUT=scored.csv [FROM_ENV=1]"; exit 2; }
+	$(BIN)/python -m churn_local.bulk.score "$(IN)" "$(OUT)" \
+	  $(if $(FROM_ENV),--from-environment,--artifacts $(ARTIFACTS) --s3-url http://127.0.0.1:$(S3_PORT) --endpoint-url http://127.0.0.1:$(ENDPOINT_PORT))
+
+bench-bulk: $(STAMP) ## Bulk scoring's rows/s and peak memory on the local stack: 5,000 rows and a generated 1,000,000 (ROWS=...)
+	$(BIN)/python -m benchmarks.bulk --rows $(or $(ROWS),1000000)
 
 validate: $(STAMP) ## sam validate --lint (no credentials needed)
 	$(BIN)/sam validate --lint --region us-east-1

@@ -22,9 +22,9 @@ from pydantic import ValidationError
 
 from churn_api import budget
 from churn_api.budget import EAGER_LOAD_BUDGET_S, READY_BUDGET_S, Deadline
+from churn_api.composition import churn_predictor, transformation_store
 from churn_api.config import Settings
 from churn_api.contract import Categories, ContractResolver, categories_of
-from churn_api.endpoint import EndpointScorer
 from churn_api.errors import (
     SCORING_ERRORS,
     ApiError,
@@ -38,7 +38,6 @@ from churn_api.errors import (
 from churn_api.gateway import is_api_gateway_event, read_json, request_id_of, with_canonical_media_type, write_json
 from churn_api.gateway_answers import PREDICT_SECURITY, SECURITY_SCHEMES, with_gateway_answers
 from churn_api.health import ReadinessCheck
-from churn_api.integrity import Expectations
 from churn_api.models import (
     BatchRequest,
     BatchResponse,
@@ -47,8 +46,6 @@ from churn_api.models import (
     Prediction,
     Readiness,
 )
-from churn_api.predictor import ChurnPredictor
-from churn_api.preprocessing import TransformationStore
 from churn_api.rules import MAX_BATCH_SIZE
 from churn_api.snapstart import RenewableClient, RestoreHooks, fresh_session
 
@@ -72,20 +69,12 @@ reporter = ErrorReporter(logger, metrics.namespace or "ChurnApi")
 session = fresh_session()
 s3 = RenewableClient("s3", budget.s3_config(), session)
 sagemaker_runtime = RenewableClient("sagemaker-runtime", budget.sagemaker_runtime_config(), session)
-transformations = TransformationStore(
-    s3,
-    settings.transform_bucket,
-    settings.transform_key,
-    expected=Expectations(settings.transform_sha256, settings.feature_signature),
-    bucket_owner=settings.bucket_owner,
-    # What the load imports (scikit-learn, scipy) lives as long as the container: see the end of this module.
-    on_loaded=gc.freeze,
-)
-predictor = ChurnPredictor(
+# What the load imports (scikit-learn, scipy) lives as long as the container: see the end of this module.
+transformations = transformation_store(settings, s3, on_loaded=gc.freeze)
+predictor = churn_predictor(
+    settings,
     transformations,
-    EndpointScorer(sagemaker_runtime, settings.endpoint_name),
-    settings.threshold,
-    max_chunk_bytes=settings.max_chunk_bytes,
+    sagemaker_runtime,
     on_endpoint_latency=lambda ms: metrics.add_metric(name="EndpointLatency", unit=MetricUnit.Milliseconds, value=ms),
 )
 readiness = ReadinessCheck(

@@ -70,33 +70,53 @@ class ChurnPredictor:
         """Score every valid record in input order, reporting each invalid one by index without losing the others."""
         if len(records) > MAX_BATCH_SIZE:
             raise PayloadTooLarge(f"a batch holds at most {MAX_BATCH_SIZE} customers, this one has {len(records)}")
+        results, errors = self.score_records(records, deadline)
+        if len(errors) == len(records):
+            raise InvalidRequest("no customer in the batch is valid", [d for e in errors for d in e.details])
+        return BatchResponse.model_validate(
+            {
+                "results": results,
+                "scored": len(records) - len(errors),
+                "failed": len(errors),
+                "threshold": self.threshold,
+            }
+        )
+
+    def score_records(
+        self, records: Sequence[Any], deadline: Deadline, *, indexes: Sequence[int] | None = None
+    ) -> tuple[list[dict[str, Any]], list[ApiError]]:
+        """Return each record's batch result (index, churn, label, score, or error) in input order, and the errors.
+
+        The one path from raw records to per-record answers: /predict/batch and bulk scoring (churn_api.bulk) both
+        take it. A record's index (in its result and its error details) is its place in the list, or in `indexes` (its
+        place in a file, for bulk scoring).
+        A record that cannot be scored gets its error; a fault of S3 or the endpoint raises for all of them.
+        """
         transformation = self.transformations.get(deadline)
         errors: dict[int, ApiError] = {}
         valid: list[Customer] = []
         valid_at: list[int] = []
-        for i, customer in enumerate(customers_from(list(records))):
+        places = range(len(records)) if indexes is None else indexes
+        for i, customer in zip(places, customers_from(list(records)), strict=True):
             if isinstance(customer, ValidationError):
                 errors[i] = InvalidRequest("the record is not a valid customer", problems_from(customer.errors(), i))
             else:
                 valid.append(customer)
                 valid_at.append(i)
-        if unknown := transformation.unknown_categories(valid, valid_at):
+        if valid and (unknown := transformation.unknown_categories(valid, valid_at)):
             for i, problems in unknown.items():
                 errors[i] = InvalidRequest("the record has values the model cannot score", problems)
             valid = [customer for i, customer in zip(valid_at, valid, strict=True) if i not in unknown]
             valid_at = [i for i in valid_at if i not in unknown]
             errors = dict(sorted(errors.items()))  # in input order, as clients read them
-        if not valid:
-            raise InvalidRequest("no customer in the batch is valid", [d for e in errors.values() for d in e.details])
-        scores = self._score(transformation, valid, deadline)  # in input order, as the valid records
-        # Plain dicts, validated once by the route's response model, rather than a model built per item.
+        # In input order, as the valid records; nothing to send when none is valid.
+        scores = self._score(transformation, valid, deadline) if valid else []
+        # Plain dicts, validated once by the caller's model (the route's response, bulk's items), not one per item.
         results: list[dict[str, Any]] = [{"index": i, "error": e.info()} for i, e in errors.items()]
         results += [{"index": i, **verdict(score, self.threshold)} for i, score in zip(valid_at, scores, strict=True)]
-        if errors:
+        if errors and valid:
             results.sort(key=itemgetter("index"))
-        return BatchResponse.model_validate(
-            {"results": results, "scored": len(valid), "failed": len(errors), "threshold": self.threshold}
-        )
+        return results, list(errors.values())
 
     def _score(self, transformation: Transformation, customers: Sequence[Customer], deadline: Deadline) -> list[float]:
         csv = transformation.to_csv(customers)

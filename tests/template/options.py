@@ -35,6 +35,7 @@ OPTIONS: dict[str, dict[str, str]] = {
     # Safe rollout: a canary of SnapStart versions with the stack's own model, and a whole switch checked first.
     "canary": {**SERVERLESS, **ROLLOUT, "EnableSnapStart": "true", "DeploymentType": "Canary10Percent5Minutes"},
     "all-at-once": {**ROLLOUT, "DeploymentType": "AllAtOnce", "AlarmEmail": ""},
+    "bulk": {"EnableBulkScoring": "true", "BulkToleratedFailurePercentage": "2.5", "BulkMaxConcurrency": "40"},
 }
 
 
@@ -73,6 +74,10 @@ CREATED = {
     "PreTrafficCheckRole": {"Arn": "arn:aws:iam::123456789012:role/churn-api-PreTrafficCheckRole-abc"},
     "CodeDeployServiceRole": {"Arn": "arn:aws:iam::123456789012:role/churn-api-CodeDeployServiceRole-abc"},
     **{alarm: f"churn-api-{alarm}-abc" for alarm in ALARMS},
+    "BulkBucket": {"Ref": "churn-api-bulkbucket-abc", "Arn": "arn:aws:s3:::churn-api-bulkbucket-abc"},
+    "BulkScoreFunction": {"Arn": "arn:aws:lambda:eu-west-1:123456789012:function:churn-api-BulkScoreFunction-abc"},
+    "BulkScoringStateMachine": "arn:aws:states:eu-west-1:123456789012:stateMachine:churn-api-bulk-scoring",
+    "BulkScoringLogGroup": {"Arn": "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/x:*"},
 }
 
 

@@ -49,10 +49,21 @@ ENDPOINT_KINDS = {
     "capture": "real-time",
     "canary": "serverless",
     "all-at-once": "external",
+    "bulk": "external",
 }
 EACH_OPTION = pytest.mark.parametrize("option", list(OPTIONS))
 # Actions AWS documents with no resource-level permissions, where "*" is the only resource IAM accepts.
 RESOURCELESS_ACTIONS = {"ecr:GetAuthorizationToken"}
+# Step Functions' log delivery to CloudWatch (the bulk scoring state machine): these take no resource either.
+RESOURCELESS_ACTIONS |= {
+    f"logs:{action}"
+    for action in ("CreateLogDelivery", "GetLogDelivery", "UpdateLogDelivery", "DeleteLogDelivery",
+                   "ListLogDeliveries", "PutResourcePolicy", "DescribeResourcePolicies", "DescribeLogGroups")
+}  # fmt: skip
+# Wildcards that stand for names made at run time: the bulk bucket's two prefixes, the bulk state machine's children.
+BULK_WILDCARDS = re.compile(
+    r"arn:aws:s3:::[a-z0-9.-]+/(input|output)/\*|arn:aws:states:[a-z0-9-]+:[0-9]{12}:execution:[a-z0-9-]+-bulk-scoring/\*"
+)
 CAPTURE_OBJECTS = f"arn:aws:s3:::{PARAMETERS['TransformBucket']}/captured/churn/*"
 # A log group's ARN as GetAtt gives it ends in ":*" (its streams, which SageMaker names as it creates them).
 LOG_GROUP_STREAMS = re.compile(r"arn:aws:logs:[a-z0-9-]+:[0-9]{12}:log-group:[^*]+:\*")
@@ -252,10 +263,10 @@ def test_no_inline_iam_statement_grants_a_wildcard_except_where_aws_allows_no_re
                     versions = action == "lambda:InvokeFunction" and resource == f"{FUNCTION_ARN}:*"
                     # Data capture: the objects SageMaker names under the one prefix.
                     captured = action == "s3:PutObject" and resource == CAPTURE_OBJECTS
-                    assert "*" not in resource or LOG_GROUP_STREAMS.fullmatch(resource) or versions or captured, (
-                        logical_id,
-                        resource,
-                    )
+                    # Bulk scoring: its bucket's two prefixes and its state machine's child executions.
+                    bulk = BULK_WILDCARDS.fullmatch(resource)
+                    scoped = LOG_GROUP_STREAMS.fullmatch(resource) or versions or captured or bulk
+                    assert "*" not in resource or scoped, (logical_id, resource)
         for statement in resolved(deployed, role["Properties"]["AssumeRolePolicyDocument"])["Statement"]:
             assert statement["Principal"] != "*" and "AWS" not in statement["Principal"], logical_id
 

@@ -313,3 +313,14 @@ def test_function_and_layer_unzipped_fit_in_the_180_mb_budget(sam_build: Path) -
     """Keep the deployment well under Lambda's quota: 180 MB for the function and the layer."""
     sizes = {name: tree_size(sam_build / name) for name in ("ChurnFunction", "SklearnLayer")}
     assert sum(sizes.values()) <= SIZE_BUDGET_BYTES, f"{sizes} add up to {sum(sizes.values()):,} bytes"
+
+
+def test_the_bulk_function_is_built_file_for_file_as_the_api_function(sam_build: Path) -> None:
+    """Ship bulk scoring's function (EnableBulkScoring) as the same package: src/Makefile's one recipe."""
+
+    def files(root: Path) -> dict[str, bytes]:
+        # Bytecode is compiled per build, and marshal's output varies with reference counts: the name suffices.
+        shipped = (p for p in sorted(root.rglob("*")) if p.is_file())
+        return {str(p.relative_to(root)): b"" if p.suffix == ".pyc" else p.read_bytes() for p in shipped}
+
+    assert files(sam_build / "BulkScoreFunction") == files(function_package(sam_build))

@@ -78,9 +78,14 @@ def without_rollout(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str,
     return {k: r for k, r in resources.items() if r.get("Condition") != "GradualDeployment"}
 
 
+def without_bulk_scoring(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Leave out what only bulk scoring creates (EnableBulkScoring: tests/template/test_bulk_scoring.py)."""
+    return {k: r for k, r in resources.items() if r.get("Condition") != "BulkScoring"}
+
+
 def function_properties(expanded: dict[str, Any]) -> dict[str, Any]:
     """Return the properties of the one Lambda function, checking that it is the one."""
-    functions = without_rollout(resources_of_type(expanded, "AWS::Lambda::Function"))
+    functions = without_bulk_scoring(without_rollout(resources_of_type(expanded, "AWS::Lambda::Function")))
     assert list(functions) == ["ChurnFunction"]
     properties: dict[str, Any] = functions["ChurnFunction"]["Properties"]
     return properties
@@ -280,7 +285,7 @@ def test_the_role_grants_only_the_endpoint_and_transformation_actions_plus_logs_
     expanded: dict[str, Any], deployed: IntrinsicResolver
 ) -> None:
     """Grant InvokeEndpoint and DescribeEndpoint on the one endpoint, GetObject on the one object, nothing else."""
-    roles = without_rollout(resources_of_type(expanded, "AWS::IAM::Role"))
+    roles = without_bulk_scoring(without_rollout(resources_of_type(expanded, "AWS::IAM::Role")))
     # The model's role and API Gateway's logging role are checked in test_deployment_options.py.
     assert sorted(roles) == ["ApiGatewayLoggingRole", "ChurnFunctionRole", "ChurnModelRole"]
     assert function_properties(expanded)["Role"] == {"Fn::GetAtt": ["ChurnFunctionRole", "Arn"]}
@@ -331,7 +336,9 @@ def test_the_handler_names_a_function_defined_in_the_code_uri(template: dict[str
     assert name in {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
 
 
-@pytest.mark.parametrize(("logical_id", "folder"), [("ChurnFunction", "src"), ("SklearnLayer", "layer")])
+@pytest.mark.parametrize(
+    ("logical_id", "folder"), [("ChurnFunction", "src"), ("BulkScoreFunction", "src"), ("SklearnLayer", "layer")]
+)
 def test_the_function_and_the_layer_are_built_by_their_own_makefiles_for_x86_64(
     template: dict[str, Any], logical_id: str, folder: str
 ) -> None:
@@ -392,7 +399,7 @@ def test_the_environment_comes_from_the_parameters_and_satisfies_the_functions_c
 
 def test_the_functions_log_group_is_declared_with_a_retention(expanded: dict[str, Any]) -> None:
     """Own the function's log group so that its logs expire and leave with the stack."""
-    groups = without_rollout(resources_of_type(expanded, "AWS::Logs::LogGroup"))
+    groups = without_bulk_scoring(without_rollout(resources_of_type(expanded, "AWS::Logs::LogGroup")))
     # The API's access log and the endpoint's log are checked in test_deployment_options.py.
     assert sorted(groups) == ["ChurnApiAccessLogGroup", "ChurnEndpointLogGroup", "ChurnFunctionLogGroup"]
     group = groups["ChurnFunctionLogGroup"]
@@ -405,7 +412,11 @@ def test_the_url_outputs_are_the_invoke_urls_of_routes_the_api_serves(
     expanded: dict[str, Any], deployed: IntrinsicResolver
 ) -> None:
     """Output the full URLs of /predict, /predict/batch, /health and /swagger on the stage."""
-    outputs = {name: resolved(deployed, output["Value"]) for name, output in expanded["Outputs"].items()}
+    outputs = {
+        name: resolved(deployed, output["Value"])
+        for name, output in expanded["Outputs"].items()
+        if output.get("Condition") != "BulkScoring"  # test_bulk_scoring.py
+    }
     stage_url = f"https://{API_ID}.execute-api.{REGION}.amazonaws.com/{PARAMETERS['StageName']}"
     urls = {name: outputs[name] for name in ("PredictUrl", "BatchUrl", "HealthUrl", "SwaggerUrl")}
     assert urls == {

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
 
-from churn_api import compiled, models
+from churn_api import budget, compiled, models
 from churn_api.budget import Deadline, within
 from churn_api.compiled import float_rows
 from churn_api.models import BatchRequest, Customer, PlainestFirst, customers_from
@@ -204,10 +204,13 @@ def test_calls_run_on_threads_kept_between_requests_and_at_most_parallel_at_once
         return 1
 
     assert within(Deadline.after(5), [call] * 6, TimeoutError, parallel=2) == [1] * 6
-    first = set(threads)
+    # The container's threads after a request: earlier tests in this process (bulk scoring runs chunks side by side)
+    # may have left more idle ones than this request needed, and any idle one may take a call.
+    kept = {thread.ident for thread in budget._workers._threads}
+    threads.clear()
     assert within(Deadline.after(5), [call] * 6, TimeoutError, parallel=2) == [1] * 6
     assert most[0] == 2
-    assert threads == first  # the second request found the first one's threads idle
+    assert threads <= kept  # the second request found threads kept from before: it started none
 
 
 def test_after_a_failure_no_further_call_starts() -> None:
