@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -37,6 +38,12 @@ NO_VALUE = {"Ref": "AWS::NoValue"}
 # Per user, never tracked (.aws-sam/ is git-ignored); `sam build` replaces only .aws-sam/build.
 ENV_VARS_FILE = PROJECT_ROOT / ".aws-sam" / "churn-local" / "env-vars.json"
 READY_PREFIX = "churn-api sam local ready:"
+# What ready_line() prints, for whoever starts this and waits for it (the tests, the benchmark).
+READY_LINE = re.compile(
+    re.escape(READY_PREFIX)
+    + r" api=(?P<api>\S+) local_api=(?P<local_api>\S+) s3=(?P<s3>\S+) endpoint=(?P<endpoint>\S+)"
+    r" template=(?P<template>\S+) env_vars=(?P<env_vars>\S+) image=(?P<image>\S+)"
+)
 # sam local start-api answers once its warm container is up: the image's layer copy, then the function's init.
 START_TIMEOUT_S = 180.0
 
@@ -209,6 +216,28 @@ class SamLocal:
             self.stack.stop()
 
 
+def invoke_command(sam: SamLocal, event: str) -> str:
+    """Return the `sam local invoke` a person runs beside start-api, on the same template, variables and image."""
+    return (
+        f"sam local invoke {FUNCTION} -t {_shown(sam.settings.template)}"
+        f" --env-vars {_shown(sam.settings.env_vars_file)} --invoke-image {sam.image} --skip-pull-image -e {event}"
+    )
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
+
+
+def ready_line(sam: SamLocal) -> str:
+    """Return the line that says start-api answers, with every URL and file."""
+    assert sam.stack is not None
+    return (
+        f"{READY_PREFIX} api={sam.api_url} local_api={sam.stack.api_url} s3={sam.stack.s3_url}"
+        f" endpoint={sam.stack.endpoint_url} template={sam.settings.template}"
+        f" env_vars={sam.settings.env_vars_file} image={sam.image}"
+    )
+
+
 def banner(sam: SamLocal) -> list[str]:
     """Return where to POST, and what runs behind it."""
     assert sam.stack is not None
@@ -231,6 +260,10 @@ def banner(sam: SamLocal) -> list[str]:
         "",
         f"    curl -s -X POST {sam.api_url}/predict -H 'Content-Type: application/json' -d '{body}'",
         "",
+        "  Any event of events/ through sam local invoke, in another shell (the --env-vars file points at this stack):",
+        "",
+        f"    {invoke_command(sam, 'events/direct-reference.json')}",
+        "",
         "  Ctrl-C stops everything.",
         "",
     ]
@@ -248,9 +281,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="sam local start-api's port (default: a free one)")
     parser.add_argument("--artifacts", type=Path, default=DEFAULT_ARTIFACTS, help="trained artifacts")
     parser.add_argument("--warm-containers", choices=("EAGER", "LAZY"), default="EAGER")
+    parser.add_argument("--build-dir", type=Path, default=BUILT_TEMPLATE.parent, help="sam build's output folder")
+    parser.add_argument("--env-vars", type=Path, default=ENV_VARS_FILE, help="the --env-vars file to write")
     args = parser.parse_args(argv)
+    build_dir = args.build_dir.resolve()
     settings = SamLocalSettings(
-        port=args.port, artifacts=args.artifacts.resolve(), warm_containers=args.warm_containers
+        port=args.port,
+        artifacts=args.artifacts.resolve(),
+        built_template=build_dir / BUILT_TEMPLATE.name,
+        template=build_dir / LOCAL_TEMPLATE.name,
+        env_vars_file=args.env_vars.resolve(),
+        warm_containers=args.warm_containers,
     )
     if not settings.built_template.is_file():
         print(f"error: {settings.built_template} is missing: run sam build (make sam-local does)", file=sys.stderr)
@@ -265,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sam.start()
         for line in banner(sam):
             say(line)
-        say(f"{READY_PREFIX} api={sam.api_url}")
+        say(ready_line(sam))
         while sam.process is not None and sam.process.poll() is None:
             time.sleep(0.5)
     except KeyboardInterrupt:
