@@ -22,8 +22,9 @@ S3_BUDGET_MS = 7000
 
 @pytest.fixture(scope="module")
 def invoked(sam_run: SamLocalRun, trained_artifacts: Path) -> dict[str, tuple[Any, Any]]:
-    """Invoke every event through SAM CLI (two at a time: each starts a container) and in-process."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    """Invoke every event through SAM CLI (three at a time: each builds SAM's layer image and starts a container)
+    and in-process."""
+    with ThreadPoolExecutor(max_workers=3) as pool:
         in_containers = list(pool.map(lambda event: invoke(sam_run, event)[0], EVENTS))
     in_process = in_process_answers(sam_run, trained_artifacts, EVENTS)
     return {event.name: pair for event, pair in zip(EVENTS, zip(in_containers, in_process, strict=True), strict=True)}
