@@ -43,6 +43,7 @@ ENDPOINT_NAME ?= churn-xgboost
 SAMCONFIG_ENV ?= default
 
 .PHONY: checkov publish deploy images
+.PHONY: sam-local lambda-image dockerd dockerd-stop
 .PHONY: help venv node lint format test test-unit test-functional test-template test-integration build validate train serve postman openapi bench bench-local load clean
 
 help: ## List the targets
@@ -140,6 +141,22 @@ deploy: $(STAMP) ## sam build + sam deploy with the parameters `make publish` sa
 	@grep -q TransformSha256 samconfig.toml || { echo "run make publish BUCKET=... first"; exit 2; }
 	$(BIN)/sam build
 	$(BIN)/sam deploy --config-env $(SAMCONFIG_ENV)
+
+# make sam-local: sam local start-api's port (0 = a free one, printed).
+SAM_LOCAL_PORT ?= 0
+
+dockerd: $(STAMP) ## Start this machine's dockerd for sam local unless one answers (no NAT, no forwarding); as root
+	$(BIN)/python -m churn_local.tooling.dockerd start
+
+dockerd-stop: $(STAMP) ## Stop the dockerd that make dockerd started (never another)
+	$(BIN)/python -m churn_local.tooling.dockerd stop
+
+lambda-image: dockerd ## Build the Lambda python3.13 image for sam local from Debian and PyPI, unless its tag exists
+	$(BIN)/python -m churn_local.tooling.lambda_image
+
+sam-local: lambda-image ## sam build, then sam local start-api in containers in front of the local stack
+	$(BIN)/sam build
+	$(BIN)/python -m churn_local.tooling.sam_local --port $(SAM_LOCAL_PORT) --artifacts $(ARTIFACTS)
 
 clean: ## Remove build output and caches (keeps .venv and artifacts/)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

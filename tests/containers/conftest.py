@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from churn_local.tooling import dockerd, sam_local
+from churn_local.tooling import dockerd, lambda_image, sam_local
 from tests.containers.in_process import ANSWER
 from tests.support import PROJECT_ROOT
 
@@ -79,6 +79,13 @@ def invoke(run: SamLocalRun, event: Path, env_vars: Path | None = None) -> tuple
     if done.returncode != 0:
         pytest.fail(f"sam local invoke {event.name} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(done.stdout), done.stderr
+
+
+@pytest.fixture(scope="session")
+def runtime_image() -> str:
+    """Return the Lambda image's tag, built first unless the daemon has it."""
+    _require_container_runtime()
+    return lambda_image.ensure_image(lambda text: None)
 
 
 @pytest.fixture(scope="session")
