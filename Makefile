@@ -43,7 +43,7 @@ ENDPOINT_NAME ?= churn-xgboost
 SAMCONFIG_ENV ?= default
 
 .PHONY: checkov publish deploy images
-.PHONY: sam-local lambda-image dockerd dockerd-stop
+.PHONY: sam-local lambda-image dockerd dockerd-stop bench-sam-local
 .PHONY: help venv node lint format test test-unit test-functional test-template test-integration build validate train serve postman openapi bench bench-local load clean
 
 help: ## List the targets
@@ -157,6 +157,9 @@ lambda-image: dockerd ## Build the Lambda python3.13 image for sam local from De
 sam-local: lambda-image ## sam build, then sam local start-api in containers in front of the local stack
 	$(BIN)/sam build
 	$(BIN)/python -m churn_local.tooling.sam_local --port $(SAM_LOCAL_PORT) --artifacts $(ARTIFACTS)
+
+bench-sam-local: lambda-image ## make serve and make sam-local side by side: time to first answer, requests/s
+	$(BIN)/python -m benchmarks.sam_local
 
 clean: ## Remove build output and caches (keeps .venv and artifacts/)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
