@@ -30,6 +30,8 @@ from churn_local.constants import PROJECT_ROOT
 from churn_local.tooling.dockerd import DockerUnavailable, docker_cli, state_dir
 
 REPOSITORY = "churn-lambda-python"
+# Every image built on ours (SAM CLI's, with the layers) inherits this label.
+KEY_LABEL = "churn-api.image-key"
 # Debian 13: Python 3.13 (the official image has CPython 3.13 on Amazon Linux 2023).
 SUITE = "trixie"
 MIRROR = "http://deb.debian.org/debian"
@@ -104,6 +106,17 @@ def image_exists(tag: str) -> bool:
     return done.returncode == 0
 
 
+def prune_superseded() -> None:
+    """Remove the untagged images left on top of ours: SAM CLI rebuilds its layer image at every start (the layer is
+    defined in the template) and moves its tag, leaving the last one behind (about 180 MB each)."""
+    subprocess.run(
+        [docker_cli(), "image", "prune", "--force", "--filter", f"label={KEY_LABEL}"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def ensure_image(say: object = print) -> str:
     """Return the tag, building the image first unless the daemon already has it."""
     tag = image_tag()
@@ -112,7 +125,21 @@ def ensure_image(say: object = print) -> str:
     with _lock():
         if not image_exists(tag):
             _build(tag, say if callable(say) else print)
+            _remove_other_tags(tag)
     return tag
+
+
+def _remove_other_tags(tag: str) -> None:
+    # Images of earlier inputs are never used again; one a container still uses stays (no --force).
+    listed = subprocess.run(
+        [docker_cli(), "images", REPOSITORY, "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    for other in set(listed.stdout.split()) - {tag}:
+        subprocess.run([docker_cli(), "rmi", other], capture_output=True, timeout=60, check=False)
 
 
 @contextlib.contextmanager
@@ -165,7 +192,7 @@ def _build(tag: str, say: object) -> None:
         overlay = Path(staging)
         _stage_runtime(overlay)
         changes = [f"ENV {name}={value}" for name, value in ENVIRONMENT.items()]
-        changes += ["WORKDIR /var/task", f"LABEL churn-api.image-key={image_key()}", f"LABEL churn-api.suite={SUITE}"]
+        changes += ["WORKDIR /var/task", f"LABEL {KEY_LABEL}={image_key()}", f"LABEL churn-api.suite={SUITE}"]
         # One tar stream: the cached root file system, then the runtime's folders, which Debian does not have
         # (docker import refuses a path twice; .complete is the cache's marker).
         tar = subprocess.Popen(

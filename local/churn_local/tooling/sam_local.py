@@ -214,6 +214,8 @@ class SamLocal:
                 self.process.wait()
         if self.stack is not None:
             self.stack.stop()
+        if self.image:
+            lambda_image.prune_superseded()
 
 
 def invoke_command(sam: SamLocal, event: str) -> str:
