@@ -28,9 +28,11 @@ VENV_BIN = Path(sys.executable).parent
 READY_TIMEOUT_S = 420.0
 
 
-def _require_container_runtime() -> None:
+def _require_container_runtime() -> str:
+    """Start dockerd if needed and return the Lambda image's tag (built first unless the daemon has it)."""
     try:
         dockerd.ensure_running()
+        return lambda_image.ensure_image(lambda text: None)
     except dockerd.DockerUnavailable as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI must run the container tests, but no container runtime starts: {exc}")
@@ -84,14 +86,12 @@ def invoke(run: SamLocalRun, event: Path, env_vars: Path | None = None) -> tuple
 @pytest.fixture(scope="session")
 def runtime_image() -> str:
     """Return the Lambda image's tag, built first unless the daemon has it."""
-    _require_container_runtime()
-    return lambda_image.ensure_image(lambda text: None)
+    return _require_container_runtime()
 
 
 @pytest.fixture(scope="session")
-def sam_built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sam_built(runtime_image: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Run `sam build` as `make sam-local` does, into a temporary folder; return that folder."""
-    _require_container_runtime()
     build_dir = tmp_path_factory.mktemp("sam-local-build") / "build"
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", "SAM_CLI_TELEMETRY": "0"}
     command = [str(VENV_BIN / "sam"), "build", "--no-cached", "--build-dir", str(build_dir)]

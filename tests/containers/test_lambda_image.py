@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from churn_local.tooling import lambda_image, sam_local
+from churn_local.tooling import dockerd, lambda_image, sam_local
 from tests.support import PROJECT_ROOT
 
 
@@ -61,3 +62,15 @@ def test_the_image_has_the_runtime_the_function_sees(runtime_image: str) -> None
     assert (seen["boto3"], seen["botocore"]) == (pinned("boto3"), pinned("botocore"))
     assert seen["boto3_path"].startswith("/var/runtime/")
     assert seen["task_root"] == "/var/task" and seen["bootstrap"] is True
+
+
+def test_the_dockerd_helper_stops_only_a_daemon_it_started(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # GIVEN a helper state folder that records no daemon, then one that records a process that is not dockerd
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert dockerd.stop() == "not started by this helper"
+    dockerd.state_dir().mkdir(parents=True)
+    (dockerd.state_dir() / "pid").write_text(str(os.getpid()), encoding="utf-8")
+    # WHEN asked to stop
+    # THEN it signals nothing (this test process is alive afterwards) and forgets the stale record
+    assert dockerd.stop() == "not running"
+    assert not (dockerd.state_dir() / "pid").exists()
