@@ -22,7 +22,7 @@ API_KEY ?=
 CORS_ORIGIN ?=
 NO_SWAGGER ?=
 THROTTLE ?=
-# Optional fault injection for make serve (see `python -m churn_local.serve --help`): e.g. ENDPOINT_FAULT=hang.
+# Optional fault injection for make serve (see `python -m churn_local.stack.serve --help`): e.g. ENDPOINT_FAULT=hang.
 ENDPOINT_FAULT ?=
 S3_FAULT ?=
 # Function environments for make serve: two processes side by side, as Lambda runs concurrent requests (over 500
@@ -98,7 +98,7 @@ test-integration: $(STAMP) $(NODE_STAMP) ## Integration tests against the local 
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 serve: $(STAMP) ## Run the whole stack locally (trains first if artifacts/ is missing); Ctrl-C stops it
-	$(if $(API_KEY),CHURN_API_KEY=$(API_KEY)) $(BIN)/python -m churn_local.serve --artifacts $(ARTIFACTS) \
+	$(if $(API_KEY),CHURN_API_KEY=$(API_KEY)) $(BIN)/python -m churn_local.stack.serve --artifacts $(ARTIFACTS) \
 	  --api-port $(API_PORT) --endpoint-port $(ENDPOINT_PORT) --s3-port $(S3_PORT) \
 	  $(if $(CORS_ORIGIN),--cors-origin $(CORS_ORIGIN)) $(if $(NO_SWAGGER),--no-swagger) $(if $(THROTTLE),--throttle) \
 	  $(if $(ENDPOINT_FAULT),--endpoint-fault $(ENDPOINT_FAULT)) $(if $(S3_FAULT),--s3-fault $(S3_FAULT)) \
@@ -109,10 +109,10 @@ postman: $(NODE_STAMP) ## Run the Postman collection against `make serve API_KEY
 	  --env-var baseUrl=http://127.0.0.1:$(API_PORT)
 
 train: $(STAMP) ## Train the model on data/churn.txt into artifacts/
-	$(BIN)/python -m churn_local.train --out $(ARTIFACTS)
+	$(BIN)/python -m churn_local.training.train --out $(ARTIFACTS)
 
 openapi: $(STAMP) ## Regenerate docs/openapi.json from the handler and the model in artifacts/ (trained if missing)
-	$(BIN)/python -m churn_local.openapi --artifacts $(ARTIFACTS)
+	$(BIN)/python -m churn_local.tooling.openapi --artifacts $(ARTIFACTS)
 
 bench: $(STAMP) ## Benchmarks side by side: warm path, cold start, layer size, local stack (docs/performance.md)
 	$(BIN)/python -m benchmarks --environments $(or $(ENVIRONMENTS),1)
@@ -121,7 +121,7 @@ load: $(STAMP) ## Load test (locust, 32 clients, 30 s) against a running `make s
 	$(BIN)/python -m benchmarks.load --api http://127.0.0.1:$(API_PORT) --artifacts $(ARTIFACTS)
 
 bench-local: $(STAMP) ## The local stack over HTTP (32 connections, a batch of 1,000), side by side with BASELINE
-	$(BIN)/python -m benchmarks.local_stack --baseline $(BASELINE) --environments $(or $(ENVIRONMENTS),1)
+	$(BIN)/python -m benchmarks.stack_versus --baseline $(BASELINE) --environments $(or $(ENVIRONMENTS),1)
 
 validate: $(STAMP) ## sam validate --lint (no credentials needed)
 	$(BIN)/sam validate --lint --region us-east-1
@@ -130,11 +130,11 @@ build: $(STAMP) ## sam build: the function and the scikit-learn layer into .aws-
 	$(BIN)/sam build
 
 images: $(STAMP) ## Regenerate template.yaml's XGBoost image mapping from ../shared/reference
-	$(BIN)/python -m churn_local.images --write
+	$(BIN)/python -m churn_local.tooling.images --write
 
 publish: $(STAMP) ## Upload artifacts/ to s3://BUCKET/PREFIX/<sha256>/ (never overwrites) and print the deploy parameters
 	@test -n "$(BUCKET)" || { echo "usage: make publish BUCKET=my-bucket [PREFIX=churn-api] [SAMCONFIG_ENV=default]"; exit 2; }
-	$(BIN)/python -m churn_local.publish --artifacts $(ARTIFACTS) --bucket $(BUCKET) --prefix $(PREFIX) \
+	$(BIN)/python -m churn_local.training.publish --artifacts $(ARTIFACTS) --bucket $(BUCKET) --prefix $(PREFIX) \
 	  --endpoint-name $(ENDPOINT_NAME) --samconfig-env $(SAMCONFIG_ENV)
 
 deploy: $(STAMP) ## sam build + sam deploy with the parameters `make publish` saved in samconfig.toml

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import cold, plot, stack, warm
-from churn_local import dataset
-from churn_local.train import train
+from churn_local.training import dataset
+from churn_local.training.train import train
 
 ROOT = dataset.PROJECT_ROOT
 RESULTS = ROOT / "benchmarks" / "results.json"

@@ -9,8 +9,6 @@ without __pycache__, so every module is compiled from source, as on Lambda when 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import os
 import pickle
 import re
@@ -18,22 +16,22 @@ import shutil
 import socket
 import statistics
 import subprocess
-import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from benchmarks.warm import BUCKET, FUNCTION_ENV, KEY, route_event
-from tests.support import (
-    FakeLambdaContext,
+from churn_local.services.lambda_context import LambdaContext
+from churn_local.services.lambda_events import reference_payload
+from churn_local.services.lambda_runtime import (
     lambda_runtime_environment,
-    reference_payload,
+    run_like_lambda,
+    runner_paths,
     runtime_sdk_packages,
-    s3_server_holding,
 )
+from churn_local.services.s3_server import s3_server_holding
 
-CHILD = Path(__file__).with_name("cold_start.py")
 MODES = ("bare", "libraries", "lazy", "eager")
 IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 
@@ -60,16 +58,17 @@ def without_bytecode(build: Path, out: Path) -> Path:
     return out
 
 
-def run_child(build: Path, mode: str, runtime: Path, event: Path, env: dict[str, str], *flags: str) -> Any:
+def run_child(
+    build: Path, mode: str, runtime: Path, invocation: dict[str, Any], env: dict[str, str], *flags: str
+) -> tuple[dict[str, float], str]:
     """Run one cold container and return its timings (and stderr, for -X importtime)."""
-    layout = [str(build / "ChurnFunction"), str(build / "SklearnLayer" / "python"), str(runtime), str(event)]
-    command = [sys.executable, "-S", "-B", *flags, str(CHILD), mode, *layout]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
-    if result.returncode != 0:
-        output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        raise RuntimeError(f"the {mode} cold container failed ({result.returncode}):\n{output}")
-    (line,) = [line for line in result.stdout.splitlines() if line.startswith("COLD ")]
-    return json.loads(line.removeprefix("COLD ")), result.stderr
+    paths = runner_paths(build / "ChurnFunction", build / "SklearnLayer" / "python", runtime)
+    request = {"mode": mode, **paths, **invocation, "instant_endpoint": True}
+    result, stderr = run_like_lambda(request, env, *flags)
+    answer = result.pop("answer", None)
+    if answer is not None and answer["statusCode"] != 200:
+        raise RuntimeError(f"the {mode} cold container answered {answer}")
+    return result, stderr
 
 
 def import_offenders(stderr: str, top: int = 12) -> dict[str, list[tuple[str, float]]]:
@@ -86,15 +85,9 @@ def import_offenders(stderr: str, top: int = 12) -> dict[str, list[tuple[str, fl
     return {"top_level_cumulative_ms": by_package, "modules_self_ms": by_self}
 
 
-def write_invocation(path: Path) -> Path:
-    """Write the first request's API Gateway event and Lambda context where the child reads them; return path."""
-    context = {
-        **dataclasses.asdict(FakeLambdaContext()),
-        "remaining_ms": FakeLambdaContext().get_remaining_time_in_millis(),
-    }
-    invocation = {"event": route_event("/predict", reference_payload()), "context": context}
-    path.write_text(json.dumps(invocation), encoding="utf-8")
-    return path
+def first_invocation() -> dict[str, Any]:
+    """Return the first request's API Gateway event and the Lambda context's attributes."""
+    return {"event": route_event("/predict", reference_payload()), "context": LambdaContext().attributes()}
 
 
 @contextlib.contextmanager
@@ -125,7 +118,7 @@ def measure(root: Path, work: Path, saved: dict[str, Any], repeat: int = 5) -> d
     build = sam_build(root, work / "build")
     bare_tree = without_bytecode(build, work / "no-bytecode")
     runtime = runtime_sdk_packages(work / "runtime")
-    event = write_invocation(work / "event.json")
+    invocation = first_invocation()
     table: dict[str, dict[str, float]] = {}
     with aws_stand_ins(saved) as (s3_url, daemon_port):
         for tree, label, runs in ((build, "bytecode", repeat), (bare_tree, "no bytecode", max(2, repeat // 2))):
@@ -134,12 +127,12 @@ def measure(root: Path, work: Path, saved: dict[str, Any], repeat: int = 5) -> d
             samples: dict[str, list[dict[str, float]]] = defaultdict(list)
             for _ in range(runs):
                 for mode in MODES:
-                    samples[mode].append(run_child(tree, mode, runtime, event, env)[0])
+                    samples[mode].append(run_child(tree, mode, runtime, invocation, env)[0])
             for mode, runs_of_mode in samples.items():
                 medians = {key: statistics.median(s[key] for s in runs_of_mode) for key in runs_of_mode[0]}
                 table[f"{mode}, {label}"] = medians | {"runs": runs}
             if tree == build:
-                _, stderr = run_child(build, "lazy", runtime, event, env, "-X", "importtime")
+                _, stderr = run_child(build, "lazy", runtime, invocation, env, "-X", "importtime")
     for row in table.values():
         row["total_ms"] = row["init_ms"] + row["first_request_ms"]
     bare = table["bare, bytecode"]["total_ms"]

@@ -1,7 +1,7 @@
 """Trace which numpy/scipy/scikit-learn subpackages the function never imports: `python -m benchmarks.layer_trace`.
 
 Builds the layer without pruning (layer/Makefile with UNUSED=/dev/null), runs the real load from it in a
-Lambda-like process (tests/template/lambda_like_run.py: the handler module imported, the transformation with a
+Lambda-like process (churn_local/services/lambda_runner.py: the handler module imported, the transformation with a
 dense and with a sparse-output encoder unpickled, compiled, verified and used) and prints, for
 layer/unused-subpackages.txt, every package in which no module was imported although its parent package was,
 with its size. Run it after changing the layer's versions.
@@ -9,7 +9,6 @@ with its size. Run it after changing the layer's versions.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -19,12 +18,12 @@ from pathlib import Path
 
 from sklearn.preprocessing import OneHotEncoder
 
-from churn_local import dataset
-from churn_local.transformation import dumps, fit_transformation
-from tests.support import reference_payload
+from churn_local.services.lambda_events import reference_payload
+from churn_local.services.lambda_runtime import handler_environment, run_like_lambda, runner_paths
+from churn_local.training import dataset
+from churn_local.training.transformation import dumps, fit_transformation
 
 ROOT = dataset.PROJECT_ROOT
-RUN = ROOT / "tests" / "template" / "lambda_like_run.py"
 TRACED = ("numpy", "scipy", "sklearn")
 
 
@@ -57,18 +56,18 @@ def main() -> int:
         for i, transformation in enumerate((saved, sparse)):
             paths.append(work / f"transformation-{i}.sav")
             paths[-1].write_bytes(dumps(transformation))
-        (work / "payloads.json").write_text(json.dumps([reference_payload()]), encoding="utf-8")
-        (work / "event.json").write_text(json.dumps({"State": "SC"}), encoding="utf-8")  # a direct invocation
-        purelib = sysconfig.get_paths()["purelib"]
+        purelib = Path(sysconfig.get_paths()["purelib"])
         layer = work / "layer" / "python"
-        arguments = [str(ROOT / "src"), str(layer), purelib, str(work / "event.json"), str(work / "payloads.json")]
-        env = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", "ENDPOINT_NAME": "trace",
-               "TRANSFORM_BUCKET": "trace", "TRANSFORM_KEY": "trace", "THRESHOLD": "0.39",
-               "POWERTOOLS_TRACE_DISABLED": "true"}  # fmt: skip
-        command = [sys.executable, "-S", "-B", str(RUN), *arguments, "/dev/null", *map(str, paths)]
-        result = subprocess.run(command, env=env, capture_output=True, text=True, check=True, timeout=300)
-        (line,) = [line for line in result.stdout.splitlines() if line.startswith("REPORT ")]
-        imported = set(json.loads(line.removeprefix("REPORT "))["imported"])
+        request = {
+            "mode": "report",
+            **runner_paths(ROOT / "src", layer, purelib),
+            "event": {"State": "SC"},  # a direct invocation
+            "payloads": [reference_payload()],
+            "transformations": [str(path) for path in paths],
+        }
+        env = {**handler_environment(), "PATH": "/usr/bin:/bin", "POWERTOOLS_TRACE_DISABLED": "true"}
+        report, _ = run_like_lambda(request, env)
+        imported = set(report["imported"])
         found = unused_packages(layer, imported)
     for name, size in found:
         print(f"{name:<50} {size / 1e6:6.2f} MB", file=sys.stderr)

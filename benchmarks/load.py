@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from churn_local import dataset
-from tests.integration.conftest import ReferenceModel
+from churn_local.training import dataset
+from churn_local.training.reference_model import ReferenceModel
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 LOCUST = Path(sys.executable).with_name("locust")

@@ -26,12 +26,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from churn_local import dataset
-from churn_local.serve import READY_LINE as SERVE_READY
+from churn_local.constants import PROJECT_ROOT
+from churn_local.stack.serve import READY_LINE as SERVE_READY
 from churn_local.tooling import dockerd, lambda_image, sam_local
-from churn_local.train import train
+from churn_local.training import dataset
+from churn_local.training.train import train
 
-ROOT = dataset.PROJECT_ROOT
+ROOT = PROJECT_ROOT
 REFERENCE = json.loads((ROOT / "events" / "direct-reference.json").read_text(encoding="utf-8"))
 
 
@@ -108,7 +109,7 @@ def main() -> int:
         # The build's Makefiles find the venv's python3.13 first on PATH, as under make.
         env = {**sam_local.sam_environment(), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
         build_s = timed(lambda: subprocess.run(sam, cwd=ROOT, env=env, check=True, capture_output=True))
-        serve = [sys.executable, "-m", "churn_local.serve", "--artifacts", str(artifacts), "--environments", "1"]
+        serve = [sys.executable, "-m", "churn_local.stack.serve", "--artifacts", str(artifacts), "--environments", "1"]
         serve += ["--api-port", "0", "--endpoint-port", "0", "--s3-port", "0"]
         local = [sys.executable, "-m", "churn_local.tooling.sam_local", "--artifacts", str(artifacts)]
         local += ["--build-dir", str(build), "--env-vars", str(work / "env-vars.json")]

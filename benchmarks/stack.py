@@ -1,8 +1,8 @@
-"""The local stack as `make serve` runs it (`python -m churn_local.serve --environments N`, N from the Makefile)
+"""The local stack as `make serve` runs it (`python -m churn_local.stack.serve --environments N`, N from the Makefile)
 over real HTTP: sequential latency on one keep-alive connection, POST /predict at 32 keep-alive connections (wrk
 when installed, else http.client threads: the figures name the client), a 1,000-customer batch.
 
-The load driver and the sequential client are benchmarks/local_stack.py's (`make bench-local`); this module only
+The load driver and the sequential client are benchmarks/stack_versus.py's (`make bench-local`); this module only
 starts the stack the way `make serve` does and names the figures for benchmarks/results.json. Errors (socket errors
 and non-2xx answers) are counted: a throughput figure with errors is not a result, and says so.
 """
@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from benchmarks import local_stack
-from churn_local.serve import READY_LINE
+from benchmarks import stack_versus
+from churn_local.stack.serve import READY_LINE
 
 CONNECTIONS = 32
 DURATION_S = 10.0
@@ -32,8 +32,8 @@ BATCHES = 10
 
 @contextmanager
 def serving(root: Path, artifacts: Path, environments: int) -> Iterator[str]:
-    """Run `python -m churn_local.serve` as `make serve` does, on free ports, and yield its API's URL."""
-    command = [sys.executable, "-m", "churn_local.serve", "--artifacts", str(artifacts)]
+    """Run `python -m churn_local.stack.serve` as `make serve` does, on free ports, and yield its API's URL."""
+    command = [sys.executable, "-m", "churn_local.stack.serve", "--artifacts", str(artifacts)]
     command += ["--api-port", "0", "--endpoint-port", "0", "--s3-port", "0", "--environments", str(environments)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     process = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -66,15 +66,15 @@ def measure(
     root: Path, artifacts: Path, payloads: Sequence[dict[str, Any]], environments: int | None = None
 ) -> dict[str, Any]:
     """Return the local stack's latency and throughput figures, keyed for benchmarks/results.json."""
-    environments = local_stack.serve_environments() if environments is None else environments
+    environments = stack_versus.serve_environments() if environments is None else environments
     one = json.dumps(payloads[1]).encode()
     batch = json.dumps({"customers": list(payloads[:1000])}).encode()
     with serving(root, artifacts, environments) as api:
-        local_stack.sequential(api, "/predict", one, 20)  # the first request loads the transformation
-        local_stack.sequential(api, "/predict/batch", batch, 2)
-        single = local_stack.sequential(api, "/predict", one, SEQUENTIAL)
-        loaded = local_stack.load(api, one, CONNECTIONS, DURATION_S)
-        batches = local_stack.sequential(api, "/predict/batch", batch, BATCHES)
+        stack_versus.sequential(api, "/predict", one, 20)  # the first request loads the transformation
+        stack_versus.sequential(api, "/predict/batch", batch, 2)
+        single = stack_versus.sequential(api, "/predict", one, SEQUENTIAL)
+        loaded = stack_versus.load(api, one, CONNECTIONS, DURATION_S)
+        batches = stack_versus.sequential(api, "/predict/batch", batch, BATCHES)
     quantiles = statistics.quantiles(single, n=100, method="inclusive")
     errors = loaded["errors"] + loaded["non2xx"]
     return {
@@ -106,5 +106,5 @@ def print_figures(figures: dict[str, Any]) -> None:
         print(f"  {name:<28} {value:.2f}" if isinstance(value, float) else f"  {name:<28} {value}")
     if figures["concurrent_errors"]:
         print(f"  NOT A RESULT: {figures['concurrent_errors']} requests failed under load (0 required)")
-    goals = (local_stack.GOAL_RPS, local_stack.GOAL_BATCH_MS)
+    goals = (stack_versus.GOAL_RPS, stack_versus.GOAL_BATCH_MS)
     print(f"  goals: >= {goals[0]} requests/s with 0 errors; a batch of 1,000 <= {goals[1]} ms")

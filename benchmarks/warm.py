@@ -30,7 +30,11 @@ from moto import mock_aws
 from churn_api.budget import Deadline
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
-from tests.support import FakeLambdaContext, api_event, lambda_runtime_environment, template_threshold
+from churn_local.constants import LOCAL_REGION
+from churn_local.services.lambda_context import LambdaContext
+from churn_local.services.lambda_events import api_event
+from churn_local.services.lambda_runner import InstantEndpoint
+from churn_local.services.lambda_runtime import UNUSABLE_CREDENTIALS, handler_environment, lambda_runtime_environment
 
 BATCH_SIZES = (1, 10, 100, 1_000, 10_000)
 MAX_BATCH = 1_000
@@ -39,24 +43,11 @@ KEY = "transformation.sav"
 # One context serves a whole run of timed invocations: its clock must not run out meanwhile.
 LONG_ENOUGH_MS = 3_600_000
 FUNCTION_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "ENDPOINT_NAME": "churn-bench",
-    "TRANSFORM_BUCKET": BUCKET,
-    "TRANSFORM_KEY": KEY,
-    "THRESHOLD": template_threshold(),
-    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    **handler_environment(EndpointName="churn-bench", TransformBucket=BUCKET, TransformKey=KEY, LogLevel="WARNING"),
+    **UNUSABLE_CREDENTIALS,
+    "AWS_DEFAULT_REGION": LOCAL_REGION,
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
-
-
-class InstantEndpoint:
-    """A sagemaker-runtime client whose endpoint answers 0.5 for every CSV row, at once."""
-
-    def invoke_endpoint(self, *, Body: bytes, **_: Any) -> dict[str, Any]:  # noqa: N803 - boto3's parameter name
-        """Answer one score per line."""
-        return {"Body": io.BytesIO(b"0.5\n" * (Body.count(b"\n") + 1)), "ContentType": "text/csv"}
 
 
 def median_ms(call: Callable[[], Any], budget_s: float = 0.3, at_least: int = 7, at_most: int = 3000) -> float:
@@ -175,7 +166,7 @@ def per_record(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dic
     lowest = floor(saved)
     with function_container(saved) as (app, s3), contextlib.redirect_stdout(io.StringIO()) as sink:
         reference = reference_function(s3, InstantEndpoint())
-        context = FakeLambdaContext(remaining_ms=LONG_ENOUGH_MS)
+        context = LambdaContext(timeout_s=LONG_ENOUGH_MS / 1000)
         for n in BATCH_SIZES:
             records = [payloads[i % len(payloads)] for i in range(n)]
             customers = [Customer.model_validate(p) for p in records]
@@ -223,7 +214,7 @@ def per_record(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dic
 
 def phases(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Split the handler's time for 1 and 1,000 customers into its parts (ms), each timed on its own."""
-    # Here, not at the top: benchmarks.versus imports this module beside older revisions of churn_api.
+    # Here, not at the top: benchmarks.warm_versus imports this module beside older revisions of churn_api.
     from pydantic import TypeAdapter  # noqa: PLC0415
 
     from churn_api.gateway import parse_json, write_json  # noqa: PLC0415
@@ -234,7 +225,7 @@ def phases(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dict[st
     results: dict[str, dict[str, float]] = {}
     with function_container(saved) as (app, _), contextlib.redirect_stdout(io.StringIO()) as sink:
         transformation = app.predictor.transformations.get(Deadline.after(60))
-        context = FakeLambdaContext(remaining_ms=LONG_ENOUGH_MS)
+        context = LambdaContext(timeout_s=LONG_ENOUGH_MS / 1000)
         for n in (1, 1_000):
             records = list(payloads[:n])
             (event,) = handler_events(records)

@@ -7,8 +7,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from churn_local import dataset
-from churn_local.transformation import fit_transformation
+from churn_local.training import dataset
+from churn_local.training.transformation import fit_transformation
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +27,7 @@ def fitted_transformation(churn_frame: pd.DataFrame) -> dict[str, Any]:
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from churn_local.train import train  # noqa: E402
+from churn_local.training.train import train  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from churn_api import budget
 from churn_api.budget import EAGER_LOAD_BUDGET_S, READY_BUDGET_S, Deadline
 from churn_api.config import Settings
 from churn_api.contract import Categories, ContractResolver, categories_of
+from churn_api.endpoint import EndpointScorer
 from churn_api.errors import (
     SCORING_ERRORS,
     ApiError,
@@ -41,9 +42,8 @@ from churn_api.models import (
     Prediction,
     Readiness,
 )
+from churn_api.predictor import ChurnPredictor
 from churn_api.preprocessing import TransformationStore
-from churn_api.scoring import EndpointScorer
-from churn_api.service import ChurnPredictor
 from churn_api.snapstart import RenewableClient, RestoreHooks, fresh_session
 
 API_TITLE = "churn-api"
@@ -135,7 +135,7 @@ register_error_handlers(app, reporter)
 if settings.eager_init:
     load_eagerly()
 # Everything made so far lives as long as the container. Out of the collector's sight, it is not traversed again
-# by every full collection that a request's garbage triggers (tens of ms with the load's modules; issue 10).
+# by every full collection that a request's garbage triggers.
 gc.freeze()  # the collector's thresholds are set by the package's __init__, before any import
 
 

@@ -54,8 +54,8 @@ LOAD_RETRY_AFTER_S = (1, 2, 4, 8, 16, 30)
 DESCRIBE_CONNECT_TIMEOUT_S = 1.0
 DESCRIBE_READ_TIMEOUT_S = 2.0
 
-# Starting threads for every request cost more than the work of a 1,000-customer batch (about 2 ms for 4 threads,
-# against 0.2 ms for idle ones). The executor starts a thread only when none is idle; the bound is far above what
+# Starting threads for every request would cost more than the work of a 1,000-customer batch (docs/performance.md).
+# The executor starts a thread only when none is idle; the bound is far above what
 # a container needs (a request runs a few calls at once, and calls left running end within INVOKE_READ_TIMEOUT_S).
 MAX_WORKER_THREADS = 64
 _workers = ThreadPoolExecutor(max_workers=MAX_WORKER_THREADS, thread_name_prefix="churn-call")

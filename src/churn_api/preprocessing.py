@@ -43,8 +43,8 @@ class Transformation:
         self.feature_names = [str(n) for n in encoder.get_feature_names_out(self.obj_cols)] + self.num_cols
         self._category_sets = [self.categories[col] for col in self.obj_cols]
         attributes = {f.alias: name for name, f in Customer.model_fields.items()}
-        # Read from a customer's __dict__, where pydantic keeps the validated field values: model_dump costs ~10 us a
-        # customer, attribute lookups twice what item lookups in the dict cost (0.38 against 0.15 ms for 1,000).
+        # Read from a customer's __dict__, where pydantic keeps the validated field values: cheaper than model_dump
+        # or attribute lookups on the hot path (docs/performance.md).
         self._categorical = _row_getter([attributes[c] for c in self.obj_cols])
         self._numeric = _row_getter([attributes[c] for c in self.num_cols])
         self.compiled: CompiledTransformation | None
@@ -217,8 +217,8 @@ class TransformationStore:
     def _download(self) -> Transformation:
         where = f"s3://{self.bucket}/{self.key}"
         owner = {"ExpectedBucketOwner": self.bucket_owner} if self.bucket_owner else {}
-        # The GET waits on the network while importing scikit-learn (what unpickling needs, about 0.5 s) keeps the
-        # CPU busy: side by side, a cold start pays the longer of the two instead of both (issue 10).
+        # The GET waits on the network while importing scikit-learn (what unpickling needs) keeps the CPU busy:
+        # side by side, a cold start pays the longer of the two instead of both.
         got = in_background(lambda: self.s3.get_object(Bucket=self.bucket, Key=self.key, **owner)["Body"].read())
         try:
             import sklearn.preprocessing  # noqa: F401, PLC0415 - imported now for the unpickling below

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
+from churn_local.constants import PROJECT_ROOT
 from churn_local.tooling import dockerd, lambda_image, sam_local
 from tests.containers.in_process import ANSWER
-from tests.support import PROJECT_ROOT
 
 VENV_BIN = Path(sys.executable).parent
 # A fresh machine debootstraps and builds the image first (about a minute); later runs reuse it.

@@ -13,10 +13,11 @@ import logging
 import os
 from pathlib import Path
 
-from churn_local import apigw, publish
+from churn_local import apigw
 from churn_local.constants import LOCAL_REGION, TEMPLATE
-from churn_local.stack import StackSettings, local_aws_environment
+from churn_local.stack.local_stack import StackSettings, local_aws_environment
 from churn_local.tooling.sam_local import FUNCTION
+from churn_local.training import publish
 
 ANSWER = "answer: "
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from churn_local.constants import PROJECT_ROOT
 from churn_local.tooling import dockerd, lambda_image, sam_local
-from tests.support import PROJECT_ROOT
 
 
 def pinned(name: str) -> str:

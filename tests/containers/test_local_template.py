@@ -10,8 +10,9 @@ from samcli.lib.providers.api_provider import ApiProvider
 from samcli.lib.providers.sam_function_provider import SamFunctionProvider
 from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 
+from churn_local.constants import PROJECT_ROOT
 from churn_local.tooling import sam_local
-from tests.support import PROJECT_ROOT, template_threshold
+from churn_local.tooling.sam_expansion import default_threshold
 
 TEMPLATE = PROJECT_ROOT / "template.yaml"
 ENDPOINT_VARIABLES = {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL_SAGEMAKER"}
@@ -36,7 +37,7 @@ def test_sam_cli_resolves_the_threshold_from_the_number_parameter() -> None:
     # GIVEN template.yaml as `sam local invoke` reads it, with no Threshold override
     variables = sam_cli_variables(TEMPLATE, PARAMETERS)
     # THEN THRESHOLD is the parameter's default as a string (an unquoted 0.39 stayed an unresolved Ref: empty)
-    assert variables["THRESHOLD"] == template_threshold() == "0.39"
+    assert variables["THRESHOLD"] == str(default_threshold()) == "0.39"
     # AND every other variable is a plain string, but the endpoint ones, which are unset until --env-vars sets them
     unresolved = {name for name, value in variables.items() if not isinstance(value, str)}
     assert unresolved == ENDPOINT_VARIABLES
@@ -52,7 +53,7 @@ def test_the_endpoint_variables_are_absent_once_deployed(expanded_function: dict
 @pytest.fixture(scope="module")
 def expanded_function() -> dict[str, Any]:
     """Return ChurnFunction as CloudFormation's transforms make it."""
-    from churn_local import sam_expansion
+    from churn_local.tooling import sam_expansion
 
     expanded = sam_expansion.expand(sam_expansion.as_packaged(sam_expansion.load_template(TEMPLATE)), PARAMETERS)
     return dict(expanded["Resources"][sam_local.FUNCTION])

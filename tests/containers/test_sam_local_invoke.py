@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from churn_local.services.lambda_events import EVENTS_DIR
 from tests.containers.conftest import SamLocalRun, in_process_answers, invoke, without_request_ids
-from tests.support import EVENTS_DIR
 
 EVENTS = sorted(path for path in EVENTS_DIR.glob("*.json") if path.name != "env.json")
 # The S3 part of the load budget (README, "Failure modes"): 2 x (1 s connect + 2 s read) + backoff.

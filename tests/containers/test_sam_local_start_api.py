@@ -17,9 +17,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from churn_local import dataset
+from churn_local.services.lambda_events import reference_payload
+from churn_local.tooling.sam_expansion import default_threshold
+from churn_local.training import dataset
 from tests.containers.conftest import SamLocalRun, without_request_ids
-from tests.support import reference_payload, template_threshold
 
 ROWS = 100
 ORIGIN = "http://localhost:3000"  # the template's CorsAllowOrigin default
@@ -56,7 +57,7 @@ def test_predict_scores_every_customer_as_make_serve_does(
         # THEN both answer 200 with the same body: score to the last digit, label, threshold
         assert (sam_status, local_status) == (200, 200)
         assert json.loads(sam_body) == json.loads(local_body)
-    assert json.loads(sam_body)["threshold"] == float(template_threshold())
+    assert json.loads(sam_body)["threshold"] == default_threshold()
 
 
 def test_a_batch_is_scored_as_make_serve_scores_it(sam_run: SamLocalRun, customers: list[dict[str, str]]) -> None:

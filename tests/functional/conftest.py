@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import json
 import sys
 from collections.abc import Iterator
 from types import ModuleType
@@ -15,13 +16,15 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from churn_local.transformation import dumps
-from tests.support import template_threshold
+from churn_local.services.lambda_context import LambdaContext
+from churn_local.services.lambda_events import api_event
+from churn_local.tooling.sam_expansion import default_threshold
+from churn_local.training.transformation import dumps
 
 BUCKET = "churn-api-test-artifacts"
 KEY = "models/transformation.sav"
 ENDPOINT = "churn-xgboost-test"
-THRESHOLD = float(template_threshold())  # the function is deployed with the template's default
+THRESHOLD = float(str(default_threshold()))  # the function is deployed with the template's default
 
 
 @pytest.fixture
@@ -35,7 +38,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENDPOINT_NAME", ENDPOINT)
     monkeypatch.setenv("TRANSFORM_BUCKET", BUCKET)
     monkeypatch.setenv("TRANSFORM_KEY", KEY)
-    monkeypatch.setenv("THRESHOLD", template_threshold())
+    monkeypatch.setenv("THRESHOLD", str(default_threshold()))
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "churn-api")
 
 
@@ -100,3 +103,22 @@ def answer(stubber: Stubber, body: str, expected_body: Any = ANY) -> None:
         {"Body": StreamingBody(io.BytesIO(raw), len(raw)), "ContentType": "text/csv"},
         {"EndpointName": ENDPOINT, "ContentType": "text/csv", "Body": expected_body},
     )
+
+
+def request(app: ModuleType, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+    """Send the handler the API Gateway event of one request; return its proxy response."""
+    return app.lambda_handler(api_event(body, headers=headers, method=method, path=path), LambdaContext())
+
+
+def json_body(response: dict[str, Any]) -> Any:
+    """Return the proxy response's body, parsed."""
+    return json.loads(response["body"])
+
+
+def header(response: dict[str, Any], name: str) -> str | None:
+    """Return a response header by name, in any case, its values joined as a client sees them."""
+    values = {k.lower(): v for k, v in response.get("multiValueHeaders", {}).items()}
+    single = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    if name.lower() in values:
+        return ",".join(values[name.lower()])
+    return single.get(name.lower())

@@ -11,7 +11,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
-from churn_local import dataset
+from churn_local.training import dataset
 
 
 @pytest.fixture(scope="module")

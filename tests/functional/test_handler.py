@@ -17,8 +17,9 @@ import pytest
 from botocore.stub import Stubber
 
 from churn_api.config import ConfigError
+from churn_local.services.lambda_context import LambdaContext
+from churn_local.services.lambda_events import api_event, load_event, reference_payload
 from tests.functional.conftest import BUCKET, ENDPOINT, KEY, THRESHOLD, S3Reads, answer, fresh_app
-from tests.support import FakeLambdaContext, api_event, load_event, reference_payload
 
 PHONE = reference_payload()["Phone"]
 
@@ -37,7 +38,7 @@ def sklearn_csv(saved: dict[str, Any], payloads: list[dict[str, Any]]) -> bytes:
 
 
 def call(app: ModuleType, event: Any) -> Any:
-    return app.lambda_handler(event, FakeLambdaContext())
+    return app.lambda_handler(event, LambdaContext())
 
 
 def body_of(response: dict[str, Any]) -> Any:
@@ -105,7 +106,7 @@ def test_a_missing_transformation_is_a_500_with_a_stable_code_and_is_retried_aft
     assert error["requestId"] == event["requestContext"]["requestId"]
     assert BUCKET not in response["body"] and KEY not in response["body"] and "NoSuchKey" not in response["body"]
     retry_after = int(response["multiValueHeaders"]["Retry-After"][0])
-    from churn_local.transformation import dumps
+    from churn_local.training.transformation import dumps
 
     s3_bucket.put_object(Bucket=BUCKET, Key=KEY, Body=dumps(fitted_transformation))
     # Within Retry-After the failure is remembered: answered at once, without reading S3 again.

@@ -14,8 +14,9 @@ from botocore.stub import Stubber
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from churn_local.services.lambda_context import LambdaContext
+from churn_local.services.lambda_events import api_event, load_event, reference_payload
 from tests.functional.conftest import THRESHOLD, answer
-from tests.support import FakeLambdaContext, api_event, load_event, reference_payload
 
 HUGE_INTEGER = "9" * 5_000
 DEEP = "[" * 100_000 + "]" * 100_000
@@ -23,7 +24,7 @@ ROUTES = ["/predict", "/predict/batch"]
 
 
 def call(app: ModuleType, event: Any) -> Any:
-    return app.lambda_handler(event, FakeLambdaContext())
+    return app.lambda_handler(event, LambdaContext())
 
 
 def error_of(response: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +118,7 @@ def test_a_direct_invocation_whose_customer_has_api_gateway_like_keys_is_scored(
 def test_an_error_body_carries_the_request_id_to_quote(app_module: ModuleType, sagemaker: Stubber) -> None:
     event = load_event("api-predict-unknown-state")
     assert error_of(call(app_module, event))["requestId"] == event["requestContext"]["requestId"]
-    context = FakeLambdaContext()
+    context = LambdaContext()
     direct = app_module.lambda_handler(load_event("direct-unknown-state"), context)
     assert direct["error"]["requestId"] == context.aws_request_id
 

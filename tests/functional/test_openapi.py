@@ -15,14 +15,15 @@ from openapi_spec_validator import validate
 from churn_api.contract import customer_schemas
 from churn_api.errors import SCORING_ERRORS, PayloadTooLarge
 from churn_api.models import MAX_BATCH_SIZE
-from churn_local.openapi import DOCUMENT
-from tests.support import PROJECT_ROOT, reference_payload
+from churn_local.constants import PROJECT_ROOT
+from churn_local.services.lambda_events import reference_payload
+from churn_local.tooling.openapi import DOCUMENT
 
 
 def test_the_checked_in_document_matches_what_the_code_generates(trained_artifacts: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ENDPOINT_", "TRANSFORM_", "CORS_", "ENABLE_"))}
     result = subprocess.run(
-        [sys.executable, "-m", "churn_local.openapi", "--check", "--artifacts", str(trained_artifacts)],
+        [sys.executable, "-m", "churn_local.tooling.openapi", "--check", "--artifacts", str(trained_artifacts)],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,

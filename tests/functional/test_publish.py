@@ -17,7 +17,7 @@ from moto.server import ThreadedMotoServer
 from churn_api.budget import Deadline
 from churn_api.integrity import Expectations, sha256_hex
 from churn_api.preprocessing import TransformationStore
-from churn_local import publish
+from churn_local.training import publish
 from tests.template.conftest import load_template
 
 BUCKET = "churn-api-publish-test"
@@ -158,8 +158,8 @@ def test_missing_credentials_are_named_with_what_to_do(
 def test_artifacts_that_do_not_belong_together_are_not_published(
     s3_env: Any, artifacts: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from churn_local.dataset import load
-    from churn_local.transformation import dumps, fit_transformation
+    from churn_local.training.dataset import load
+    from churn_local.training.transformation import dumps, fit_transformation
 
     frame = load()
     refit = dumps(fit_transformation(frame[frame["State"] != "AK"]))
@@ -181,7 +181,7 @@ def test_the_values_can_be_saved_into_a_samconfig_environment_that_sam_cli_reads
 ) -> None:
     from samcli.lib.config.samconfig import SamConfig
 
-    from tests.support import PROJECT_ROOT
+    from churn_local.constants import PROJECT_ROOT
 
     config_path = tmp_path / "samconfig.toml"
     shutil.copy(PROJECT_ROOT / "samconfig.toml", config_path)

@@ -11,7 +11,7 @@ import pytest
 
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
-from churn_local import dataset
+from churn_local.training import dataset
 
 
 def test_the_bundled_data_is_the_documented_file_byte_for_byte() -> None:

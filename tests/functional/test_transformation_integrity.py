@@ -12,9 +12,10 @@ from churn_api.budget import Deadline
 from churn_api.errors import TransformationUnavailable
 from churn_api.integrity import Expectations, IntegrityError, feature_signature, sha256_hex
 from churn_api.preprocessing import Transformation, TransformationStore
-from churn_local.transformation import dumps
+from churn_local.services.lambda_context import LambdaContext
+from churn_local.services.lambda_events import load_event
+from churn_local.training.transformation import dumps
 from tests.functional.conftest import BUCKET, KEY, fresh_app
-from tests.support import FakeLambdaContext, load_event
 
 OWNER = "123456789012"
 
@@ -78,7 +79,7 @@ def test_a_transformation_pickled_by_another_scikit_learn_is_refused(
 def test_a_transformation_refit_with_other_categories_is_refused_by_the_models_signature(
     s3_bucket: Any, fitted_transformation: dict[str, Any], churn_frame: Any
 ) -> None:
-    from churn_local.transformation import fit_transformation
+    from churn_local.training.transformation import fit_transformation
 
     model_names = Transformation.from_mapping(fitted_transformation).feature_names
     # A refit on the data without one state: every column after it shifts by one.
@@ -107,6 +108,6 @@ def test_through_the_handler_a_version_skewed_transformation_answers_500_transfo
         patch.setattr(sklearn.base, "__version__", "1.6.1")
         s3_bucket.put_object(Bucket=BUCKET, Key=KEY, Body=dumps(fitted_transformation))
     app = fresh_app()
-    response = app.lambda_handler(load_event("api-predict"), FakeLambdaContext())
+    response = app.lambda_handler(load_event("api-predict"), LambdaContext())
     assert response["statusCode"] == 500
     assert json.loads(response["body"])["error"]["code"] == "TRANSFORMATION_UNAVAILABLE"

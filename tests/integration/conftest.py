@@ -1,4 +1,4 @@
-"""The whole local stack as a subprocess (`python -m churn_local.serve` on free ports), and HTTP helpers."""
+"""The whole local stack as a subprocess (`python -m churn_local.stack.serve` on free ports), and HTTP helpers."""
 
 from __future__ import annotations
 
@@ -6,12 +6,10 @@ import functools
 import http.server
 import json
 import os
-import pickle
 import signal
 import socket
 import subprocess
 import sys
-import tarfile
 import threading
 import urllib.error
 import urllib.request
@@ -20,15 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
-import xgboost as xgb
 
-from churn_local import dataset
 from churn_local.apigw.gateway import STATIC_DIR
-from churn_local.serve import READY_LINE
-from tests.support import PROJECT_ROOT
+from churn_local.constants import PROJECT_ROOT
+from churn_local.stack.serve import READY_LINE
+from churn_local.training import dataset
+from churn_local.training.reference_model import ReferenceModel
 
 START_TIMEOUT_S = 180
 STOP_TIMEOUT_S = 30
@@ -36,7 +33,7 @@ STOP_TIMEOUT_S = 30
 
 @dataclass
 class Stack:
-    """A running `python -m churn_local.serve` and what it printed."""
+    """A running `python -m churn_local.stack.serve` and what it printed."""
 
     process: subprocess.Popen[str]
     stdout: list[str] = field(default_factory=list)
@@ -70,7 +67,7 @@ def _drain(stream: Any, lines: list[str], ready: threading.Event | None, stack: 
 def serve_command(artifacts: Path, *extra: str) -> list[str]:
     """Return the command line the tests start the stack with (every port chosen by the system)."""
     ports = ["--api-port", "0", "--endpoint-port", "0", "--s3-port", "0"]
-    return [sys.executable, "-m", "churn_local.serve", "--artifacts", str(artifacts), *ports, *extra]
+    return [sys.executable, "-m", "churn_local.stack.serve", "--artifacts", str(artifacts), *ports, *extra]
 
 
 def clean_environment() -> dict[str, str]:
@@ -126,14 +123,6 @@ def stop_stack(stack: Stack, sig: signal.Signals = signal.SIGINT) -> int:
         _reap(stack)
         pytest.fail(f"the local stack did not stop within {STOP_TIMEOUT_S} s:\n{stack.output()}")
     return _reap(stack)
-
-
-def free_port() -> int:
-    """Return a port nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -300,35 +289,6 @@ def predict(stack: Stack, payload: Mapping[str, Any] | str | bytes) -> Reply:
 
 
 # -- the model's own answer ----------------------------------------------------------------------------------------
-
-
-class ReferenceModel:
-    """Score payloads the way the data scientist would: the pickled transformation, then xgboost directly."""
-
-    def __init__(self, artifacts: Path) -> None:
-        with (artifacts / "transformation.sav").open("rb") as f:
-            self.saved = pickle.load(f)  # noqa: S301 - the artifact the session just trained
-        with tarfile.open(artifacts / "model.tar.gz") as archive:
-            member = archive.extractfile("xgboost-model")
-            assert member is not None
-            raw = member.read()
-        self.booster = xgb.Booster()
-        self.booster.load_model(bytearray(raw))
-
-    def features(self, payloads: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Return encoded obj_cols then scaled num_cols, as the reference function joins them."""
-        obj_cols, num_cols = self.saved["obj_cols"], self.saved["num_cols"]
-        categorical = pd.DataFrame(
-            [[int(p[c]) if c == "Area Code" else str(p[c]) for c in obj_cols] for p in payloads], columns=obj_cols
-        )
-        numeric = pd.DataFrame([[float(p[c]) for c in num_cols] for p in payloads], columns=num_cols)
-        encoded = self.saved["One_Hot"].transform(categorical)
-        encoded = encoded.toarray() if hasattr(encoded, "toarray") else encoded
-        return np.hstack([np.asarray(encoded, dtype=np.float64), self.saved["scaler"].transform(numeric)])
-
-    def scores(self, payloads: Sequence[Mapping[str, Any]]) -> list[float]:
-        """Return xgboost's own prediction for each payload."""
-        return [float(s) for s in self.booster.predict(xgb.DMatrix(self.features(payloads)))]
 
 
 @pytest.fixture(scope="session")

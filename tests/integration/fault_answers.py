@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from churn_api.errors import ApiError
-from churn_local import faults
+from churn_local.services import faults
 from tests.integration.conftest import Reply, Stack
 
 # Never in a client's answer, whatever failed (the stack's own names are added by internal_names).

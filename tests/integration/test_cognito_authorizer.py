@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from churn_local.services.lambda_events import reference_payload
 from tests.integration.conftest import (
     ReferenceModel,
     Stack,
@@ -16,7 +17,6 @@ from tests.integration.conftest import (
     serve_command,
     start_stack,
 )
-from tests.support import reference_payload
 
 USER_POOL = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_Example"
 ORIGIN = "http://127.0.0.1:5173"

@@ -14,7 +14,7 @@ import pytest
 
 from churn_local.apigw import LocalApi, make_server
 from churn_local.constants import MODEL_ARCHIVE
-from churn_local.sagemaker_endpoint import make_server as make_endpoint
+from churn_local.services.sagemaker_endpoint import make_server as make_endpoint
 from tests.unit.local_api_support import application, echo
 
 IDLE_TIMEOUT_S = 0.5

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from churn_local.constants import PROJECT_ROOT
+from churn_local.services.lambda_events import reference_payload
 from tests.integration.conftest import (
     API_KEY,
     ReferenceModel,
@@ -18,7 +20,6 @@ from tests.integration.conftest import (
     send,
     serve_command,
 )
-from tests.support import PROJECT_ROOT, reference_payload
 
 KEYED_ROUTES = [("POST", "/predict"), ("POST", "/predict/batch")]
 OPEN_ROUTES = [("GET", "/health"), ("GET", "/health/ready"), ("GET", "/swagger")]

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import ReferenceModel, Stack, open_page, predict
-from tests.support import reference_payload
+from churn_local.services.lambda_events import reference_payload
+from churn_local.training.reference_model import ReferenceModel
+from tests.integration.conftest import Stack, open_page, predict
 
 pytestmark = pytest.mark.browser
 

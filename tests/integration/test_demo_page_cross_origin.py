@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import API_KEY, ReferenceModel, Stack, StaticSite, open_page, predict, send
-from tests.support import reference_payload, template_threshold
+from churn_local.services.lambda_events import reference_payload
+from churn_local.tooling.sam_expansion import default_threshold
+from churn_local.training.reference_model import ReferenceModel
+from tests.integration.conftest import API_KEY, Stack, StaticSite, open_page, predict, send
 
 pytestmark = pytest.mark.browser
 
@@ -53,7 +55,7 @@ def test_from_an_allowed_origin_with_the_key_the_page_scores_the_reference_custo
     allowed_page.wait_for_selector("#prediction:not([hidden])", timeout=PROMPTLY_MS)
     score = float(allowed_page.locator("#score-value").inner_text())
     assert score == pytest.approx(reference_model.scores([reference_payload()])[0], abs=1e-6)
-    assert json.loads(allowed_page.locator("#label-value").inner_text()) == str(score > float(template_threshold()))
+    assert json.loads(allowed_page.locator("#label-value").inner_text()) == str(score > float(str(default_threshold())))
     assert allowed_page.locator("#endpoint-url").inner_text() == f"POST {front_end_stack.api_url}/predict"
     # The request id crosses origins only because the function exposes it.
     assert "request id" in allowed_page.locator("#meta").inner_text()

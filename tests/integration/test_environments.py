@@ -13,8 +13,8 @@ from churn_local.apigw.environments import ProcessContainers
 from churn_local.apigw.invoke import Outcome
 from churn_local.apigw.provider import FunctionSpec
 from churn_local.constants import LOCAL_REGION
+from churn_local.services.lambda_events import reference_payload
 from tests.integration.conftest import Stack, assert_clean_stop, predict, serve_command, start_stack
-from tests.support import reference_payload
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 from moto.server import ThreadedMotoServer
 
-from churn_local import faults
 from churn_local.constants import LOCAL_ACCOUNT_ID, LOCAL_REGION, MODEL_ARCHIVE
-from churn_local.s3_faults import S3FaultServer
-from churn_local.sagemaker_endpoint import EndpointServer, make_server
-from tests.integration.conftest import free_port
+from churn_local.services import faults
+from churn_local.services.http_server import free_port
+from churn_local.services.s3_server import S3Server
+from churn_local.services.sagemaker_endpoint import EndpointServer, make_server
 from tests.integration.fault_answers import calls, switch
 
 ENDPOINT = "churn-xgboost"
@@ -160,12 +160,12 @@ def test_the_control_route_refuses_unknown_faults_and_those_only_a_restart_can_s
 
 
 @pytest.fixture(scope="module")
-def s3_front() -> Iterator[S3FaultServer]:
+def s3_front() -> Iterator[S3Server]:
     """Run moto's S3 behind the fault-injecting front, with the object in place."""
     moto_port = free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto.start()
-    front = S3FaultServer(("127.0.0.1", 0), ("127.0.0.1", moto_port))
+    front = S3Server(("127.0.0.1", 0), ("127.0.0.1", moto_port))
     thread = serve(front)
     setup = boto3.client("s3", endpoint_url=front.url, **CREDENTIALS)
     setup.create_bucket(Bucket=BUCKET)
@@ -176,7 +176,7 @@ def s3_front() -> Iterator[S3FaultServer]:
 
 
 @pytest.fixture
-def s3(s3_front: S3FaultServer) -> Iterator[Any]:
+def s3(s3_front: S3Server) -> Iterator[Any]:
     """Return a real s3 client for the front; switch the fault back off afterwards."""
     client = boto3.client("s3", endpoint_url=s3_front.url, config=ONE_ATTEMPT, **CREDENTIALS)
     yield client
@@ -184,14 +184,14 @@ def s3(s3_front: S3FaultServer) -> Iterator[Any]:
     switch(s3_front.url, faults.NONE)
 
 
-def test_without_a_fault_s3_calls_pass_through_to_moto(s3: Any, s3_front: S3FaultServer) -> None:
+def test_without_a_fault_s3_calls_pass_through_to_moto(s3: Any, s3_front: S3Server) -> None:
     assert s3.get_object(Bucket=BUCKET, Key=KEY)["Body"].read() == OBJECT
     assert calls(s3_front.url) == 1
 
 
 @pytest.mark.parametrize(("fault", "code", "status"), [("deny", "AccessDenied", 403), ("missing", "NoSuchKey", 404)])
 def test_s3_errors_reach_boto3_with_s3s_code_and_status(
-    s3: Any, s3_front: S3FaultServer, fault: str, code: str, status: int
+    s3: Any, s3_front: S3Server, fault: str, code: str, status: int
 ) -> None:
     switch(s3_front.url, fault)
 
@@ -203,13 +203,13 @@ def test_s3_errors_reach_boto3_with_s3s_code_and_status(
     assert calls(s3_front.url) == 1
 
 
-def test_a_corrupt_object_arrives_as_other_bytes(s3: Any, s3_front: S3FaultServer) -> None:
+def test_a_corrupt_object_arrives_as_other_bytes(s3: Any, s3_front: S3Server) -> None:
     switch(s3_front.url, "corrupt")
 
     assert s3.get_object(Bucket=BUCKET, Key=KEY)["Body"].read() != OBJECT
 
 
-def test_a_hung_s3_is_a_read_timeout(s3: Any, s3_front: S3FaultServer) -> None:
+def test_a_hung_s3_is_a_read_timeout(s3: Any, s3_front: S3Server) -> None:
     switch(s3_front.url, "hang")
 
     with pytest.raises(ReadTimeoutError):
@@ -217,7 +217,7 @@ def test_a_hung_s3_is_a_read_timeout(s3: Any, s3_front: S3FaultServer) -> None:
     assert calls(s3_front.url) == 1
 
 
-def test_s3_refuses_a_request_that_expects_another_bucket_owner_like_s3(s3: Any, s3_front: S3FaultServer) -> None:
+def test_s3_refuses_a_request_that_expects_another_bucket_owner_like_s3(s3: Any, s3_front: S3Server) -> None:
     owned = s3.get_object(Bucket=BUCKET, Key=KEY, ExpectedBucketOwner=LOCAL_ACCOUNT_ID)["Body"].read()
 
     with pytest.raises(ClientError) as caught:

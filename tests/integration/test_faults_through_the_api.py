@@ -26,6 +26,7 @@ from churn_api.budget import (
     READY_BUDGET_S,
     S3_ATTEMPTS,
 )
+from churn_api.endpoint import CLIENT_ERRORS
 from churn_api.errors import (
     ApiError,
     ModelBadResponse,
@@ -33,12 +34,11 @@ from churn_api.errors import (
     ModelTimeout,
     TransformationUnavailable,
 )
-from churn_api.scoring import CLIENT_ERRORS
-from churn_api.service import DEFAULT_CHUNK_ROWS, MAX_PARALLEL_CALLS
-from churn_local import faults
+from churn_api.predictor import DEFAULT_CHUNK_ROWS, MAX_PARALLEL_CALLS
+from churn_local.services import faults
+from churn_local.services.lambda_events import reference_payload
 from tests.integration.conftest import Reply, Stack, assert_clean_stop, predict, send, serve_command, start_stack
 from tests.integration.fault_answers import calls, fault_answer, internal_names, logged_failure, switch, timed
-from tests.support import reference_payload
 
 FUNCTION_TIMEOUT_S = 4.0
 # Past the function's Timeout, so every answer below is the function's own.
@@ -74,7 +74,8 @@ def assert_answered_at_the_deadline(elapsed: float) -> None:
 
 # -- SageMaker endpoint faults -------------------------------------------------------------------------------------
 
-# The error the local endpoint answers for each fault, as SageMaker Runtime names it (churn_local.sagemaker_endpoint).
+# The error the local endpoint answers for each fault, as SageMaker Runtime names it
+# (churn_local.services.sagemaker_endpoint).
 SAGEMAKER_ERRORS = {
     "throttle": "ThrottlingException",
     "not-ready": "ModelNotReadyException",

@@ -18,21 +18,23 @@ from typing import Any
 
 import pytest
 
+from churn_local.constants import PROJECT_ROOT
+from churn_local.services.http_server import free_port
+from churn_local.services.lambda_events import load_event, reference_payload
+from churn_local.tooling.sam_expansion import default_threshold
+from churn_local.training.reference_model import ReferenceModel
 from tests.integration.conftest import (
-    ReferenceModel,
     Stack,
     assert_clean_stop,
     clean_environment,
-    free_port,
     port_is_free,
     predict,
     send,
     serve_command,
     start_stack,
 )
-from tests.support import PROJECT_ROOT, load_event, reference_payload, template_threshold
 
-THRESHOLD = float(template_threshold())
+THRESHOLD = float(str(default_threshold()))
 HELD_OUT_SAMPLE = 400
 
 

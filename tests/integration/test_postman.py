@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from churn_local.constants import PROJECT_ROOT
 from tests.integration.conftest import Stack, assert_clean_stop, serve_command, start_stack
-from tests.support import PROJECT_ROOT
 
 POSTMAN = PROJECT_ROOT / "postman"
 COLLECTION = POSTMAN / "churn-api.postman_collection.json"

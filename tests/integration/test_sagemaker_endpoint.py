@@ -27,14 +27,14 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from churn_api.budget import Deadline
+from churn_api.endpoint import EndpointScorer
 from churn_api.errors import ModelEndpointUnavailable, ModelError
 from churn_api.health import ReadinessCheck
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
-from churn_api.scoring import EndpointScorer
-from churn_local import dataset
-from churn_local.sagemaker_endpoint import EndpointServer, make_server
-from tests.support import reference_payload
+from churn_local.services.lambda_events import reference_payload
+from churn_local.services.sagemaker_endpoint import EndpointServer, make_server
+from churn_local.training import dataset
 
 ENDPOINT = "churn-xgboost"
 ACCOUNT = "123456789012"
@@ -319,7 +319,7 @@ def test_request_bodies_never_reach_the_log(
     marker = "0.918273645546372"
     good = ",".join([marker] * server.container.n_features)
 
-    with caplog.at_level(logging.DEBUG, logger="churn_local.sagemaker_endpoint"):
+    with caplog.at_level(logging.DEBUG, logger="churn_local.services.sagemaker_endpoint"):
         invoke(runtime, good)
         with pytest.raises(ClientError):
             invoke(runtime, f"{marker},{marker}")
@@ -355,7 +355,13 @@ def test_a_body_over_the_6_mib_limit_is_a_validation_error(runtime: Any) -> None
 
 def test_the_command_line_serves_until_sigterm_and_exits_cleanly(trained_artifacts: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "churn_local.sagemaker_endpoint", "--model", str(trained_artifacts / "model.tar.gz")]
+        [
+            sys.executable,
+            "-m",
+            "churn_local.services.sagemaker_endpoint",
+            "--model",
+            str(trained_artifacts / "model.tar.gz"),
+        ]
         + ["--endpoint-name", ENDPOINT, "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -35,8 +35,9 @@ from schemathesis.checks import (
 from schemathesis.core.failures import Failure
 from schemathesis.core.transport import Response
 
+from churn_local.constants import PROJECT_ROOT
+from churn_local.services.lambda_events import reference_payload
 from tests.integration.conftest import Stack, send
-from tests.support import PROJECT_ROOT, reference_payload
 
 OPENAPI = PROJECT_ROOT / "docs" / "openapi.json"
 # Fuzzed examples per operation. The coverage phase adds its own deterministic cases (about 230 per POST route);

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from churn_local.apigw.gateway import LAMBDA_REQUEST_LIMIT, MAX_BODY_BYTES
+from churn_local.services.lambda_events import reference_payload
 from tests.integration.conftest import (
     API_KEY,
     Stack,
@@ -20,7 +21,6 @@ from tests.integration.conftest import (
     serve_command,
     start_stack,
 )
-from tests.support import reference_payload
 
 # -- what is too large for Lambda --------------------------------------------------------------------------------
 

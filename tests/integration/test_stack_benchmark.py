@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import local_stack, stack
-from churn_local import dataset
-from tests.support import PROJECT_ROOT
+from benchmarks import stack, stack_versus
+from churn_local.constants import PROJECT_ROOT
+from churn_local.training import dataset
 
 CLIENTS = ["wrk", "http.client threads"]
 
@@ -72,12 +72,12 @@ def client(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     if request.param == "wrk" and shutil.which("wrk") is None:
         pytest.skip("wrk is not installed (apt-get install wrk)")
     if request.param != "wrk":
-        monkeypatch.setattr(shutil, "which", lambda name: None)  # local_stack.load looks wrk up
+        monkeypatch.setattr(shutil, "which", lambda name: None)  # stack_versus.load looks wrk up
     return str(request.param)
 
 
 def test_the_benchmarks_run_as_many_environments_as_make_serve() -> None:
-    assert local_stack.serve_environments() == make_serve_environments()
+    assert stack_versus.serve_environments() == make_serve_environments()
     assert make_serve_environments("bench") == make_serve_environments("bench-local") == make_serve_environments()
     for value in ("1", "3", ""):
         chosen = make_serve_environments("serve", f"ENVIRONMENTS={value}")
@@ -87,9 +87,9 @@ def test_the_benchmarks_run_as_many_environments_as_make_serve() -> None:
 def test_a_makefile_without_an_environments_default_means_one(tmp_path: Path) -> None:
     makefile = tmp_path / "Makefile"
     makefile.write_text("ENVIRONMENTS ?=\nBASELINE ?= main\n", encoding="utf-8")
-    assert local_stack.serve_environments(makefile) == 1
+    assert stack_versus.serve_environments(makefile) == 1
     makefile.write_text("ENVIRONMENTS ?= 3\n", encoding="utf-8")
-    assert local_stack.serve_environments(makefile) == 3
+    assert stack_versus.serve_environments(makefile) == 3
 
 
 @pytest.mark.parametrize("status", [500, 404, 302])
@@ -97,7 +97,7 @@ def test_the_load_counts_answers_outside_2xx(fixed_server: _FixedServer, client:
     # GIVEN a server that answers every request with an error status
     fixed_server.status = status
     # WHEN the load driver runs against it
-    loaded = local_stack.load(f"http://127.0.0.1:{fixed_server.server_address[1]}", b"{}", 4, 1.0)
+    loaded = stack_versus.load(f"http://127.0.0.1:{fixed_server.server_address[1]}", b"{}", 4, 1.0)
     # THEN every answer counts as non-2xx, none as a success, and the client is named
     assert loaded["client"] == client
     assert loaded["requests"] > 0
@@ -106,7 +106,7 @@ def test_the_load_counts_answers_outside_2xx(fixed_server: _FixedServer, client:
 
 def test_the_load_counts_connections_dropped_without_an_answer(fixed_server: _FixedServer, client: str) -> None:
     fixed_server.status = None
-    loaded = local_stack.load(f"http://127.0.0.1:{fixed_server.server_address[1]}", b"{}", 4, 1.0)
+    loaded = stack_versus.load(f"http://127.0.0.1:{fixed_server.server_address[1]}", b"{}", 4, 1.0)
     assert loaded["client"] == client
     assert loaded["errors"] > 0
 
@@ -116,7 +116,7 @@ def test_the_load_counts_no_error_when_every_answer_is_2xx(
     fixed_server: _FixedServer, client: str, status: int
 ) -> None:
     fixed_server.status = status
-    loaded = local_stack.load(f"http://127.0.0.1:{fixed_server.server_address[1]}", b"{}", 4, 1.0)
+    loaded = stack_versus.load(f"http://127.0.0.1:{fixed_server.server_address[1]}", b"{}", 4, 1.0)
     assert loaded["requests"] > 0
     assert (loaded["errors"], loaded["non2xx"]) == (0, 0)
 

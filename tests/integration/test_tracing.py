@@ -14,16 +14,12 @@ from typing import Any
 
 import pytest
 
-from churn_local.sagemaker_endpoint import make_server
-from tests.support import (
-    PROJECT_ROOT,
-    FakeLambdaContext,
-    api_event,
-    lambda_runtime_environment,
-    reference_payload,
-    s3_server_holding,
-    template_threshold,
-)
+from churn_local.constants import PROJECT_ROOT
+from churn_local.services.lambda_context import LambdaContext
+from churn_local.services.lambda_events import api_event, reference_payload
+from churn_local.services.lambda_runtime import UNUSABLE_CREDENTIALS, handler_environment, lambda_runtime_environment
+from churn_local.services.s3_server import s3_server_holding
+from churn_local.services.sagemaker_endpoint import make_server
 
 ENDPOINT = "churn-xgboost"
 BUCKET = "churn-traced"
@@ -34,7 +30,7 @@ def score_one_customer_in_lambda() -> None:
     """Import the function as Lambda would and score the reference customer (runs in the child process)."""
     import churn_api.app as app  # noqa: PLC0415 - after Lambda's environment is set, as in Lambda
 
-    answer = app.lambda_handler(api_event(reference_payload()), FakeLambdaContext())
+    answer = app.lambda_handler(api_event(reference_payload()), LambdaContext())
     print("STATUS", answer["statusCode"], flush=True)
     print("SQLITE3", "sqlite3" in sys.modules, flush=True)
 
@@ -74,15 +70,8 @@ def test_a_scored_customer_is_traced_with_its_s3_and_sagemaker_calls(aws_service
             **lambda_runtime_environment(PROJECT_ROOT / "src", daemon.getsockname()[1]),
             **aws_services,
             "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "src"), str(PROJECT_ROOT)]),
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "ENDPOINT_NAME": ENDPOINT,
-            "TRANSFORM_BUCKET": BUCKET,
-            "TRANSFORM_KEY": KEY,
-            "THRESHOLD": template_threshold(),
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            **handler_environment(EndpointName=ENDPOINT, TransformBucket=BUCKET, TransformKey=KEY, LogLevel="WARNING"),
+            **UNUSABLE_CREDENTIALS,
         }
         # WHEN it scores one customer (its first request: it loads the transformation from S3)
         code = "from tests.integration.test_tracing import score_one_customer_in_lambda as run; run()"

@@ -12,9 +12,9 @@ import pytest
 from samcli.lib.intrinsic_resolver.intrinsic_property_resolver import IntrinsicResolver
 from samcli.lib.intrinsic_resolver.intrinsics_symbol_table import IntrinsicsSymbolTable
 
-from churn_local import sam_expansion
-from churn_local.sam_expansion import as_packaged, parameter_values
-from tests.support import PROJECT_ROOT
+from churn_local.constants import PROJECT_ROOT
+from churn_local.tooling import sam_expansion
+from churn_local.tooling.sam_expansion import as_packaged, parameter_values
 
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
 VENV_BIN = PROJECT_ROOT / ".venv" / "bin"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import PROJECT_ROOT
+from churn_local.constants import PROJECT_ROOT
 from tests.template.conftest import load_template
 from tests.template.options import OPTIONS, expanded_with
 

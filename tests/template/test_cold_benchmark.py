@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import cold
-from tests.support import runtime_sdk_packages
+from churn_local.services.lambda_runtime import runtime_sdk_packages
 
 pytestmark = pytest.mark.slow
 
@@ -19,11 +19,11 @@ def test_every_cold_start_mode_runs_from_the_build_as_deployed(
     # GIVEN the build laid out like Lambda, S3 holding the trained transformation, and Lambda's environment
     saved = pickle.loads((trained_artifacts / "transformation.sav").read_bytes())  # noqa: S301 - trained here
     runtime = runtime_sdk_packages(tmp_path / "runtime")
-    event = cold.write_invocation(tmp_path / "event.json")
+    invocation = cold.first_invocation()
     with cold.aws_stand_ins(saved) as (s3_url, daemon_port):
         environment = cold.lambda_environment(sam_build, s3_url, daemon_port)
         # WHEN each mode runs once in a fresh process (lazy and eager answer their first request, or the child fails)
-        timings = {mode: cold.run_child(sam_build, mode, runtime, event, environment)[0] for mode in cold.MODES}
+        timings = {mode: cold.run_child(sam_build, mode, runtime, invocation, environment)[0] for mode in cold.MODES}
     # THEN every mode reports its phases: the floors import only, the handler's modes answer a request too
     for mode in ("bare", "libraries"):
         assert set(timings[mode]) == {"init_ms", "first_request_ms"}

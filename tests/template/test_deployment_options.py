@@ -13,8 +13,8 @@ from cfnlint.config import ManualArgs
 from samcli.lib.intrinsic_resolver.intrinsic_property_resolver import IntrinsicResolver
 
 from churn_api.config import ENDPOINT_PAYLOAD_LIMITS, Settings
-from churn_local import images
-from tests.support import PROJECT_ROOT
+from churn_local.constants import PROJECT_ROOT
+from churn_local.tooling import images
 from tests.template.conftest import (
     ACCOUNT_ID,
     PARAMETERS,
@@ -176,7 +176,7 @@ def test_the_model_runs_the_built_in_xgboost_3_2_0_image_of_the_region_on_the_pu
         "Image": f"{account}.dkr.ecr.{REGION}.amazonaws.com/sagemaker-xgboost:3.2-0",
     }
     # The version make train packages the model for.
-    from churn_local.train import TARGET_CONTAINER
+    from churn_local.training.train import TARGET_CONTAINER
 
     assert model["PrimaryContainer"]["Image"].endswith(f":{TARGET_CONTAINER['framework_version']}")
     assert model["EnableNetworkIsolation"] is True

@@ -6,7 +6,6 @@ import importlib.util
 import json
 import re
 import socket
-import subprocess
 import sys
 from importlib.metadata import Distribution, distributions
 from pathlib import Path
@@ -19,16 +18,20 @@ from packaging.requirements import Requirement
 from sklearn.preprocessing import OneHotEncoder
 
 from churn_api.models import Customer
-from churn_local.dataset import OBJ_COLS, as_payload
-from churn_local.transformation import dumps
-from tests.support import (
-    PROJECT_ROOT,
+from churn_local.constants import PROJECT_ROOT
+from churn_local.services.lambda_events import api_event, reference_payload
+from churn_local.services.lambda_runtime import (
     RUNTIME_IMPORTS,
-    api_event,
+    UNUSABLE_CREDENTIALS,
+    handler_environment,
     lambda_runtime_environment,
-    reference_payload,
+    listed_packages,
+    run_like_lambda,
+    runner_paths,
     runtime_sdk_packages,
 )
+from churn_local.training.dataset import OBJ_COLS, as_payload
+from churn_local.training.transformation import dumps
 from tests.template.conftest import (
     CONSTRAINTS,
     FUNCTION_REQUIREMENTS,
@@ -45,30 +48,18 @@ UNZIPPED_QUOTA_BYTES = 250 * 1024 * 1024
 # PEP 552: the .pyc header's flags word; bit 0 = hash-based, bit 1 = check the source. 0b01 = unchecked hash.
 UNCHECKED_HASH_FLAGS = 0b01
 BUILD_ONLY_SUFFIXES = {".pyx", ".pxd", ".pxi", ".c", ".cpp", ".h", ".a", ".pyi"}
-# The runtime's SDK (tests.support.RUNTIME_IMPORTS) as distribution names.
+# The runtime's SDK (churn_local.services.lambda_runtime.RUNTIME_IMPORTS) as distribution names.
 RUNTIME_DISTRIBUTIONS = {"boto3", "botocore", "s3transfer", "urllib3", "jmespath", "python-dateutil", "six"}
 # The extras of shipped distributions that the code relies on: Powertools' Tracer needs its [tracer] extra.
 USED_EXTRAS = {"aws-lambda-powertools": {"tracer"}}
 ORIGIN = "https://app.example.com"
-# The template's variables for the function (Lambda's own: tests.support.lambda_runtime_environment).
+# The function's variables as the template sets them, with a browser origin and quiet logs.
 LAMBDA_ENVIRONMENT = {
-    "ENDPOINT_NAME": "churn-xgboost",
-    "TRANSFORM_BUCKET": "churn-api-artifacts",
-    "TRANSFORM_KEY": "transformation.sav",
-    "THRESHOLD": "0.39",
-    "CORS_ALLOW_ORIGINS": ORIGIN,
-    "ENABLE_SWAGGER": "false",
-    "POWERTOOLS_SERVICE_NAME": "churn-api",
-    "POWERTOOLS_LOG_LEVEL": "WARNING",
-    "POWERTOOLS_METRICS_NAMESPACE": "ChurnApi",
-    "AWS_REGION": "eu-west-1",
-    "AWS_DEFAULT_REGION": "eu-west-1",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
+    **handler_environment(CorsAllowOrigin=ORIGIN, LogLevel="WARNING"),
+    **UNUSABLE_CREDENTIALS,
 }
 # Budgets: Lambda's quota is 250 MB for the function and its layers together; issue 10 asks for 180 MB or less.
 SIZE_BUDGET_BYTES = 180 * 1024 * 1024
-LAMBDA_LIKE_RUN = Path(__file__).with_name("lambda_like_run.py")
 UNUSED_SUBPACKAGES = PROJECT_ROOT / "layer" / "unused-subpackages.txt"
 
 
@@ -201,8 +192,7 @@ def test_every_dependency_of_a_shipped_distribution_is_shipped_or_comes_with_the
 
 def unused_subpackages() -> list[str]:
     """Return the packages layer/Makefile deletes from the layer."""
-    lines = UNUSED_SUBPACKAGES.read_text(encoding="utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return listed_packages(UNUSED_SUBPACKAGES)
 
 
 @pytest.fixture(scope="module")
@@ -226,29 +216,29 @@ def lambda_run(
     payloads: list[dict[str, Any]],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Any]:
-    """Run lambda_like_run.py on the build with an X-Ray daemon stand-in; return its report and the segments sent."""
+    """Run the build in a Lambda-like interpreter with an X-Ray daemon stand-in; return its report and segments."""
     tmp_path = tmp_path_factory.mktemp("lambda-like")
     paths = []
     for i, saved in enumerate(transformations):
         paths.append(tmp_path / f"transformation-{i}.sav")
         paths[-1].write_bytes(dumps(saved))
-    (tmp_path / "payloads.json").write_text(json.dumps(payloads), encoding="utf-8")
-    (tmp_path / "event.json").write_text(json.dumps(health_event()), encoding="utf-8")
     task_root, layer = function_package(sam_build), layer_packages(sam_build)
     runtime = runtime_sdk_packages(tmp_path / "runtime")
-    arguments = [str(task_root), str(layer), str(runtime), str(tmp_path / "event.json")]
-    arguments += [str(tmp_path / "payloads.json"), str(UNUSED_SUBPACKAGES), *map(str, paths)]
+    request = {
+        "mode": "report",
+        **runner_paths(task_root, layer, runtime),
+        "event": health_event(),
+        "payloads": payloads,
+        "unused": unused_subpackages(),
+        "transformations": [str(path) for path in paths],
+    }
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
         # Stands in for the X-Ray daemon, which Lambda runs at AWS_XRAY_DAEMON_ADDRESS.
         daemon.bind(("127.0.0.1", 0))
         daemon.settimeout(5)
         environment = {**LAMBDA_ENVIRONMENT, **lambda_runtime_environment(task_root, daemon.getsockname()[1])}
-        command = [sys.executable, "-S", "-B", str(LAMBDA_LIKE_RUN), *arguments]
-        result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300, check=False)
-        assert result.returncode == 0, result.stderr
+        report, _ = run_like_lambda(request, environment)
         segments = [line for line in daemon.recv(65536).decode().splitlines() if line.startswith("{")]
-    (line,) = [line for line in result.stdout.splitlines() if line.startswith("REPORT ")]
-    report: dict[str, Any] = json.loads(line.removeprefix("REPORT "))
     report["segments"] = [json.loads(s) for s in segments]
     report["task_root"], report["layer"], report["runtime"] = str(task_root), str(layer), str(runtime)
     return report

@@ -7,7 +7,7 @@ from typing import Any
 
 from samcli.lib.config.samconfig import SamConfig
 
-from tests.support import PROJECT_ROOT
+from churn_local.constants import PROJECT_ROOT
 
 
 def command_parameters(*command: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import pytest
 from samcli.lib.intrinsic_resolver.intrinsic_property_resolver import IntrinsicResolver
 
 from churn_api.config import Settings
-from tests.support import PROJECT_ROOT
+from churn_local.constants import PROJECT_ROOT
 from tests.template.conftest import (
     ACCOUNT_ID,
     API_ID,

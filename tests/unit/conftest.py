@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from churn_api.preprocessing import Transformation
-from churn_local.dataset import NUM_COLS
-from churn_local.transformation import fit_transformation
-from tests.support import reference_payload
+from churn_local.services.lambda_events import reference_payload
+from churn_local.training.dataset import NUM_COLS
+from churn_local.training.transformation import fit_transformation
 
 
 def small_payloads() -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from churn_api.compiled import (
 )
 from churn_api.errors import TransformationUnavailable
 from churn_api.preprocessing import Transformation, TransformationStore
-from churn_local.transformation import dumps
+from churn_local.training.transformation import dumps
 
 STATES = ["AK", "AL", "CA", "NY", "SC", "TX"]
 PLANS = ["no", "yes"]

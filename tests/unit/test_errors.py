@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from churn_api.errors import ERRORS, SCORING_ERRORS, ApiError, ErrorDetail, InvalidRequest, error_responses
-from tests.support import PROJECT_ROOT
+from churn_local.constants import PROJECT_ROOT
 
 
 def readme_error_table() -> set[tuple[int, str, bool]]:

@@ -17,7 +17,7 @@ from churn_api.integrity import (
     unpickle_same_sklearn,
 )
 from churn_api.preprocessing import Transformation
-from churn_local.transformation import dumps
+from churn_local.training.transformation import dumps
 
 
 def pickled_by_sklearn(version: str, saved: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from churn_local.xgboost_container import parse_csv
+from churn_local.services.xgboost_container import parse_csv
 
 
 def containers_reading(body: bytes) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from churn_local.stack import StackSettings
+from churn_local.stack.local_stack import StackSettings
 
 PUBLISHED = {
     "TransformBucket": "churn-api-local",

@@ -25,8 +25,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from churn_api.integrity import check_feature_signature, feature_signature
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
-from churn_local import dataset, report
-from churn_local.train import Costs, evaluate, feature_matrix, main, train
+from churn_local.training import dataset, report
+from churn_local.training.train import Costs, evaluate, feature_matrix, main, train
 
 pytestmark = pytest.mark.slow
 

@@ -27,9 +27,10 @@ from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from churn_local.apigw.invoke import Deadlines, Invocation, LambdaContext, Outcome, import_handler, new_log_stream_name
+from churn_local.apigw.invoke import Invocation, InvocationClocks, Outcome, import_handler, lambda_context
 from churn_local.apigw.provider import FunctionSpec
 from churn_local.constants import INTEGRATION_TIMEOUT_S
+from churn_local.services.lambda_context import new_log_stream_name
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def _serve(spec: FunctionSpec, region: str, environment: Mapping[str, str], conn
             event, request_id, remaining_s = connection.recv()
         except (EOFError, OSError):
             return
-        context = LambdaContext(spec, region, remaining_s, log_stream_name)
+        context = lambda_context(spec, region, remaining_s, log_stream_name)
         try:
             answer: tuple[Outcome, Any] = (Outcome.RETURNED, handler(event, context))
         except Exception:
@@ -152,14 +153,14 @@ class ProcessContainers:
 
     def invoke(self, event: dict[str, Any], request_id: str) -> Invocation:
         """Run the handler on the event in an idle environment, no longer than the function's or the gateway's limit."""
-        deadlines = Deadlines.start(self.timeout_s, self.integration_timeout_s)
+        clocks = InvocationClocks.start(self.timeout_s, self.integration_timeout_s)
         try:
-            environment = self._idle.get(timeout=max(0.0, deadlines.integration - time.monotonic()))
+            environment = self._idle.get(timeout=max(0.0, clocks.integration - time.monotonic()))
         except queue.Empty:
             return Invocation(Outcome.INTEGRATION_TIMED_OUT)
         try:
-            environment.connection.send((event, request_id, deadlines.function - time.monotonic()))
-            if environment.connection.poll(max(0.0, deadlines.first - time.monotonic())):
+            environment.connection.send((event, request_id, clocks.function - time.monotonic()))
+            if environment.connection.poll(max(0.0, clocks.first - time.monotonic())):
                 outcome, output = environment.connection.recv()
                 self._idle.put(environment)
                 return Invocation(outcome, output)
@@ -168,9 +169,9 @@ class ProcessContainers:
                 log.error("%s's environment died during request %s", self.spec.logical_id, request_id)
                 self._discard(environment)
             return Invocation(Outcome.FAILED)
-        timed_out = deadlines.timed_out(request_id)
+        timed_out = clocks.timed_out(request_id)
         # Past the function's Timeout the environment goes now; past the integration timeout it runs on until then.
-        self._discard(environment, after_s=max(0.0, deadlines.function - time.monotonic()))
+        self._discard(environment, after_s=max(0.0, clocks.function - time.monotonic()))
         return timed_out
 
     def close(self) -> None:

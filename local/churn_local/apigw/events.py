@@ -24,7 +24,7 @@ from churn_local.constants import LOCAL_ACCOUNT_ID
 
 DEFAULT_PORT = 3000
 # Top-level keys a REST API accepts in a proxy response. Any other key makes a REST API (unlike an HTTP API) answer
-# 502, as SAM CLI's local API also mirrors (samcli/local/apigw/local_apigw_service.py, _invalid_apig_response_keys).
+# 502, as SAM CLI's local API also mirrors (samcli/local/apigw/local_apigw_predictor.py, _invalid_apig_response_keys).
 PROXY_RESPONSE_KEYS = frozenset({"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"})
 
 Headers = tuple[tuple[str, str], ...]

@@ -6,7 +6,7 @@ authorizer's token header (401 Unauthorized; present is enough: the token is NOT
 token bucket per method with the stage's rate and burst), answer a CORS preflight from its mock integration, check
 the event against Lambda's 6 MB request quota, invoke, and translate the proxy response (502 when the function
 fails, times out or answers in the wrong shape; 504 past the integration timeout). Off the template's routes, GET
-serves the local-only demo page. SAM CLI's counterpart: samcli/local/apigw/local_apigw_service.py.
+serves the local-only demo page. SAM CLI's counterpart: samcli/local/apigw/local_apigw_predictor.py.
 """
 
 from __future__ import annotations

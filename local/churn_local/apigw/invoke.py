@@ -21,53 +21,21 @@ import importlib
 import logging
 import os
 import queue
-import secrets
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from churn_local.apigw.provider import Application, FunctionSpec, TemplateError
 from churn_local.constants import INTEGRATION_TIMEOUT_S
+from churn_local.services.lambda_context import LambdaContext, new_log_stream_name
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], Any], Any]
-
-
-class LambdaContext:
-    """The context object the Python Lambda runtime passes to a handler (awslambdaric's LambdaContext)."""
-
-    def __init__(
-        self, spec: FunctionSpec, region: str, timeout_s: float | None = None, log_stream_name: str | None = None
-    ) -> None:
-        self.function_name = spec.function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = spec.arn(region)
-        # The runtime reads it from AWS_LAMBDA_FUNCTION_MEMORY_SIZE, so it is a string there too.
-        self.memory_limit_in_mb = str(spec.memory_mb)
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{spec.function_name}"
-        self.log_stream_name = log_stream_name or new_log_stream_name()
-        self.identity = None
-        self.client_context = None
-        self.tenant_id = None
-        timeout = spec.timeout_s if timeout_s is None else timeout_s
-        self._deadline_ms = int(time.time() * 1000 + timeout * 1000)
-
-    def get_remaining_time_in_millis(self) -> int:
-        """Return the milliseconds left before the function's configured timeout."""
-        return max(0, self._deadline_ms - int(time.time() * 1000))
-
-
-def new_log_stream_name() -> str:
-    """Name a log stream as Lambda does: one per execution environment, from the day it started."""
-    return f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{secrets.token_hex(16)}"
 
 
 class Outcome(enum.Enum):
@@ -88,7 +56,7 @@ class Invocation:
 
 
 @dataclass(frozen=True)
-class Deadlines:
+class InvocationClocks:
     """When one invocation must end: at the function's Timeout, or at API Gateway's integration timeout if sooner."""
 
     timeout_s: float
@@ -98,7 +66,7 @@ class Deadlines:
     integration: float  # past it, API Gateway stops waiting (504)
 
     @classmethod
-    def start(cls, timeout_s: float, integration_timeout_s: float) -> Deadlines:
+    def start(cls, timeout_s: float, integration_timeout_s: float) -> InvocationClocks:
         """Start both clocks now."""
         now = time.monotonic()
         return cls(timeout_s, integration_timeout_s, now, now + timeout_s, now + integration_timeout_s)
@@ -173,13 +141,13 @@ class FunctionContainer:
 
     def invoke(self, event: dict[str, Any], request_id: str) -> Invocation:
         """Run the handler on the event and wait for it, no longer than the function's or the gateway's limit."""
-        deadlines = Deadlines.start(self.timeout_s, self.integration_timeout_s)
+        clocks = InvocationClocks.start(self.timeout_s, self.integration_timeout_s)
         environment = self._environment
         # Waiting for a busy environment counts against API Gateway's clock, not against the function's.
-        if not environment.lock.acquire(timeout=max(0.0, deadlines.integration - time.monotonic())):
+        if not environment.lock.acquire(timeout=max(0.0, clocks.integration - time.monotonic())):
             return Invocation(Outcome.INTEGRATION_TIMED_OUT)
-        context = LambdaContext(
-            self.spec, self.region, deadlines.function - time.monotonic(), environment.log_stream_name
+        context = lambda_context(
+            self.spec, self.region, clocks.function - time.monotonic(), environment.log_stream_name
         )
 
         def call() -> Invocation:
@@ -192,11 +160,11 @@ class FunctionContainer:
 
         job = _Job(call)
         environment.run(job)
-        if job.finished.wait(max(0.0, deadlines.first - time.monotonic())) and job.result is not None:
+        if job.finished.wait(max(0.0, clocks.first - time.monotonic())) and job.result is not None:
             environment.lock.release()
             return job.result
         self._replace(environment)
-        return deadlines.timed_out(context.aws_request_id)
+        return clocks.timed_out(context.aws_request_id)
 
     def _replace(self, dead: _Environment) -> None:
         # The abandoned worker keeps the dead environment (and its lock) forever; the next invocation gets a fresh one.
@@ -204,6 +172,17 @@ class FunctionContainer:
             if self._environment is dead:
                 self.environments_started += 1
                 self._environment = _Environment(f"{self.spec.logical_id}-environment-{self.environments_started}")
+
+
+def lambda_context(spec: FunctionSpec, region: str, timeout_s: float, log_stream_name: str) -> LambdaContext:
+    """Return the context of one invocation of the function, with timeout_s left."""
+    return LambdaContext(
+        spec.function_name,
+        timeout_s=timeout_s,
+        memory_mb=spec.memory_mb,
+        invoked_function_arn=spec.arn(region),
+        log_stream_name=log_stream_name,
+    )
 
 
 def function_environment(application: Application, overrides: Mapping[str, str]) -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import Any
 from churn_local.apigw import responses
 from churn_local.apigw.events import DEFAULT_PORT, HttpRequest, HttpResponse
 from churn_local.apigw.gateway import MAX_BODY_BYTES, LocalApi
-from churn_local.http_server import DEFAULT_IDLE_TIMEOUT_S, LocalHTTPServer, TimedRequestHandler
+from churn_local.services.http_server import DEFAULT_IDLE_TIMEOUT_S, LocalHTTPServer, TimedRequestHandler
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,1 @@
-"""Tools around the project: the OpenAPI document, image mappings, template expansion, the local container runtime."""
+"""Tools over the template and the contract: offline SAM expansion, OpenAPI, image mapping; sam local in containers."""

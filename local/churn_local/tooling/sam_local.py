@@ -14,7 +14,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from churn_local import sam_expansion
 from churn_local.constants import DEFAULT_ARTIFACTS, LOCAL_REGION, PROJECT_ROOT
-from churn_local.stack import LocalStack, StackSettings, StartupError
-from churn_local.tooling import dockerd, lambda_image
+from churn_local.services.http_server import free_port
+from churn_local.stack.local_stack import LocalStack, StackSettings, StartupError
+from churn_local.tooling import dockerd, lambda_image, sam_expansion
 
 FUNCTION = "ChurnFunction"
 BUILT_TEMPLATE = PROJECT_ROOT / ".aws-sam" / "build" / "template.yaml"
@@ -142,13 +141,6 @@ def sam_command(verb: str, settings: SamLocalSettings, parameters: Mapping[str, 
     ]
 
 
-def free_port() -> int:
-    """Return a port free on 127.0.0.1 now (SAM CLI's start-api does not report a port 0 choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class SamLocal:
     """The local stack on the Docker bridge, and `sam local start-api` in front of it; stopped in reverse."""
 
@@ -179,6 +171,7 @@ class SamLocal:
     def start(self, log: int | None = None) -> str:
         """Prepare, then start `sam local start-api` and wait until it answers; return its URL."""
         stack = self.prepare()
+        # SAM CLI's start-api does not report a port 0 choice: a port free now.
         port = self.settings.port or free_port()
         command = sam_command("start-api", self.settings, stack.overrides, self.image)
         command += ["--host", "127.0.0.1", "--port", str(port), "--warm-containers", self.settings.warm_containers]

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from churn_local import train
-from churn_local.dataset import PROJECT_ROOT
+from churn_local.training import train
+from churn_local.training.dataset import PROJECT_ROOT
 
 DOCUMENT = PROJECT_ROOT / "docs" / "openapi.json"
 ARTIFACTS = PROJECT_ROOT / "artifacts"

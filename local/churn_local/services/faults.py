@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 
-from churn_local.http_server import LocalHTTPServer
+from churn_local.services.http_server import LocalHTTPServer
 
 CONTROL_PATH = "/_local/fault"
 NONE = "none"

@@ -159,3 +159,11 @@ class TimedRequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
         """Say nothing: each service logs its requests itself, without bodies or query strings."""
         return
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a port nothing listens on now (IPv6 for a host with a colon)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])

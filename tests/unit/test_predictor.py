@@ -12,13 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from churn_api.budget import Deadline
+from churn_api.endpoint import EndpointScorer
 from churn_api.errors import InvalidRequest, ModelError
 from churn_api.models import Customer
+from churn_api.predictor import ChurnPredictor, chunk
 from churn_api.preprocessing import Transformation
-from churn_api.scoring import EndpointScorer
-from churn_api.service import ChurnPredictor, chunk
-from churn_local.dataset import NUM_COLS
-from tests.support import reference_payload
+from churn_local.services.lambda_events import reference_payload
+from churn_local.training.dataset import NUM_COLS
 
 
 @given(st.lists(st.integers(min_value=1, max_value=100), max_size=200), st.integers(1, 20), st.integers(101, 1000))

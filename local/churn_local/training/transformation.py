@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from churn_local.dataset import NUM_COLS, OBJ_COLS
+from churn_local.training.dataset import NUM_COLS, OBJ_COLS
 
 
 def fit_transformation(frame: pd.DataFrame) -> dict[str, Any]:

@@ -8,8 +8,8 @@ What the handler calls, answered the way real services answer a real boto3 clien
   ``OriginalMessage`` (message as quoted in aws/amazon-sagemaker-examples issue #1881).
 - ``POST /`` with ``X-Amz-Target: SageMaker.DescribeEndpoint``: the control plane (botocore model ``sagemaker``,
   JSON 1.1): ``InService`` for the served name, else 400 ``ValidationException`` ``Could not find endpoint "<arn>".``
-- ``GET /ping``, ``POST /invocations``: the container itself, as churn_local.xgboost_container answers it.
-- ``GET``/``PUT /_local/fault``: local only, the fault injection of churn_local.faults.
+- ``GET /ping``, ``POST /invocations``: the container itself, as churn_local.services.xgboost_container answers it.
+- ``GET``/``PUT /_local/fault``: local only, the fault injection of churn_local.services.faults.
 Bodies are never logged: they describe customers.
 """
 
@@ -30,10 +30,10 @@ from types import FrameType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from churn_local import faults
 from churn_local.constants import LOCAL_ACCOUNT_ID, LOCAL_REGION, MODEL_ARCHIVE
-from churn_local.http_server import DEFAULT_IDLE_TIMEOUT_S, TimedRequestHandler
-from churn_local.xgboost_container import CSV, JSON, ContainerResponse, XGBoostContainer, load_model_archive
+from churn_local.services import faults
+from churn_local.services.http_server import DEFAULT_IDLE_TIMEOUT_S, TimedRequestHandler
+from churn_local.services.xgboost_container import CSV, JSON, ContainerResponse, XGBoostContainer, load_model_archive
 
 logger = logging.getLogger(__name__)
 
@@ -277,7 +277,7 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve model.tar.gz as a local SageMaker endpoint until Ctrl-C or SIGTERM."""
-    parser = argparse.ArgumentParser(prog="python -m churn_local.sagemaker_endpoint", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m churn_local.services.sagemaker_endpoint", description=main.__doc__)
     parser.add_argument("--model", type=Path, default=Path("artifacts") / MODEL_ARCHIVE, help="default: %(default)s")
     parser.add_argument("--endpoint-name", default="churn-xgboost", help="default: %(default)s")
     parser.add_argument("--host", default="127.0.0.1", help="default: %(default)s")

@@ -1,6 +1,6 @@
 """Run churn-api on this machine: a local SageMaker endpoint, local S3 and the local API, no AWS and no Docker.
 
-`python -m churn_local.serve` trains first if the artifacts are missing, then serves the real handler behind a
+`python -m churn_local.stack.serve` trains first if the artifacts are missing, then serves the real handler behind a
 local API Gateway at http://127.0.0.1:3000 (POST /predict, demo page at /, Swagger UI at /swagger) until Ctrl-C
 or SIGTERM. Like a deploy, it publishes the artifacts to the local S3 as `make publish` does and pins the function
 to them (TransformKey, TransformSha256, FeatureSignature; a --parameter wins). Template parameters shape the local
@@ -25,16 +25,16 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from churn_local import faults
 from churn_local.constants import PROJECT_ROOT
-from churn_local.sam_expansion import default_threshold
-from churn_local.stack import (
+from churn_local.services import faults
+from churn_local.stack.local_stack import (
     API_KEY_VARIABLE,
     LocalStack,
     StackSettings,
     StartupError,
     local_aws_environment,
 )
+from churn_local.tooling.sam_expansion import default_threshold
 
 REFERENCE_PAYLOAD = PROJECT_ROOT / "events" / "direct-reference.json"
 # Tests wait for this line; it also carries the real URLs when ports were chosen by the system (port 0).
@@ -45,7 +45,7 @@ READY_LINE = re.compile(re.escape(READY_PREFIX) + r" api=(?P<api>\S+) endpoint=(
 # characters long"); 128 is the most it takes (the Terraform/Pulumi aws_api_gateway_api_key docs).
 API_KEY_LENGTH = (20, 128)
 
-log = logging.getLogger("churn_local.serve")
+log = logging.getLogger("churn_local.stack.serve")
 
 
 def curl_command(
@@ -115,7 +115,7 @@ def banner(stack: LocalStack) -> list[str]:
 def parse_args(argv: Sequence[str] | None = None) -> StackSettings:
     """Read the command line into settings."""
     d = StackSettings()
-    parser = argparse.ArgumentParser(prog="python -m churn_local.serve", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m churn_local.stack.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--artifacts", type=Path, default=d.artifacts, help="trained artifacts (default: %(default)s)")
     parser.add_argument("--host", default=d.host, help="interface to listen on (default: %(default)s)")
     parser.add_argument("--api-port", type=_port, default=d.api_port, help="local API port, 0 = any free one")

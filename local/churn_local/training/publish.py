@@ -1,6 +1,6 @@
 """Publish the trained artifacts to S3 under a content-addressed prefix and print the `sam deploy` parameters.
 
-Usage: ``python -m churn_local.publish --bucket BUCKET [--prefix churn-api] [--artifacts artifacts]
+Usage: ``python -m churn_local.training.publish --bucket BUCKET [--prefix churn-api] [--artifacts artifacts]
 [--endpoint-name churn-xgboost] [--existing-endpoint] [--samconfig-env default] [--samconfig samconfig.toml]``
 
 The three artifacts of one ``make train`` (transformation.sav, model.tar.gz, metadata.json) go to
@@ -178,7 +178,7 @@ def save_to_samconfig(path: Path, env: str, parameters: Mapping[str, str]) -> No
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Read the command line."""
-    parser = argparse.ArgumentParser(prog="python -m churn_local.publish", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m churn_local.training.publish", description=__doc__.splitlines()[0])
     parser.add_argument("--bucket", required=True, help="the S3 bucket (it must exist)")
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="key prefix (default: %(default)s)")
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="folder (default: %(default)s)")

@@ -1,6 +1,6 @@
 """Measure the local stack over HTTP, this checkout against a baseline commit, side by side in one run.
 
-    python -m benchmarks.local_stack --baseline main --rounds 2 --duration 10     (or: make bench-local)
+    python -m benchmarks.stack_versus --baseline main --rounds 2 --duration 10     (or: make bench-local)
 
 For each round and each variant (the baseline's code exported with `git archive`, then this checkout) it starts the
 stack in a fresh worker process (`LocalStack`, as `make serve` does, on free ports), then measures:
@@ -102,8 +102,12 @@ def _children_cpu_ms() -> float:
 
 def worker(artifacts: Path, environments: int) -> int:
     """Run the stack in this process with timers around the handler and the endpoint; answer `stats` on stdin."""
-    from churn_local import sagemaker_endpoint
-    from churn_local.stack import LocalStack, StackSettings
+    try:
+        from churn_local.services import sagemaker_endpoint
+        from churn_local.stack.local_stack import LocalStack, StackSettings
+    except ImportError:  # a baseline from before the package's rooms
+        from churn_local import sagemaker_endpoint  # type: ignore[attr-defined,no-redef]
+        from churn_local.stack import LocalStack, StackSettings  # type: ignore[attr-defined,no-redef]
 
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the handler's JSON logs
@@ -148,7 +152,7 @@ class Worker:
         paths = [str(code_root / "local"), str(code_root / "src"), str(ROOT)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env["PYTHONPATH"] = os.pathsep.join(paths)
-        command = [sys.executable, "-m", "benchmarks.local_stack", "--worker", str(artifacts)]
+        command = [sys.executable, "-m", "benchmarks.stack_versus", "--worker", str(artifacts)]
         command += ["--environments", str(environments)]
         self.process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -330,7 +334,7 @@ def exported(ref: str) -> Iterator[Path]:
 
 def payloads() -> tuple[bytes, bytes]:
     """Return one customer and a batch of 1,000 as JSON bodies, from the bundled data set."""
-    from churn_local import dataset
+    from churn_local.training import dataset
 
     rows = [dataset.as_payload(row) for _, row in dataset.load().head(1000).iterrows()]
     return json.dumps(rows[1]).encode(), json.dumps({"customers": rows}).encode()
@@ -379,7 +383,7 @@ def report(name: str, round_: int, result: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Compare the local stack of this checkout with a baseline commit's."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.local_stack", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.stack_versus", description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", metavar="REF", help="git commit to compare with (default: none)")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load (default 10)")
@@ -404,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker is not None:
         return worker(args.worker, args.environments)
 
-    from churn_local.train import train
+    from churn_local.training.train import train
 
     one, batch = payloads()
     results: list[dict[str, Any]] = []
@@ -443,7 +447,11 @@ def _variants(args: argparse.Namespace, baseline: Path | None) -> list[tuple[str
 
 
 def _knows_environments(code: Path) -> bool:
-    return "environments: int" in (code / "local" / "churn_local" / "stack.py").read_text(encoding="utf-8")
+    package = code / "local" / "churn_local"
+    stack = package / "stack" / "local_stack.py"
+    if not stack.exists():
+        stack = package / "stack.py"  # a baseline from before the package's rooms
+    return "environments: int" in stack.read_text(encoding="utf-8")
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """The local stack: the SageMaker endpoint, S3 and the API, started in order and stopped in reverse.
 
-What `python -m churn_local.serve` runs; the command line, the banner and the ready line are in serve.py.
+What `python -m churn_local.stack.serve` runs; the command line, the banner and the ready line are in serve.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from churn_local import faults, publish
 from churn_local.constants import (
     ARTIFACT_FILES,
     DEFAULT_ARTIFACTS,
@@ -26,7 +25,9 @@ from churn_local.constants import (
     MODEL_ARCHIVE,
     TEMPLATE,
 )
-from churn_local.http_server import DEFAULT_IDLE_TIMEOUT_S
+from churn_local.services import faults
+from churn_local.services.http_server import DEFAULT_IDLE_TIMEOUT_S, free_port
+from churn_local.training import publish
 
 log = logging.getLogger(__name__)
 # The variable `--api-key` falls back to, so a key need not appear in the shell history or the process list.
@@ -109,7 +110,7 @@ def ensure_artifacts(settings: StackSettings, say: Callable[[str], None]) -> Non
         return
     reason = "retraining as asked" if settings.retrain else f"no trained model in {settings.artifacts}"
     say(f"{reason}: training on the bundled data set (a few seconds)...")
-    from churn_local import train  # xgboost and matplotlib load only to train
+    from churn_local.training import train  # xgboost and matplotlib load only to train
 
     started = time.perf_counter()
     metadata = train.train(out_dir=settings.artifacts, threshold=settings.threshold)
@@ -265,7 +266,7 @@ class LocalStack:
         self._stops.append(stop)
 
     def _start_endpoint(self) -> str:
-        from churn_local import sagemaker_endpoint
+        from churn_local.services import sagemaker_endpoint
 
         s = self.settings
         try:
@@ -298,20 +299,20 @@ class LocalStack:
     def _start_s3(self) -> str:
         from moto.server import ThreadedMotoServer
 
-        from churn_local.s3_faults import S3FaultServer
+        from churn_local.services.s3_server import S3Server
 
         s = self.settings
         # ThreadedMotoServer binds inside its thread and would wait forever on a taken port: check first.
         check_port_free(s.host, s.s3_port, "local S3", "--s3-port")
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         logging.getLogger("botocore").setLevel(logging.WARNING)
-        moto_port = _free_port(s.host)
+        moto_port = free_port(s.host)
         moto = ThreadedMotoServer(ip_address=s.host, port=moto_port, verbose=False)
         moto.start()
         self._stops.append(moto.stop)
         self._moto_url = _url((s.host, moto_port))
         front = self._bind(
-            lambda: S3FaultServer((s.host, s.s3_port), (s.host, moto_port), s.s3_fault, s.idle_timeout_s),
+            lambda: S3Server((s.host, s.s3_port), (s.host, moto_port), s.s3_fault, s.idle_timeout_s),
             s.s3_port,
             "local S3",
             "--s3-port",
@@ -339,13 +340,6 @@ class LocalStack:
                 step()
             except Exception:
                 log.exception("failed while stopping the local stack")
-
-
-def _free_port(host: str) -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 def _url(address: tuple[Any, ...]) -> str:

@@ -2,22 +2,25 @@
 
 Every request goes to moto unchanged, except a GetObject while a fault is on, answered as S3 answers (S3 API
 Reference, "Error responses": an XML <Error> with Code, Message, RequestId): `deny` is 403 AccessDenied, `missing`
-404 NoSuchKey, `corrupt` a 200 whose bytes are not the object, `hang` accepts and never answers. The fault switch
-is at GET/PUT /_local/fault (churn_local.faults). Like S3, the front refuses (403 AccessDenied) any request whose
-`x-amz-expected-bucket-owner` (boto3's ExpectedBucketOwner) names another account than the buckets' owner.
+404 NoSuchKey, `corrupt` a 200 whose bytes are not the object, `hang` accepts and never answers. The fault
+switch is at GET/PUT /_local/fault (churn_local.services.faults). Like S3, the front refuses (403 AccessDenied)
+any request whose `x-amz-expected-bucket-owner` (boto3's ExpectedBucketOwner) names another account than the
+buckets' owner.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import os
 import uuid
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-from churn_local import faults
 from churn_local.constants import LOCAL_ACCOUNT_ID
-from churn_local.http_server import DEFAULT_IDLE_TIMEOUT_S, TimedRequestHandler
+from churn_local.services import faults
+from churn_local.services.http_server import DEFAULT_IDLE_TIMEOUT_S, TimedRequestHandler
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,7 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer",
 _EXPECTED_OWNER = "x-amz-expected-bucket-owner"
 
 
-class S3FaultServer(faults.FaultInjectingServer):
+class S3Server(faults.FaultInjectingServer):
     """Forward to moto at `upstream` (host, port); inject the switched fault into GetObject."""
 
     def __init__(
@@ -50,7 +53,7 @@ class S3FaultServer(faults.FaultInjectingServer):
 
 
 class _Handler(TimedRequestHandler):
-    server: S3FaultServer
+    server: S3Server
     server_version = "churn-local-s3"
 
     def _relay(self) -> None:
@@ -108,3 +111,24 @@ class _Handler(TimedRequestHandler):
             self.wfile.write(body)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _relay
+
+
+@contextlib.contextmanager
+def s3_server_holding(bucket: str, key: str, body: bytes) -> Iterator[str]:
+    """Serve S3 over HTTP on a free loopback port (moto's server) holding one object; yield the server's URL."""
+    import boto3  # noqa: PLC0415 - here, not at import: the stack's own S3 needs neither
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing")  # fmt: skip
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        yield url
+    finally:
+        server.stop()

@@ -1,6 +1,6 @@
 """Train the churn model on the bundled data and package it for the SageMaker built-in XGBoost container.
 
-Usage: ``python -m churn_local.train [--data data/churn.txt] [--out artifacts] [--seed 42] [--threshold T]
+Usage: ``python -m churn_local.training.train [--data data/churn.txt] [--out artifacts] [--seed 42] [--threshold T]
 [--test-size 0.25] [--fn-cost 500] [--fp-cost 100] [--tp-cost 100]``
 
 Writes to the output directory:
@@ -70,7 +70,6 @@ from sklearn.model_selection import train_test_split
 from churn_api.integrity import feature_signature
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
-from churn_local import dataset, report
 from churn_local.constants import (
     METADATA_FILE,
     MODEL_ARCHIVE,
@@ -78,8 +77,9 @@ from churn_local.constants import (
     TRANSFORMATION_FILE,
     XGBOOST_IMAGE_VERSION,
 )
-from churn_local.sam_expansion import default_threshold
-from churn_local.transformation import dumps, fit_transformation
+from churn_local.tooling.sam_expansion import default_threshold
+from churn_local.training import dataset, report
+from churn_local.training.transformation import dumps, fit_transformation
 
 REPORT_FILE = "report.png"
 
@@ -245,7 +245,7 @@ def train(
     (out_dir / REPORT_FILE).write_bytes(report_bytes)
 
     metadata: dict[str, Any] = {
-        "created_by": "churn_local.train",
+        "created_by": "churn_local.training.train",
         "versions": {
             "python": platform.python_version(),
             "xgboost": xgb.__version__,
@@ -291,7 +291,7 @@ def train(
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Read the command line."""
-    parser = argparse.ArgumentParser(prog="python -m churn_local.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m churn_local.training.train", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=dataset.DATA_PATH, help="the churn CSV (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("artifacts"), help="output directory (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=42, help="split and boosting seed (default: %(default)s)")

@@ -1,4 +1,4 @@
-"""The warm handler of another revision beside this tree's, in one run: `python -m benchmarks.versus main`.
+"""The warm handler of another revision beside this tree's, in one run: `python -m benchmarks.warm_versus main`.
 
 Each side runs in its own process (two versions of churn_api cannot share one), run after run in turn, so that a
 neighbour's load falls on both alike: one customer through /predict, 1,000 through /predict/batch, the median of
@@ -31,14 +31,14 @@ SIZES = (1, 1_000)
 def measure(artifacts: Path, calls: dict[int, int], traced: bool = False) -> dict[str, float]:
     """Time this process's churn_api handler (medians in ms); runs in the child."""
     from benchmarks import warm  # noqa: PLC0415 - after PYTHONPATH chose which churn_api
-    from churn_local import dataset  # noqa: PLC0415
-    from tests.support import FakeLambdaContext  # noqa: PLC0415
+    from churn_local.services.lambda_context import LambdaContext  # noqa: PLC0415
+    from churn_local.training import dataset  # noqa: PLC0415
 
     saved = pickle.loads((artifacts / "transformation.sav").read_bytes())  # noqa: S301 - just trained
     payloads = [dataset.as_payload(row) for _, row in dataset.load().head(max(SIZES)).iterrows()]
     results: dict[str, float] = {}
     with warm.function_container(saved, traced=traced) as (app, _), contextlib.redirect_stdout(io.StringIO()) as sink:
-        context = FakeLambdaContext(remaining_ms=warm.LONG_ENOUGH_MS)
+        context = LambdaContext(timeout_s=warm.LONG_ENOUGH_MS / 1000)
         for n in SIZES:
             (event,) = warm.handler_events(payloads[:n])
             for _ in range(5):
@@ -58,7 +58,7 @@ def measure(artifacts: Path, calls: dict[int, int], traced: bool = False) -> dic
 
 def run_side(src: Path, artifacts: Path, calls: dict[int, int], traced: bool) -> dict[str, float]:
     """Run one measuring child with `src` first on its path."""
-    code = f"from benchmarks.versus import measure; import json, pathlib; print('VERSUS', json.dumps(measure(pathlib.Path({str(artifacts)!r}), {calls!r}, {traced!r})))"  # noqa: E501
+    code = f"from benchmarks.warm_versus import measure; import json, pathlib; print('VERSUS', json.dumps(measure(pathlib.Path({str(artifacts)!r}), {calls!r}, {traced!r})))"  # noqa: E501
     env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{ROOT}"}
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=False)
     if out.returncode:
@@ -70,13 +70,13 @@ def run_side(src: Path, artifacts: Path, calls: dict[int, int], traced: bool) ->
 
 def main(argv: list[str]) -> int:
     """Time the other revision and this tree in turn; print medians and ratios."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.versus", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.warm_versus", description=__doc__)
     parser.add_argument("revision", help="the git revision to compare with, e.g. main")
     parser.add_argument("--rounds", type=int, default=3, help="processes per side, in turn")
     parser.add_argument("--traced", action="store_true", help="X-Ray on, every request sampled, as deployed")
     args = parser.parse_args(argv)
-    from churn_local import dataset  # noqa: PLC0415
-    from churn_local.train import train  # noqa: PLC0415
+    from churn_local.training import dataset  # noqa: PLC0415
+    from churn_local.training.train import train  # noqa: PLC0415
 
     calls = {1: 400, 1_000: 60}
     with tempfile.TemporaryDirectory(prefix="churn-versus-") as tmp:

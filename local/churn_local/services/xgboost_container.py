@@ -4,7 +4,7 @@ As aws/sagemaker-xgboost-container does (``algorithm_mode/serve.py``, ``serve_ut
 Content-Type other than text/csv 415; CSV that does not parse 415; a feature count other than the model's 400
 (stricter than the container, which scores a short row of a ``save_model`` file as NaN: here it fails loudly); else
 200, one CSV line of float32 scores (or ``{"predictions": [{"score": ...}]}`` for ``Accept: application/json``; any
-other Accept is 406). churn_local.sagemaker_endpoint puts SageMaker Runtime's InvokeEndpoint in front of it.
+other Accept is 406). churn_local.services.sagemaker_endpoint puts SageMaker Runtime's InvokeEndpoint in front of it.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from churn_api.endpoint import parse_scores
 from churn_api.errors import ModelBadResponse
-from churn_api.scoring import parse_scores
 
 probabilities = st.lists(st.floats(min_value=0.0, max_value=1.0, allow_nan=False), min_size=1, max_size=50)
 

@@ -18,9 +18,10 @@ from sklearn.preprocessing import MinMaxScaler
 
 from churn_api.errors import TransformationUnavailable
 from churn_api.integrity import sha256_hex
-from churn_local import publish
-from churn_local.constants import LOCAL_ACCOUNT_ID, LOCAL_REGION, METADATA_FILE, TRANSFORMATION_FILE
-from churn_local.stack import StackSettings
+from churn_local.constants import LOCAL_ACCOUNT_ID, LOCAL_REGION, METADATA_FILE, PROJECT_ROOT, TRANSFORMATION_FILE
+from churn_local.services.lambda_events import reference_payload
+from churn_local.stack.local_stack import StackSettings
+from churn_local.training import publish
 from tests.integration.conftest import (
     Stack,
     assert_clean_stop,
@@ -31,7 +32,6 @@ from tests.integration.conftest import (
     start_stack,
 )
 from tests.integration.fault_answers import fault_answer, internal_names, logged_failure
-from tests.support import PROJECT_ROOT, reference_payload
 
 BUCKET = StackSettings().bucket
 # A refused start must say so quickly: it never gets as far as starting a server.

@@ -1,0 +1,1 @@
+"""Train the model and publish its artifacts: data set, transformation, XGBoost, report, S3."""
