@@ -10,12 +10,14 @@ image built here (churn_local.tooling.lambda_image), never pulling, and prints w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -23,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
 from churn_local.constants import DEFAULT_ARTIFACTS, LOCAL_REGION, PROJECT_ROOT
 from churn_local.services.http_server import free_port
@@ -37,6 +40,8 @@ NO_VALUE = {"Ref": "AWS::NoValue"}
 # Per user, never tracked (.aws-sam/ is git-ignored); `sam build` replaces only .aws-sam/build.
 ENV_VARS_FILE = PROJECT_ROOT / ".aws-sam" / "churn-local" / "env-vars.json"
 READY_PREFIX = "churn-api sam local ready:"
+# SAM CLI logs the id of every container it creates.
+CONTAINER_ID = re.compile(r"SAM_CONTAINER_ID: ([0-9a-f]{12,64})")
 # What ready_line() prints, for whoever starts this and waits for it (the tests, the benchmark).
 READY_LINE = re.compile(
     re.escape(READY_PREFIX)
@@ -151,6 +156,7 @@ class SamLocal:
         self.process: subprocess.Popen[bytes] | None = None
         self.api_url = ""
         self.image = ""
+        self.containers: list[str] = []
 
     def prepare(self) -> LocalStack:
         """Start dockerd, build the image if needed, start the local stack and write the --env-vars file."""
@@ -168,7 +174,7 @@ class SamLocal:
         local_template(self.settings.built_template, self.stack.overrides, self.settings.template)
         return self.stack
 
-    def start(self, log: int | None = None) -> str:
+    def start(self) -> str:
         """Prepare, then start `sam local start-api` and wait until it answers; return its URL."""
         stack = self.prepare()
         # SAM CLI's start-api does not report a port 0 choice: a port free now.
@@ -176,11 +182,25 @@ class SamLocal:
         command = sam_command("start-api", self.settings, stack.overrides, self.image)
         command += ["--host", "127.0.0.1", "--port", str(port), "--warm-containers", self.settings.warm_containers]
         self.process = subprocess.Popen(
-            command, env=sam_environment(), stdout=log, stderr=subprocess.STDOUT if log else None, cwd=PROJECT_ROOT
+            command,
+            env=sam_environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=PROJECT_ROOT,
         )
+        threading.Thread(target=self._relay, args=(self.process.stdout,), daemon=True).start()
         self.api_url = f"http://127.0.0.1:{port}"
         self._wait_until_answering()
         return self.api_url
+
+    def _relay(self, stream: IO[str]) -> None:
+        # SAM CLI's output goes on to the user; the ids of the containers it starts are noted for the cleanup.
+        for line in stream:
+            self.say(line.rstrip("\n"))
+            match = CONTAINER_ID.search(line)
+            if match:
+                self.containers.append(match[1])
 
     def _wait_until_answering(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -197,14 +217,19 @@ class SamLocal:
         raise StartupError(f"sam local start-api did not answer within {START_TIMEOUT_S:g} s")
 
     def stop(self) -> None:
-        """Stop SAM CLI (it removes its warm containers on SIGINT) and then the local stack."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        """Stop SAM CLI (it removes its warm containers on Ctrl-C), remove any container it left, stop the stack."""
+        if self.process is not None:
+            for ask, wait_s in ((signal.SIGINT, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+                if self.process.poll() is not None:
+                    break
+                self.process.send_signal(ask)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(timeout=wait_s)
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+        if self.containers:
+            # Only the containers this SAM CLI started; none is left when it stopped cleanly.
+            subprocess.run([dockerd.docker_cli(), "rm", "--force", *self.containers], capture_output=True, check=False)
         if self.stack is not None:
             self.stack.stop()
         if self.image:
@@ -214,7 +239,7 @@ class SamLocal:
 def invoke_command(sam: SamLocal, event: str) -> str:
     """Return the `sam local invoke` a person runs beside start-api, on the same template, variables and image."""
     return (
-        f"sam local invoke {FUNCTION} -t {_shown(sam.settings.template)}"
+        f".venv/bin/sam local invoke {FUNCTION} -t {_shown(sam.settings.template)}"
         f" --env-vars {_shown(sam.settings.env_vars_file)} --invoke-image {sam.image} --skip-pull-image -e {event}"
     )
 
@@ -295,7 +320,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def say(text: str) -> None:
         print(text, flush=True)
 
+    # Ctrl-C and SIGTERM stop everything alike, even when started with SIGINT ignored (a background job).
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, _raise_interrupt)
     sam = SamLocal(settings, say)
     try:
         sam.start()
