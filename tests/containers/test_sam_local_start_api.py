@@ -12,6 +12,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
@@ -50,14 +51,18 @@ def customers(churn_frame: pd.DataFrame) -> list[dict[str, str]]:
 def test_predict_scores_every_customer_as_make_serve_does(
     sam_run: SamLocalRun, customers: list[dict[str, str]]
 ) -> None:
-    # GIVEN 100 real customers, each POSTed to sam local start-api and to make serve's local API
-    for customer in customers:
+    # GIVEN 100 real customers, each POSTed to sam local start-api and to make serve's local API (4 at a time)
+    def both(customer: dict[str, str]) -> tuple[tuple[int, Any], tuple[int, Any]]:
         sam_status, _, sam_body = call(f"{sam_run.api}/predict", "POST", customer)
         local_status, _, local_body = call(f"{sam_run.local_api}/predict", "POST", customer)
-        # THEN both answer 200 with the same body: score to the last digit, label, threshold
-        assert (sam_status, local_status) == (200, 200)
-        assert json.loads(sam_body) == json.loads(local_body)
-    assert json.loads(sam_body)["threshold"] == default_threshold()
+        return (sam_status, json.loads(sam_body)), (local_status, json.loads(local_body))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(both, customers))
+    # THEN both answer 200 with the same body for each: score to the last digit, label, threshold
+    assert [sam for sam, _ in answers] == [local for _, local in answers]
+    assert {status for (status, _), _ in answers} == {200}
+    assert {body["threshold"] for (_, body), _ in answers} == {default_threshold()}
 
 
 def test_a_batch_is_scored_as_make_serve_scores_it(sam_run: SamLocalRun, customers: list[dict[str, str]]) -> None:
