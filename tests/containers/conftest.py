@@ -89,7 +89,7 @@ def runtime_image() -> str:
     return _require_container_runtime()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sam_built(runtime_image: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Run `sam build` as `make sam-local` does, into a temporary folder; return that folder."""
     build_dir = tmp_path_factory.mktemp("sam-local-build") / "build"
@@ -140,11 +140,12 @@ def stop(run: SamLocalRun) -> None:
         run.process.stdout.close()
 
 
-@pytest.fixture(scope="session")
+# Package scope: the container and the stack stop after the last test here, not at the end of the whole session.
+@pytest.fixture(scope="package")
 def sam_run(
     sam_built: Path, trained_artifacts: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SamLocalRun]:
-    """Start SAM CLI's start-api (warm container, EAGER) in front of the local stack, once for the session."""
+    """Start SAM CLI's start-api (warm container, EAGER) in front of the local stack, once for these tests."""
     env_vars = tmp_path_factory.mktemp("sam-local") / "env-vars.json"
     run = start(sam_built, trained_artifacts, env_vars)
     yield run
