@@ -35,12 +35,14 @@ NODE_STAMP := node_modules/.installed-stamp
 # checkov lives in its own venv: it pins boto3 and other packages far from constraints.txt (see requirements-checkov.txt).
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
-# make publish / make deploy: BUCKET is required for publish. Publish saves the parameters into samconfig.toml's
-# SAMCONFIG_ENV environment (as `sam deploy --guided` does), which make deploy then deploys.
+# make publish / make deploy: BUCKET is required for publish. Publish saves the parameters for samconfig.toml's
+# SAMCONFIG_ENV environment in .churn-api/deploy.toml (per user, git-ignored), which make deploy checks against
+# artifacts/ and deploys with that environment's settings; DRY_RUN=1 prints the sam commands instead.
 BUCKET ?=
 PREFIX ?= churn-api
 ENDPOINT_NAME ?= churn-xgboost
 SAMCONFIG_ENV ?= default
+DRY_RUN ?=
 
 .PHONY: checkov publish deploy images
 .PHONY: sam-local lambda-image dockerd dockerd-stop bench-sam-local
@@ -135,12 +137,11 @@ images: $(STAMP) ## Regenerate template.yaml's XGBoost image mapping from ../sha
 publish: $(STAMP) ## Upload artifacts/ to s3://BUCKET/PREFIX/<sha256>/ (never overwrites) and print the deploy parameters
 	@test -n "$(BUCKET)" || { echo "usage: make publish BUCKET=my-bucket [PREFIX=churn-api] [SAMCONFIG_ENV=default]"; exit 2; }
 	$(BIN)/python -m churn_local.training.publish --artifacts $(ARTIFACTS) --bucket $(BUCKET) --prefix $(PREFIX) \
-	  --endpoint-name $(ENDPOINT_NAME) --samconfig-env $(SAMCONFIG_ENV)
+	  --endpoint-name $(ENDPOINT_NAME) --config-env $(SAMCONFIG_ENV)
 
-deploy: $(STAMP) ## sam build + sam deploy with the parameters `make publish` saved in samconfig.toml
-	@grep -q TransformSha256 samconfig.toml || { echo "run make publish BUCKET=... first"; exit 2; }
-	$(BIN)/sam build
-	$(BIN)/sam deploy --config-env $(SAMCONFIG_ENV)
+deploy: $(STAMP) ## Check the published pins against artifacts/ and S3, then sam build + sam deploy (SAMCONFIG_ENV)
+	$(BIN)/python -m churn_local.tooling.deploy --config-env $(SAMCONFIG_ENV) --artifacts $(ARTIFACTS) \
+	  $(if $(DRY_RUN),--dry-run)
 
 # make sam-local: sam local start-api's port (0 = a free one, printed).
 SAM_LOCAL_PORT ?= 0

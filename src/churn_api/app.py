@@ -31,6 +31,7 @@ from churn_api.errors import (
     register_error_handlers,
 )
 from churn_api.gateway import is_api_gateway_event, read_json, request_id_of, with_canonical_media_type, write_json
+from churn_api.gateway_answers import PREDICT_SECURITY, SECURITY_SCHEMES, with_gateway_answers
 from churn_api.health import ReadinessCheck
 from churn_api.integrity import Expectations
 from churn_api.models import (
@@ -127,7 +128,9 @@ app = ContractResolver(
     json_body_deserializer=read_json,
     serializer=write_json,
 )
-app.configure_openapi(title=API_TITLE, version=API_VERSION, description=API_DESCRIPTION)
+app.configure_openapi(
+    title=API_TITLE, version=API_VERSION, description=API_DESCRIPTION, security_schemes=SECURITY_SCHEMES
+)
 if settings.enable_swagger:
     # Powertools inlines the Swagger UI assets in the page: no CDN, works offline.
     app.enable_swagger(path="/swagger", title=API_TITLE, version=API_VERSION)
@@ -155,8 +158,11 @@ def record_predictions(predictions: int, churners: int) -> None:
 @app.post(
     "/predict",
     summary="Score one customer",
-    responses={200: json_response("The prediction", Prediction), **error_responses(SCORING_ERRORS)},
+    responses=with_gateway_answers(
+        {200: json_response("The prediction", Prediction), **error_responses(SCORING_ERRORS)}
+    ),
     tags=["predict"],
+    security=PREDICT_SECURITY,
 )
 def predict(customer: Annotated[Customer, Body(), PlainestFirst]) -> Prediction:
     """Score one customer posted as JSON."""
@@ -173,11 +179,14 @@ def predict(customer: Annotated[Customer, Body(), PlainestFirst]) -> Prediction:
         "and do not stop the others. If no record is valid, the answer is 400. "
         f"More than {MAX_BATCH_SIZE} records is answered with 413."
     ),
-    responses={
-        200: json_response("One result per record, in input order", BatchResponse),
-        **error_responses((*SCORING_ERRORS, PayloadTooLarge)),
-    },
+    responses=with_gateway_answers(
+        {
+            200: json_response("One result per record, in input order", BatchResponse),
+            **error_responses((*SCORING_ERRORS, PayloadTooLarge)),
+        }
+    ),
     tags=["predict"],
+    security=PREDICT_SECURITY,
 )
 def predict_batch(batch: Annotated[BatchRequest, Body()]) -> BatchResponse:
     """Score many customers at once, in input order."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import shutil
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -15,6 +17,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
 from churn_local.services.lambda_context import LambdaContext
 from churn_local.services.lambda_events import api_event
@@ -122,3 +125,40 @@ def header(response: dict[str, Any], name: str) -> str | None:
     if name.lower() in values:
         return ",".join(values[name.lower()])
     return single.get(name.lower())
+
+
+# The bucket `make publish` uploads to in the tests that run moto's S3 server.
+PUBLISH_BUCKET = "churn-api-publish-test"
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[str]:
+    """Run moto's S3 server on a free port of 127.0.0.1; return its URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Point boto3 at the server the standard way (AWS_ENDPOINT_URL_S3) with fake credentials; make the bucket."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    s3 = boto3.client("s3")
+    if PUBLISH_BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket=PUBLISH_BUCKET)
+    return s3
+
+
+@pytest.fixture
+def artifacts(trained_artifacts: Path, tmp_path: Path) -> Path:
+    """A private copy of the session's trained artifacts (tests may tamper with it)."""
+    folder = tmp_path / "artifacts"
+    shutil.copytree(trained_artifacts, folder)
+    return folder

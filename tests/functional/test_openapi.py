@@ -14,7 +14,9 @@ from openapi_spec_validator import validate
 
 from churn_api.contract import customer_schemas
 from churn_api.errors import SCORING_ERRORS, PayloadTooLarge
+from churn_api.gateway_answers import GATEWAY_ANSWERS
 from churn_api.models import MAX_BATCH_SIZE
+from churn_local.apigw import responses as gateway_responses
 from churn_local.constants import PROJECT_ROOT
 from churn_local.services.lambda_events import reference_payload
 from churn_local.tooling.openapi import DOCUMENT
@@ -77,6 +79,46 @@ def test_each_scoring_route_documents_every_error_class_by_status_and_code() -> 
         responses: dict[str, Any] = document["paths"][path]["post"]["responses"]
         documented = {(int(status), code) for status, r in responses.items() for code in codes_in(r["description"])}
         assert documented == {(e.status, e.code) for e in errors}, path
+
+
+def test_each_scoring_route_documents_api_gateways_own_answers_and_the_deployments_authentication() -> None:
+    document = json.loads(DOCUMENT.read_text(encoding="utf-8"))
+    schemes = document["components"]["securitySchemes"]
+    assert {(s["type"], s["in"], s["name"]) for s in schemes.values()} == {
+        ("apiKey", "header", "x-api-key"),
+        ("apiKey", "header", "Authorization"),
+    }
+    gateway_body = {"$ref": "#/components/schemas/GatewayMessage"}
+    assert document["components"]["schemas"]["GatewayMessage"]["required"] == ["message"]
+    for path in ("/predict", "/predict/batch"):
+        operation = document["paths"][path]["post"]
+        # Optional here: each requirement is a deployment parameter (RequireApiKey, CognitoUserPoolArn).
+        assert {} in operation["security"] and {"ApiKey": []} in operation["security"]
+        assert {"CognitoIdToken": []} in operation["security"]
+        for answer in GATEWAY_ANSWERS:
+            response = operation["responses"][str(answer.status)]
+            assert (
+                f'API Gateway\'s {answer.response_type} (`{{"message": "{answer.message}"}}`)'
+                in response["description"]
+            )
+            schema = response["content"]["application/json"]["schema"]
+            assert gateway_body in schema.get("anyOf", [schema]), (path, answer.status)
+    assert {"$ref": "#/components/schemas/ErrorBody"} in document["paths"]["/predict/batch"]["post"]["responses"][
+        "413"
+    ]["content"]["application/json"]["schema"]["anyOf"]
+
+
+def test_the_documented_gateway_answers_are_the_ones_the_local_api_gives() -> None:
+    local = {
+        e.response_type: e for e in vars(gateway_responses).values() if isinstance(e, gateway_responses.GatewayError)
+    }
+    emulated = [answer for answer in GATEWAY_ANSWERS if answer.response_type in local]
+    assert {a.response_type for a in emulated} == {"UNAUTHORIZED", "INVALID_API_KEY", "REQUEST_TOO_LARGE", "THROTTLED"}
+    for answer in emulated:
+        assert (local[answer.response_type].status, local[answer.response_type].message) == (
+            answer.status,
+            answer.message,
+        )
 
 
 def codes_in(description: str) -> list[str]:

@@ -4,56 +4,18 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
-import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from churn_api.budget import Deadline
 from churn_api.integrity import Expectations, sha256_hex
 from churn_api.preprocessing import TransformationStore
+from churn_local.tooling import deploy
 from churn_local.training import publish
+from tests.functional.conftest import PUBLISH_BUCKET as BUCKET
 from tests.template.conftest import load_template
-
-BUCKET = "churn-api-publish-test"
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[str]:
-    """Run moto's S3 server on a free port of 127.0.0.1; return its URL."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Point boto3 at the server the standard way (AWS_ENDPOINT_URL_S3) with fake credentials; make the bucket."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    s3 = boto3.client("s3")
-    if BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
-        s3.create_bucket(Bucket=BUCKET)
-    return s3
-
-
-@pytest.fixture
-def artifacts(trained_artifacts: Path, tmp_path: Path) -> Path:
-    """A private copy of the session's trained artifacts (tests may tamper with it)."""
-    folder = tmp_path / "artifacts"
-    shutil.copytree(trained_artifacts, folder)
-    return folder
 
 
 def printed_overrides(output: str) -> dict[str, str]:
@@ -70,10 +32,12 @@ def test_publish_uploads_under_the_content_digest_and_prints_parameters_the_temp
     values = printed_overrides(capsys.readouterr().out)
     digest = publish.read_artifacts(artifacts).digest
     keys = {o["Key"] for o in s3_env.list_objects_v2(Bucket=BUCKET, Prefix=f"churn-api/{digest}/")["Contents"]}
-    assert keys == {f"churn-api/{digest}/{name}" for name in publish.ARTIFACTS}
-    for name in publish.ARTIFACTS:
-        body = s3_env.get_object(Bucket=BUCKET, Key=f"churn-api/{digest}/{name}")["Body"].read()
-        assert body == (artifacts / name).read_bytes()
+    reference = (artifacts / "reference.json").read_bytes()
+    reference_key = f"churn-api/{digest}/reference-{sha256_hex(reference)[:16]}.json"
+    assert keys == {f"churn-api/{digest}/{name}" for name in publish.ARTIFACTS} | {reference_key}
+    uploaded = {f"churn-api/{digest}/{name}": (artifacts / name).read_bytes() for name in publish.ARTIFACTS}
+    for key, local in {**uploaded, reference_key: reference}.items():
+        assert s3_env.get_object(Bucket=BUCKET, Key=key)["Body"].read() == local, key
     assert values == {
         "EndpointName": "churn-xgboost",
         "TransformBucket": BUCKET,
@@ -81,6 +45,8 @@ def test_publish_uploads_under_the_content_digest_and_prints_parameters_the_temp
         "TransformSha256": sha256_hex((artifacts / "transformation.sav").read_bytes()),
         "FeatureSignature": trained_metadata["features"]["signature"],
         "ModelDataUrl": f"s3://{BUCKET}/churn-api/{digest}/model.tar.gz",
+        "ReferenceKey": reference_key,
+        "ReferenceSha256": sha256_hex(reference),
     }
     declared = load_template()["Parameters"]
     assert set(values) <= set(declared)
@@ -106,7 +72,7 @@ def test_publishing_again_uploads_nothing_and_prints_the_same_values(
     second = capsys.readouterr().out
     after = {o["Key"]: o["LastModified"] for o in s3_env.list_objects_v2(Bucket=BUCKET)["Contents"]}
     assert after == before
-    assert second.count(": already there") == 3 and ": uploaded" not in second
+    assert second.count(": already there") == 4 and ": uploaded" not in second
     assert printed_overrides(second) == printed_overrides(first)
 
 
@@ -176,34 +142,19 @@ def test_artifacts_that_do_not_belong_together_are_not_published(
     assert "Contents" not in s3_env.list_objects_v2(Bucket=BUCKET, Prefix="mismatch/")
 
 
-def test_the_values_can_be_saved_into_a_samconfig_environment_that_sam_cli_reads(
+def test_the_values_are_saved_per_environment_in_the_users_state_file_keeping_values_set_by_hand(
     s3_env: Any, artifacts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from samcli.lib.config.samconfig import SamConfig
-
-    from churn_local.constants import PROJECT_ROOT
-
-    config_path = tmp_path / "samconfig.toml"
-    shutil.copy(PROJECT_ROOT / "samconfig.toml", config_path)
-    argv = ["--bucket", BUCKET, "--artifacts", str(artifacts), "--samconfig", str(config_path)]
-    assert publish.main([*argv, "--samconfig-env", "prod"]) == 0
+    state = tmp_path / ".churn-api" / "deploy.toml"
+    argv = ["--bucket", BUCKET, "--artifacts", str(artifacts), "--state", str(state)]
+    assert publish.main([*argv, "--config-env", "production"]) == 0
     values = printed_overrides(capsys.readouterr().out)
-    deploy = SamConfig(str(tmp_path), "samconfig.toml").get_all(["deploy"], "parameters", env="prod")
-    saved = dict(pair.split("=", 1) for pair in shlex.split(deploy["parameter_overrides"]))
-    assert saved == values
-    # A new environment starts from the default one's settings, and the default one is left as it was.
-    assert deploy["capabilities"] == "CAPABILITY_IAM" and deploy["resolve_s3"] is True
-    assert SamConfig(str(tmp_path), "samconfig.toml").get_all(["global"], "parameters", env="prod") == {
-        "stack_name": "churn-api"
-    }
-    original = tomllib.loads((PROJECT_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
-    assert tomllib.loads(config_path.read_text(encoding="utf-8"))["default"] == original["default"]
-    # Publishing again keeps a value set by hand in the same environment.
-    by_hand = SamConfig(str(tmp_path), "samconfig.toml")
-    by_hand.put(
-        ["deploy"], "parameters", "parameter_overrides", deploy["parameter_overrides"] + " RequireApiKey=true", "prod"
-    )
-    by_hand.flush()
-    assert publish.main([*argv, "--samconfig-env", "prod"]) == 0
-    deploy = SamConfig(str(tmp_path), "samconfig.toml").get_all(["deploy"], "parameters", env="prod")
-    assert "RequireApiKey=true" in deploy["parameter_overrides"]
+    assert deploy.load_state(state) == {"production": values}
+    # A value set by hand in the same environment survives the next publish; another environment is its own.
+    state.write_text(state.read_text(encoding="utf-8") + 'RequireApiKey = "true"\n', encoding="utf-8")
+    assert publish.main([*argv, "--config-env", "production"]) == 0
+    assert publish.main([*argv, "--config-env", "dev", "--prefix", "dev"]) == 0
+    saved = deploy.load_state(state)
+    assert saved["production"] == {**values, "RequireApiKey": "true"}
+    assert saved["dev"]["TransformKey"].startswith("dev/")
+    assert state.read_text(encoding="utf-8").startswith("# Per-user deploy state")

@@ -17,6 +17,7 @@ from churn_local.constants import PROJECT_ROOT
 from churn_local.tooling import images
 from tests.template.conftest import (
     ACCOUNT_ID,
+    FUNCTION_ARN,
     PARAMETERS,
     REGION,
     expand,
@@ -45,10 +46,14 @@ ENDPOINT_KINDS = {
     "snapstart": "serverless",
     "provisioned": "external",
     "cognito": "external",
+    "capture": "real-time",
+    "canary": "serverless",
+    "all-at-once": "external",
 }
 EACH_OPTION = pytest.mark.parametrize("option", list(OPTIONS))
 # Actions AWS documents with no resource-level permissions, where "*" is the only resource IAM accepts.
 RESOURCELESS_ACTIONS = {"ecr:GetAuthorizationToken"}
+CAPTURE_OBJECTS = f"arn:aws:s3:::{PARAMETERS['TransformBucket']}/captured/churn/*"
 # A log group's ARN as GetAtt gives it ends in ":*" (its streams, which SageMaker names as it creates them).
 LOG_GROUP_STREAMS = re.compile(r"arn:aws:logs:[a-z0-9-]+:[0-9]{12}:log-group:[^*]+:\*")
 
@@ -242,7 +247,15 @@ def test_no_inline_iam_statement_grants_a_wildcard_except_where_aws_allows_no_re
                 if resource == "*":
                     assert action in RESOURCELESS_ACTIONS, (logical_id, action)
                 else:
-                    assert "*" not in resource or LOG_GROUP_STREAMS.fullmatch(resource), (logical_id, resource)
+                    # A log group's streams, or (the pre-traffic check) the churn function's versions: its own ARN
+                    # qualified by any version, as the check reads the version from the deployment.
+                    versions = action == "lambda:InvokeFunction" and resource == f"{FUNCTION_ARN}:*"
+                    # Data capture: the objects SageMaker names under the one prefix.
+                    captured = action == "s3:PutObject" and resource == CAPTURE_OBJECTS
+                    assert "*" not in resource or LOG_GROUP_STREAMS.fullmatch(resource) or versions or captured, (
+                        logical_id,
+                        resource,
+                    )
         for statement in resolved(deployed, role["Properties"]["AssumeRolePolicyDocument"])["Statement"]:
             assert statement["Principal"] != "*" and "AWS" not in statement["Principal"], logical_id
 
@@ -282,11 +295,15 @@ def test_without_either_the_function_is_invoked_unversioned_and_loads_lazily(opt
 
 
 def rule_holds(rule: dict[str, Any], values: dict[str, str]) -> bool:
-    """Evaluate a Rules entry made of Fn::Equals over parameters, as CloudFormation does before creating anything."""
+    """Evaluate a Rules entry made of Fn::Equals and Fn::Not over parameters, as CloudFormation does before creating
+    anything; parameters not in `values` take their defaults."""
+    values = {name: str(spec.get("Default", "")) for name, spec in load_template()["Parameters"].items()} | values
 
     def value(expression: Any) -> Any:
         if isinstance(expression, dict) and "Ref" in expression:
             return values[expression["Ref"]]
+        if isinstance(expression, dict) and "Fn::Not" in expression:
+            return not value(expression["Fn::Not"][0])
         if isinstance(expression, dict) and "Fn::Equals" in expression:
             left, right = (value(e) for e in expression["Fn::Equals"])
             return str(left) == str(right)

@@ -52,3 +52,21 @@ def test_sam_local_commands_read_the_env_file_which_only_sets_variables_the_temp
         for function, variables in overrides.items():
             declared = template["Resources"][function]["Properties"]["Environment"]["Variables"]
             assert set(variables) <= set(declared), (command, function)
+
+
+def test_the_production_environment_deploys_a_canary_and_the_dev_one_all_at_once(template: dict[str, Any]) -> None:
+    """Give each rollout environment the default's deploy settings and a DeploymentType the template accepts."""
+    from churn_local.tooling.deploy import samconfig_overrides
+
+    default = command_parameters("deploy")
+    expected = {"production": "Canary10Percent5Minutes", "dev": "AllAtOnce"}
+    for env, deployment_type in expected.items():
+        deploy = SamConfig(str(PROJECT_ROOT)).get_all(["deploy"], "parameters", env=env)
+        assert samconfig_overrides(PROJECT_ROOT / "samconfig.toml", env) == {"DeploymentType": deployment_type}
+        assert deployment_type in template["Parameters"]["DeploymentType"]["AllowedValues"]
+        for setting in ("capabilities", "confirm_changeset", "resolve_s3"):
+            assert deploy[setting] == default[setting], (env, setting)
+    assert SamConfig(str(PROJECT_ROOT)).get_all(["deploy"], "parameters", env="dev")["stack_name"] == "churn-api-dev"
+    # The default environment keeps the stack as it was: no CodeDeploy unless asked for.
+    assert "parameter_overrides" not in default
+    assert template["Parameters"]["DeploymentType"]["Default"] == "Direct"

@@ -73,9 +73,14 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def without_rollout(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Leave out what only a gradual deployment creates (the pre-traffic check: tests/template/test_rollout.py)."""
+    return {k: r for k, r in resources.items() if r.get("Condition") != "GradualDeployment"}
+
+
 def function_properties(expanded: dict[str, Any]) -> dict[str, Any]:
     """Return the properties of the one Lambda function, checking that it is the one."""
-    functions = resources_of_type(expanded, "AWS::Lambda::Function")
+    functions = without_rollout(resources_of_type(expanded, "AWS::Lambda::Function"))
     assert list(functions) == ["ChurnFunction"]
     properties: dict[str, Any] = functions["ChurnFunction"]["Properties"]
     return properties
@@ -275,7 +280,7 @@ def test_the_role_grants_only_the_endpoint_and_transformation_actions_plus_logs_
     expanded: dict[str, Any], deployed: IntrinsicResolver
 ) -> None:
     """Grant InvokeEndpoint and DescribeEndpoint on the one endpoint, GetObject on the one object, nothing else."""
-    roles = resources_of_type(expanded, "AWS::IAM::Role")
+    roles = without_rollout(resources_of_type(expanded, "AWS::IAM::Role"))
     # The model's role and API Gateway's logging role are checked in test_deployment_options.py.
     assert sorted(roles) == ["ApiGatewayLoggingRole", "ChurnFunctionRole", "ChurnModelRole"]
     assert function_properties(expanded)["Role"] == {"Fn::GetAtt": ["ChurnFunctionRole", "Arn"]}
@@ -372,6 +377,7 @@ def test_the_environment_comes_from_the_parameters_and_satisfies_the_functions_c
         "FEATURE_SIGNATURE": "",
         "TRANSFORM_BUCKET_OWNER": ACCOUNT_ID,
         "EAGER_INIT": "false",
+        "MODEL_DATA_URL": "",
     }
     assert Settings.from_env(variables) == Settings(
         endpoint_name=PARAMETERS["EndpointName"],
@@ -386,7 +392,7 @@ def test_the_environment_comes_from_the_parameters_and_satisfies_the_functions_c
 
 def test_the_functions_log_group_is_declared_with_a_retention(expanded: dict[str, Any]) -> None:
     """Own the function's log group so that its logs expire and leave with the stack."""
-    groups = resources_of_type(expanded, "AWS::Logs::LogGroup")
+    groups = without_rollout(resources_of_type(expanded, "AWS::Logs::LogGroup"))
     # The API's access log and the endpoint's log are checked in test_deployment_options.py.
     assert sorted(groups) == ["ChurnApiAccessLogGroup", "ChurnEndpointLogGroup", "ChurnFunctionLogGroup"]
     group = groups["ChurnFunctionLogGroup"]

@@ -1,14 +1,16 @@
 """Publish the trained artifacts to S3 under a content-addressed prefix and print the `sam deploy` parameters.
 
 Usage: ``python -m churn_local.training.publish --bucket BUCKET [--prefix churn-api] [--artifacts artifacts]
-[--endpoint-name churn-xgboost] [--existing-endpoint] [--samconfig-env default] [--samconfig samconfig.toml]``
+[--endpoint-name churn-xgboost] [--existing-endpoint] [--config-env default] [--state .churn-api/deploy.toml]``
 
 The three artifacts of one ``make train`` (transformation.sav, model.tar.gz, metadata.json) go to
 ``s3://BUCKET/PREFIX/<digest>/``, where the digest is derived from their sha256s: the same training always lands on
 the same keys, another training on other keys, and an object that exists is never overwritten (a conditional
 PUT, ``If-None-Match: *``, after a HEAD). Before anything is uploaded the pair is checked the way the deployed
 function checks it: the transformation loads with this scikit-learn and gives the features the model was trained
-on. Any S3 works through boto3's standard variables (``AWS_ENDPOINT_URL_S3``, ``AWS_PROFILE``...).
+on. Beside them goes reference.json (churn_local.training.reference_cases), the cases the pre-traffic check
+replays with the answers these artifacts give. Any S3 works through boto3's standard variables
+(``AWS_ENDPOINT_URL_S3``, ``AWS_PROFILE``...).
 """
 
 from __future__ import annotations
@@ -16,9 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import shlex
 import sys
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +30,9 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from churn_api.integrity import check_feature_signature, sha256_hex, unpickle_same_sklearn
 from churn_api.preprocessing import Transformation
-from churn_local.constants import METADATA_FILE, MODEL_ARCHIVE, PROJECT_ROOT, TRANSFORMATION_FILE
+from churn_local.constants import METADATA_FILE, MODEL_ARCHIVE, TRANSFORMATION_FILE
+from churn_local.tooling import deploy
+from churn_local.training import reference_cases
 
 ARTIFACTS = (TRANSFORMATION_FILE, MODEL_ARCHIVE, METADATA_FILE)
 DIGEST_LENGTH = 16
@@ -135,45 +137,32 @@ def parameters_for(artifacts: Artifacts, bucket: str, prefix: str) -> dict[str, 
     }
 
 
-def publish(artifacts: Artifacts, s3: Any, bucket: str, prefix: str) -> tuple[dict[str, str], dict[str, str]]:
-    """Upload the artifacts; return what happened to each key and the template parameters that pin them."""
+def reference_key(artifacts: Artifacts, prefix: str, reference: bytes) -> str:
+    """Return the reference cases' key beside the artifacts, addressed by their own content (events/ may change)."""
+    base = keys_of(artifacts, prefix)[TRANSFORMATION_FILE].rsplit("/", 1)[0]
+    return f"{base}/reference-{sha256_hex(reference)[:DIGEST_LENGTH]}.json"
+
+
+def publish(
+    artifacts: Artifacts, s3: Any, bucket: str, prefix: str, reference: bytes | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Upload the artifacts (and the reference cases); return what happened to each key and the parameters."""
     keys = keys_of(artifacts, prefix)
+    bodies = {keys[name]: artifacts.files[name] for name in ARTIFACTS}
+    extra: dict[str, str] = {}
+    if reference is not None:
+        bodies[reference_key(artifacts, prefix, reference)] = reference
+        extra = {"ReferenceKey": reference_key(artifacts, prefix, reference), "ReferenceSha256": sha256_hex(reference)}
     try:
         check_bucket(s3, bucket)
-        outcomes = {keys[name]: upload_once(s3, bucket, keys[name], artifacts.files[name]) for name in ARTIFACTS}
+        outcomes = {key: upload_once(s3, bucket, key, body) for key, body in bodies.items()}
     except NoCredentialsError as exc:
         raise PublishError(
             "no AWS credentials found: set AWS_PROFILE, or run `aws configure` / `aws sso login`"
         ) from exc
     except (ClientError, BotoCoreError) as exc:
         raise PublishError(f"S3 refused the upload: {exc}") from exc
-    return outcomes, parameters_for(artifacts, bucket, prefix)
-
-
-def overrides_text(parameters: Mapping[str, str]) -> str:
-    """Render parameters as `sam deploy --parameter-overrides` takes them (and samconfig stores them)."""
-    return " ".join(f"{name}={shlex.quote(value)}" for name, value in parameters.items())
-
-
-def save_to_samconfig(path: Path, env: str, parameters: Mapping[str, str]) -> None:
-    """Merge the parameters into `parameter_overrides` of one samconfig environment, with SAM CLI's own writer."""
-    from samcli.lib.config.samconfig import DEFAULT_ENV, SamConfig
-
-    # Read with tomllib: SamConfig.get_all hands out its live tables, merged with the global section.
-    existing = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    sections = existing.get(env, {})
-    deploy = dict(sections.get("deploy", {}).get("parameters", {}))
-    config = SamConfig(str(path.parent), path.name)
-    if env != DEFAULT_ENV and not deploy:
-        # A new environment starts from the default one's settings (stack name, capabilities, resolve_s3...).
-        default = existing.get(DEFAULT_ENV, {})
-        for command in ("global", "deploy"):
-            for key, value in default.get(command, {}).get("parameters", {}).items():
-                config.put([command], "parameters", key, value, env=env)
-    current = dict(pair.split("=", 1) for pair in shlex.split(str(deploy.get("parameter_overrides", ""))))
-    current.update(parameters)
-    config.put(["deploy"], "parameters", "parameter_overrides", overrides_text(current), env=env)
-    config.flush()
+    return outcomes, {**parameters_for(artifacts, bucket, prefix), **extra}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -190,8 +179,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="do not host the model in the stack: EndpointName names an endpoint that exists (no ModelDataUrl)",
     )
-    parser.add_argument("--samconfig-env", help="also save the parameters in this samconfig environment")
-    parser.add_argument("--samconfig", type=Path, default=PROJECT_ROOT / "samconfig.toml", help="%(default)s")
+    parser.add_argument(
+        "--config-env", help="also save the parameters for this samconfig environment in --state (`make deploy`)"
+    )
+    parser.add_argument(
+        "--state", type=Path, default=deploy.STATE_FILE, help="per-user, git-ignored (default: %(default)s)"
+    )
     return parser.parse_args(argv)
 
 
@@ -200,8 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         artifacts = read_artifacts(args.artifacts)
+        # The cases the pre-traffic check replays, scored with these artifacts (artifacts/reference.json).
+        reference = reference_cases.write(args.artifacts)
         s3 = boto3.session.Session().client("s3", config=S3_CONFIG)
-        outcomes, parameters = publish(artifacts, s3, args.bucket, args.prefix)
+        outcomes, parameters = publish(artifacts, s3, args.bucket, args.prefix, reference)
     except PublishError as exc:
         print(f"publish: {exc}", file=sys.stderr)
         return 1
@@ -210,10 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         del parameters["ModelDataUrl"]
     for key, outcome in outcomes.items():
         print(f"s3://{args.bucket}/{key}: {outcome}")
-    print("\nsam deploy --parameter-overrides " + overrides_text(parameters))
-    if args.samconfig_env:
-        save_to_samconfig(args.samconfig, args.samconfig_env, parameters)
-        print(f"\nsaved in {args.samconfig} [{args.samconfig_env}.deploy.parameters]: `make deploy` uses them")
+    print("\nsam deploy --parameter-overrides " + deploy.overrides_text(parameters))
+    if args.config_env:
+        deploy.save_parameters(args.state, args.config_env, parameters)
+        print(f"\nsaved in {args.state} [{args.config_env}] (yours alone, git-ignored): `make deploy` deploys them")
     return 0
 
 
