@@ -45,6 +45,7 @@ SAMCONFIG_ENV ?= default
 DRY_RUN ?=
 
 .PHONY: checkov publish deploy images score bench-bulk
+.PHONY: sam-local lambda-image dockerd dockerd-stop bench-sam-local
 .PHONY: help venv node lint format test test-unit test-functional test-template test-integration build validate train serve postman openapi bench bench-local load clean
 
 help: ## List the targets
@@ -154,6 +155,25 @@ publish: $(STAMP) ## Upload artifacts/ to s3://BUCKET/PREFIX/<sha256>/ (never ov
 deploy: $(STAMP) ## Check the published pins against artifacts/ and S3, then sam build + sam deploy (SAMCONFIG_ENV)
 	$(BIN)/python -m churn_local.tooling.deploy --config-env $(SAMCONFIG_ENV) --artifacts $(ARTIFACTS) \
 	  $(if $(DRY_RUN),--dry-run)
+
+# make sam-local: sam local start-api's port (0 = a free one, printed).
+SAM_LOCAL_PORT ?= 0
+
+dockerd: $(STAMP) ## Start this machine's dockerd for sam local unless one answers (no NAT, no forwarding); as root
+	$(BIN)/python -m churn_local.tooling.dockerd start
+
+dockerd-stop: $(STAMP) ## Stop the dockerd that make dockerd started (never another)
+	$(BIN)/python -m churn_local.tooling.dockerd stop
+
+lambda-image: dockerd ## Build the Lambda python3.13 image for sam local from Debian and PyPI, unless its tag exists
+	$(BIN)/python -m churn_local.tooling.lambda_image
+
+sam-local: lambda-image ## sam build, then sam local start-api in containers in front of the local stack
+	$(BIN)/sam build
+	$(BIN)/python -m churn_local.tooling.sam_local --port $(SAM_LOCAL_PORT) --artifacts $(ARTIFACTS)
+
+bench-sam-local: lambda-image ## make serve and make sam-local side by side: time to first answer, requests/s
+	$(BIN)/python -m benchmarks.sam_local
 
 clean: ## Remove build output and caches (keeps .venv and artifacts/)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
