@@ -13,7 +13,6 @@ import os
 import pickle
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 from collections import defaultdict
@@ -25,10 +24,12 @@ from benchmarks.warm import BUCKET, FUNCTION_ENV, KEY, route_event
 from churn_local.services.lambda_context import LambdaContext
 from churn_local.services.lambda_events import reference_payload
 from churn_local.services.lambda_runtime import (
+    daemon_port,
     lambda_runtime_environment,
     run_like_lambda,
     runner_paths,
     runtime_sdk_packages,
+    xray_daemon,
 )
 from churn_local.services.s3_server import s3_server_holding
 
@@ -94,12 +95,8 @@ def first_invocation() -> dict[str, Any]:
 def aws_stand_ins(saved: dict[str, Any]) -> Iterator[tuple[str, int]]:
     """Serve S3 (moto's server, holding the transformation) and an X-Ray daemon's socket; yield the URL and port."""
     # Stands in for Lambda's X-Ray daemon: the tracer's segments go to a socket nobody reads, as UDP allows.
-    with (
-        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon,
-        s3_server_holding(BUCKET, KEY, pickle.dumps(saved)) as url,
-    ):
-        daemon.bind(("127.0.0.1", 0))
-        yield url, daemon.getsockname()[1]
+    with xray_daemon() as daemon, s3_server_holding(BUCKET, KEY, pickle.dumps(saved)) as url:
+        yield url, daemon_port(daemon)
 
 
 def lambda_environment(build: Path, s3_url: str, daemon_port: int) -> dict[str, str]:

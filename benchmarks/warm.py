@@ -13,7 +13,6 @@ import io
 import json
 import os
 import pickle
-import socket
 import statistics
 import tempfile
 import time
@@ -34,7 +33,13 @@ from churn_local.constants import LOCAL_REGION
 from churn_local.services.lambda_context import LambdaContext
 from churn_local.services.lambda_events import api_event
 from churn_local.services.lambda_runner import InstantEndpoint
-from churn_local.services.lambda_runtime import UNUSABLE_CREDENTIALS, handler_environment, lambda_runtime_environment
+from churn_local.services.lambda_runtime import (
+    UNUSABLE_CREDENTIALS,
+    daemon_port,
+    handler_environment,
+    lambda_runtime_environment,
+    xray_daemon,
+)
 from churn_local.tooling.sam_expansion import default_threshold
 
 BATCH_SIZES = (1, 10, 100, 1_000, 10_000)
@@ -136,30 +141,29 @@ def function_container(saved: dict[str, Any], *, traced: bool = False) -> Iterat
     traced: in Lambda's environment with X-Ray on, as deployed, every request sampled (its segments go to a UDP
     socket nobody reads, as the X-Ray daemon's would); else with tracing off, as sam local runs it.
     """
-    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    daemon.bind(("127.0.0.1", 0))
     environment = dict(FUNCTION_ENV)
-    if traced:
-        del environment["POWERTOOLS_TRACE_DISABLED"]
-        lambda_env = lambda_runtime_environment(Path(tempfile.gettempdir()), daemon.getsockname()[1])
-        environment |= {k: v for k, v in lambda_env.items() if k != "PATH"}
-    previous = {k: os.environ.get(k) for k in environment}
-    os.environ.update(environment)
-    try:
-        with mock_aws(), daemon:
-            s3 = boto3.client("s3")
-            s3.create_bucket(Bucket=BUCKET)
-            s3.put_object(Bucket=BUCKET, Key=KEY, Body=pickle.dumps(saved))
-            import churn_api.app as app  # noqa: PLC0415 - after the environment is set, as Lambda would
+    with xray_daemon() as daemon:
+        if traced:
+            del environment["POWERTOOLS_TRACE_DISABLED"]
+            lambda_env = lambda_runtime_environment(Path(tempfile.gettempdir()), daemon_port(daemon))
+            environment |= {k: v for k, v in lambda_env.items() if k != "PATH"}
+        previous = {k: os.environ.get(k) for k in environment}
+        os.environ.update(environment)
+        try:
+            with mock_aws():
+                s3 = boto3.client("s3")
+                s3.create_bucket(Bucket=BUCKET)
+                s3.put_object(Bucket=BUCKET, Key=KEY, Body=pickle.dumps(saved))
+                import churn_api.app as app  # noqa: PLC0415 - after the environment is set, as Lambda would
 
-            app.predictor.scorer.client = InstantEndpoint()
-            yield app, s3
-    finally:
-        for k, v in previous.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+                app.predictor.scorer.client = InstantEndpoint()
+                yield app, s3
+        finally:
+            for k, v in previous.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
 
 def per_record(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dict[str, dict[str, float]]:

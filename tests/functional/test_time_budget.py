@@ -8,7 +8,6 @@ with the number of calls the budget arithmetic (churn_api.budget) allows.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from churn_local.services.http_server import free_port
 from churn_local.services.lambda_context import LambdaContext
 from churn_local.services.lambda_events import api_event, load_event, reference_payload
 from churn_local.training.transformation import dumps
@@ -210,9 +210,7 @@ def test_a_refused_connection_is_tried_twice_then_a_503_with_retry_after(servers
 
 def closed_port() -> str:
     """Return the URL of a port nothing listens on (connection refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 class Attempts:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 
 from churn_local.constants import PROJECT_ROOT
+from churn_local.services.http_server import free_port
 from churn_local.services.lambda_events import reference_payload
 from churn_local.training.reference_model import ReferenceModel
 from tests.integration.conftest import Stack, open_page, predict
@@ -129,9 +129,7 @@ def test_an_emptied_field_is_reported_as_required_by_the_api(page: Any) -> None:
 def test_the_api_query_parameter_points_the_page_at_another_api_and_an_unreachable_one_is_reported(
     chromium: Any, stack: Stack
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    closed = f"http://127.0.0.1:{free_port()}"
     context = chromium.new_context()
     try:
         tab = context.new_page()

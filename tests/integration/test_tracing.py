@@ -17,7 +17,13 @@ import pytest
 from churn_local.constants import PROJECT_ROOT
 from churn_local.services.lambda_context import LambdaContext
 from churn_local.services.lambda_events import api_event, reference_payload
-from churn_local.services.lambda_runtime import UNUSABLE_CREDENTIALS, handler_environment, lambda_runtime_environment
+from churn_local.services.lambda_runtime import (
+    UNUSABLE_CREDENTIALS,
+    daemon_port,
+    handler_environment,
+    lambda_runtime_environment,
+    xray_daemon,
+)
 from churn_local.services.s3_server import s3_server_holding
 from churn_local.services.sagemaker_endpoint import make_server
 
@@ -64,10 +70,9 @@ def received(daemon: socket.socket) -> list[dict[str, Any]]:
 
 def test_a_scored_customer_is_traced_with_its_s3_and_sagemaker_calls(aws_services: dict[str, str]) -> None:
     # GIVEN the function in Lambda's environment with X-Ray on and a sampled request, S3 and the endpoint local
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
-        daemon.bind(("127.0.0.1", 0))
+    with xray_daemon() as daemon:
         environment = {
-            **lambda_runtime_environment(PROJECT_ROOT / "src", daemon.getsockname()[1]),
+            **lambda_runtime_environment(PROJECT_ROOT / "src", daemon_port(daemon)),
             **aws_services,
             "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "src"), str(PROJECT_ROOT)]),
             **handler_environment(EndpointName=ENDPOINT, TransformBucket=BUCKET, TransformKey=KEY, LogLevel="WARNING"),

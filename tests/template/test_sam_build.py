@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import socket
 import sys
 from importlib.metadata import Distribution, distributions
 from pathlib import Path
@@ -23,12 +22,14 @@ from churn_local.services.lambda_events import api_event, reference_payload
 from churn_local.services.lambda_runtime import (
     RUNTIME_IMPORTS,
     UNUSABLE_CREDENTIALS,
+    daemon_port,
     handler_environment,
     lambda_runtime_environment,
     listed_packages,
     run_like_lambda,
     runner_paths,
     runtime_sdk_packages,
+    xray_daemon,
 )
 from churn_local.training.dataset import OBJ_COLS, as_payload
 from churn_local.training.transformation import dumps
@@ -232,11 +233,8 @@ def lambda_run(
         "unused": unused_subpackages(),
         "transformations": [str(path) for path in paths],
     }
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
-        # Stands in for the X-Ray daemon, which Lambda runs at AWS_XRAY_DAEMON_ADDRESS.
-        daemon.bind(("127.0.0.1", 0))
-        daemon.settimeout(5)
-        environment = {**LAMBDA_ENVIRONMENT, **lambda_runtime_environment(task_root, daemon.getsockname()[1])}
+    with xray_daemon(timeout_s=5) as daemon:
+        environment = {**LAMBDA_ENVIRONMENT, **lambda_runtime_environment(task_root, daemon_port(daemon))}
         report, _ = run_like_lambda(request, environment)
         segments = [line for line in daemon.recv(65536).decode().splitlines() if line.startswith("{")]
     report["segments"] = [json.loads(s) for s in segments]

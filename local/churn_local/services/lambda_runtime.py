@@ -7,12 +7,14 @@ function's variables as the template sets them, the runtime's own variables and 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import socket
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +98,17 @@ def listed_packages(path: Path) -> list[str]:
     """Read a package-per-line file (layer/unused-subpackages.txt), skipping comments and blanks."""
     lines = path.read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+@contextlib.contextmanager
+def xray_daemon(timeout_s: float | None = None) -> Iterator[socket.socket]:
+    """Stand in for the X-Ray daemon Lambda runs at AWS_XRAY_DAEMON_ADDRESS: a UDP socket on loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
+        daemon.bind(("127.0.0.1", 0))
+        daemon.settimeout(timeout_s)
+        yield daemon
+
+
+def daemon_port(daemon: socket.socket) -> int:
+    """Return the port the X-Ray daemon stand-in listens on."""
+    return int(daemon.getsockname()[1])
