@@ -15,7 +15,11 @@ import pytest
 from churn_local.services.lambda_events import EVENTS_DIR
 from tests.containers.conftest import SamLocalRun, in_process_answers, invoke, without_request_ids
 
-EVENTS = sorted(path for path in EVENTS_DIR.glob("*.json") if path.name != "env.json")
+# An event's prefix names its function: api-* and direct-* are ChurnFunction's, bulk-* BulkScoreFunction's (a
+# Distributed Map batch, tested with moto S3 in tests/functional/test_bulk_handler.py).
+FUNCTION_OF_PREFIX = {"api": "ChurnFunction", "direct": "ChurnFunction", "bulk": "BulkScoreFunction"}
+ALL_EVENTS = sorted(path for path in EVENTS_DIR.glob("*.json") if path.name != "env.json")
+EVENTS = [path for path in ALL_EVENTS if FUNCTION_OF_PREFIX[path.name.split("-")[0]] == "ChurnFunction"]
 # The S3 part of the load budget (README, "Failure modes"): 2 x (1 s connect + 2 s read) + backoff.
 S3_BUDGET_MS = 7000
 
@@ -32,7 +36,9 @@ def invoked(sam_run: SamLocalRun, trained_artifacts: Path) -> dict[str, tuple[An
 
 def test_every_event_is_in_events_and_has_an_answer(invoked: dict[str, tuple[Any, Any]]) -> None:
     # GIVEN the events a user passes to sam local invoke -e
-    # THEN there are both kinds (direct and API Gateway), and each got an answer from the container
+    # THEN each names its function by its prefix, ChurnFunction's are of both kinds (direct and API Gateway), and
+    # each got an answer from the container
+    assert {path.name.split("-")[0] for path in ALL_EVENTS} <= set(FUNCTION_OF_PREFIX)
     assert {name.split("-")[0] for name in invoked} == {"api", "direct"}
     assert all(container is not None for container, _ in invoked.values())
 
