@@ -27,7 +27,7 @@ from churn_api import budget
 from churn_api.budget import Deadline
 from churn_api.bulk import BatchEvent, BatchNotScored, json_lines_record, output_key, score_rows
 from churn_api.composition import churn_predictor, transformation_store
-from churn_api.config import ConfigError, Settings
+from churn_api.config import Settings, required
 from churn_api.errors import ApiError, ErrorReporter
 from churn_api.snapstart import fresh_session
 
@@ -39,15 +39,8 @@ WRITE_ATTEMPTS = 2
 WRITE_RESERVE_S = 9.0
 
 
-def _output_bucket() -> str:
-    bucket = os.environ.get("BULK_BUCKET", "").strip()
-    if not bucket:
-        raise ConfigError("environment variable BULK_BUCKET is required and is not set")
-    return bucket
-
-
 settings = Settings.from_env()
-output_bucket = _output_bucket()
+output_bucket = required(os.environ, "BULK_BUCKET")
 logger = Logger()
 reporter = ErrorReporter(logger, os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ChurnApi")
 session = fresh_session()

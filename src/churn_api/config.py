@@ -44,10 +44,10 @@ class Settings:
         """Build settings from the environment, failing fast on anything missing or invalid."""
         env = os.environ if environ is None else environ
         return cls(
-            endpoint_name=_required(env, "ENDPOINT_NAME"),
-            transform_bucket=_required(env, "TRANSFORM_BUCKET"),
-            transform_key=_required(env, "TRANSFORM_KEY"),
-            threshold=_threshold(_required(env, "THRESHOLD")),
+            endpoint_name=required(env, "ENDPOINT_NAME"),
+            transform_bucket=required(env, "TRANSFORM_BUCKET"),
+            transform_key=required(env, "TRANSFORM_KEY"),
+            threshold=_threshold(required(env, "THRESHOLD")),
             cors_allow_origins=_origins(env.get("CORS_ALLOW_ORIGINS", "")),
             enable_swagger=_flag(env, "ENABLE_SWAGGER"),
             endpoint_kind=_choice(env, "ENDPOINT_KIND", tuple(ENDPOINT_PAYLOAD_LIMITS), "external"),
@@ -58,7 +58,8 @@ class Settings:
         )
 
 
-def _required(env: Mapping[str, str], name: str) -> str:
+def required(env: Mapping[str, str], name: str) -> str:
+    """Return a variable's value, or raise ConfigError naming it when it is missing or blank."""
     value = env.get(name, "").strip()
     if not value:
         raise ConfigError(f"environment variable {name} is required and is not set")

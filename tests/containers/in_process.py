@@ -31,10 +31,9 @@ def main() -> None:
     parser.add_argument("events", nargs="+", type=Path)
     args = parser.parse_args()
     logging.disable(logging.CRITICAL)
-    settings = StackSettings(artifacts=args.artifacts)
-    published = publish.parameters_for(publish.read_artifacts(args.artifacts), settings.bucket, publish.DEFAULT_PREFIX)
+    parameters = StackSettings(artifacts=args.artifacts).served_parameters(publish.read_artifacts(args.artifacts))
     os.environ.update(local_aws_environment(args.s3, args.endpoint))
-    application = apigw.Application.from_template(TEMPLATE, settings.parameter_overrides(published), LOCAL_REGION)
+    application = apigw.Application.from_template(TEMPLATE, parameters, LOCAL_REGION)
     api = apigw.LocalApi(application, region=LOCAL_REGION)
     api.load({})
     container = api.containers[FUNCTION]

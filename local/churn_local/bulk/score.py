@@ -38,7 +38,7 @@ from churn_api.predictor import ChurnPredictor
 from churn_local.bulk import resume
 from churn_local.bulk.files import Chunk, FileError, Format, csv_header_bytes, format_of, output_bytes, reader_for
 from churn_local.bulk.progress import ProgressBar
-from churn_local.constants import DEFAULT_ARTIFACTS, LOCAL_REGION, TEMPLATE
+from churn_local.constants import DEFAULT_ARTIFACTS, TEMPLATE
 
 # A chunk's time budget is an API request's: the template's 25 s Timeout less the margin to answer.
 CHUNK_BUDGET_S = 25.0 - ANSWER_MARGIN_S
@@ -71,19 +71,17 @@ def local_stack_environment(
     parameters onto the function's variables as the stack's own expansion does.
     """
     from churn_local import apigw  # noqa: PLC0415 - SAM's translator loads only in this mode
+    from churn_local.services.lambda_runtime import handler_environment  # noqa: PLC0415
     from churn_local.stack.local_stack import StackSettings, local_aws_environment  # noqa: PLC0415
     from churn_local.training import publish  # noqa: PLC0415
 
     # samtranslator warns about feature toggles it has no configuration for, on every expansion.
     logging.getLogger("samtranslator").setLevel(logging.ERROR)
-    stack = StackSettings(artifacts=artifacts, template=template)
     try:
-        published = publish.parameters_for(publish.read_artifacts(artifacts), stack.bucket, publish.DEFAULT_PREFIX)
-        overrides = stack.parameter_overrides(published)
-        application = apigw.Application.from_template(template, overrides, region=LOCAL_REGION)
+        stack = StackSettings(artifacts=artifacts, template=template)
+        variables = handler_environment(template, **stack.served_parameters(publish.read_artifacts(artifacts)))
     except (publish.PublishError, apigw.TemplateError, OSError) as exc:
         raise NoModel(f"cannot score with what `make serve` serves from {artifacts}: {exc}") from exc
-    variables = {k: v for k, v in application.functions[FUNCTION].environment.items() if v is not None}
     return {**variables, **local_aws_environment(s3_url, endpoint_url)}
 
 

@@ -33,16 +33,19 @@ UNUSABLE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY":
 RUNNER = Path(__file__).with_name("lambda_runner.py")
 
 
-def handler_environment(**parameters: str) -> dict[str, str]:
-    """Return the function's variables as the template sets them from these parameters (the rest: defaults)."""
-    return dict(_template_environment(tuple(sorted({**LOCAL_PARAMETERS, **parameters}.items()))))
+def handler_environment(template: Path = TEMPLATE, **parameters: str) -> dict[str, str]:
+    """Return the API function's variables as the template sets them from these parameters (the rest: defaults).
+
+    Raises apigw.TemplateError when the template cannot be expanded with them.
+    """
+    return dict(_template_environment(template, tuple(sorted({**LOCAL_PARAMETERS, **parameters}.items()))))
 
 
 @functools.cache
-def _template_environment(parameters: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+def _template_environment(template: Path, parameters: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
     from churn_local.apigw.provider import Application  # noqa: PLC0415 - the SAM expansion, only when asked
 
-    (function,) = Application.from_template(TEMPLATE, dict(parameters)).functions.values()
+    (function,) = Application.from_template(template, dict(parameters), region=LOCAL_REGION).functions.values()
     return tuple((name, value) for name, value in function.environment.items() if value is not None)
 
 

@@ -98,6 +98,11 @@ class StackSettings:
             overrides["RequireApiKey"] = "true"
         return overrides
 
+    def served_parameters(self, artifacts: publish.Artifacts) -> dict[str, str]:
+        """Return the parameters `make serve` deploys the artifacts with (publish.read_artifacts checked them): pinned
+        at the content address `make publish` uploads them under, then parameter_overrides."""
+        return self.parameter_overrides(publish.parameters_for(artifacts, self.bucket, publish.DEFAULT_PREFIX))
+
 
 def needs_training(artifacts: Path) -> bool:
     """Tell whether any artifact the stack serves is missing."""
@@ -199,8 +204,7 @@ class LocalStack:
             artifacts = publish.read_artifacts(s.artifacts)
         except publish.PublishError as exc:
             raise StartupError(f"refusing to serve {s.artifacts}: {exc} (--retrain trains anew)") from exc
-
-        overrides = s.parameter_overrides(publish.parameters_for(artifacts, s.bucket, publish.DEFAULT_PREFIX))
+        overrides = s.served_parameters(artifacts)
         self.overrides = overrides
         if overrides.get("RequireApiKey") == "true" and not s.api_key:
             raise StartupError(f"RequireApiKey=true needs a key: pass --api-key KEY or set {API_KEY_VARIABLE}")
