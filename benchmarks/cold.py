@@ -9,12 +9,10 @@ without __pycache__, so every module is compiled from source, as on Lambda when 
 from __future__ import annotations
 
 import contextlib
-import os
 import pickle
 import re
 import shutil
 import statistics
-import subprocess
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,18 +30,10 @@ from churn_local.services.lambda_runtime import (
     xray_daemon,
 )
 from churn_local.services.s3_server import s3_server_holding
+from churn_local.tooling.sam_build import sam_build
 
 MODES = ("bare", "libraries", "lazy", "eager")
 IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
-
-
-def sam_build(root: Path, out: Path) -> Path:
-    """Build the function and the layer as `make build` does, into out; return out."""
-    env = {**os.environ, "PATH": f"{root / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}", "SAM_CLI_TELEMETRY": "0"}
-    command = [str(root / ".venv" / "bin" / "sam"), "build", "--no-cached", "--build-dir", str(out)]
-    subprocess.run(command + ["--template-file", str(root / "template.yaml")], cwd=root, env=env, check=True,
-                   capture_output=True, timeout=900)  # fmt: skip
-    return out
 
 
 def tree_size(root: Path) -> int:
@@ -112,7 +102,7 @@ def lambda_environment(build: Path, s3_url: str, daemon_port: int) -> dict[str, 
 def measure(root: Path, work: Path, saved: dict[str, Any], repeat: int = 5) -> dict[str, Any]:
     """Build, then time each mode's cold containers with and without bytecode; return the table."""
     work.mkdir(parents=True, exist_ok=True)
-    build = sam_build(root, work / "build")
+    build = sam_build(work / "build", root)
     bare_tree = without_bytecode(build, work / "no-bytecode")
     runtime = runtime_sdk_packages(work / "runtime")
     invocation = first_invocation()

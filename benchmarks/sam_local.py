@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import signal
 import subprocess
@@ -29,6 +28,7 @@ from typing import IO, Any
 from churn_local.constants import PROJECT_ROOT
 from churn_local.stack.serve import READY_LINE as SERVE_READY
 from churn_local.tooling import dockerd, lambda_image, sam_local
+from churn_local.tooling.sam_build import sam_build
 from churn_local.training import dataset
 from churn_local.training.train import train
 
@@ -105,10 +105,7 @@ def main() -> int:
         train(dataset.DATA_PATH, artifacts, seed=42)
         image_s = timed(lambda: lambda_image.ensure_image(lambda text: None))
         build = work / "build"
-        sam = [str(Path(sys.executable).with_name("sam")), "build", "--no-cached", "--build-dir", str(build)]
-        # The build's Makefiles find the venv's python3.13 first on PATH, as under make.
-        env = {**sam_local.sam_environment(), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-        build_s = timed(lambda: subprocess.run(sam, cwd=ROOT, env=env, check=True, capture_output=True))
+        build_s = timed(lambda: sam_build(build, ROOT))
         serve = [sys.executable, "-m", "churn_local.stack.serve", "--artifacts", str(artifacts), "--environments", "1"]
         serve += ["--api-port", "0", "--endpoint-port", "0", "--s3-port", "0"]
         local = [sys.executable, "-m", "churn_local.tooling.sam_local", "--artifacts", str(artifacts)]

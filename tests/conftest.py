@@ -27,6 +27,8 @@ def fitted_transformation(churn_frame: pd.DataFrame) -> dict[str, Any]:
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from churn_local.tooling.sam_build import SamBuildError  # noqa: E402
+from churn_local.tooling.sam_build import sam_build as build_with_sam  # noqa: E402
 from churn_local.training.train import train  # noqa: E402
 
 
@@ -43,3 +45,12 @@ def trained_metadata(trained_artifacts: Path) -> dict[str, Any]:
     """Return the parsed metadata.json of the session's trained model."""
     metadata: dict[str, Any] = json.loads((trained_artifacts / "metadata.json").read_text(encoding="utf-8"))
     return metadata
+
+
+@pytest.fixture(scope="session")
+def sam_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run `sam build` once for the session, as `make build` does, into a temporary folder; return that folder."""
+    try:
+        return build_with_sam(tmp_path_factory.mktemp("sam-build") / "build")
+    except SamBuildError as exc:
+        pytest.fail(str(exc))

@@ -90,15 +90,9 @@ def runtime_image() -> str:
 
 
 @pytest.fixture(scope="package")
-def sam_built(runtime_image: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Run `sam build` as `make sam-local` does, into a temporary folder; return that folder."""
-    build_dir = tmp_path_factory.mktemp("sam-local-build") / "build"
-    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", "SAM_CLI_TELEMETRY": "0"}
-    command = [str(VENV_BIN / "sam"), "build", "--no-cached", "--build-dir", str(build_dir)]
-    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
-    if done.returncode != 0:
-        pytest.fail(f"sam build failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return build_dir
+def sam_built(runtime_image: str, sam_build: Path) -> Path:
+    """Return the session's `sam build` output (tests/conftest.py), once a container runtime is there to run it."""
+    return sam_build
 
 
 def _drain(stream: Any, lines: list[str], urls: dict[str, str], ready: threading.Event) -> None:

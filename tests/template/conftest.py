@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -140,18 +139,3 @@ def pinned_requirements(path: Path) -> dict[str, str]:
 def normalized(name: str) -> str:
     """Normalise a distribution name as PEP 503 does (case, and runs of -_. as one -)."""
     return re.sub(r"[-_.]+", "-", name.strip()).lower()
-
-
-@pytest.fixture(scope="session")
-def sam_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Run `sam build` once, as `make build` does, into a temporary folder; return that folder."""
-    build_dir = tmp_path_factory.mktemp("sam-build") / "build"
-    # --no-cached: a clean build each run, and no .aws-sam/ cache written into the work tree.
-    command = [str(VENV_BIN / "sam"), "build", "--no-cached", "--build-dir", str(build_dir)]
-    command += ["--template-file", str(TEMPLATE_PATH)]
-    result = subprocess.run(
-        command, cwd=PROJECT_ROOT, env=sam_env(), capture_output=True, text=True, timeout=900, check=False
-    )
-    if result.returncode != 0:
-        pytest.fail(f"sam build failed ({result.returncode}):\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
-    return build_dir
