@@ -114,7 +114,7 @@ train: $(STAMP) ## Train the model on data/churn.txt into artifacts/
 	$(BIN)/python -m churn_local.training.train --out $(ARTIFACTS)
 
 openapi: $(STAMP) ## Regenerate docs/openapi.json from the handler and the model in artifacts/ (trained if missing)
-	$(BIN)/python -m churn_local.tooling.openapi --artifacts $(ARTIFACTS)
+	$(BIN)/python -m churn_local.openapi --artifacts $(ARTIFACTS)
 
 bench: $(STAMP) ## Benchmarks side by side: warm path, cold start, layer size, local stack (docs/performance.md)
 	$(BIN)/python -m benchmarks --environments $(or $(ENVIRONMENTS),1)
@@ -145,32 +145,32 @@ build: $(STAMP) ## sam build: the function and the scikit-learn layer into .aws-
 	$(BIN)/sam build
 
 images: $(STAMP) ## Regenerate template.yaml's XGBoost image mapping from ../shared/reference
-	$(BIN)/python -m churn_local.tooling.images --write
+	$(BIN)/python -m churn_local.template.images --write
 
 publish: $(STAMP) ## Upload artifacts/ to s3://BUCKET/PREFIX/<sha256>/ (never overwrites) and print the deploy parameters
 	@test -n "$(BUCKET)" || { echo "usage: make publish BUCKET=my-bucket [PREFIX=churn-api] [SAMCONFIG_ENV=default]"; exit 2; }
-	$(BIN)/python -m churn_local.training.publish --artifacts $(ARTIFACTS) --bucket $(BUCKET) --prefix $(PREFIX) \
+	$(BIN)/python -m churn_local.release.publish --artifacts $(ARTIFACTS) --bucket $(BUCKET) --prefix $(PREFIX) \
 	  --endpoint-name $(ENDPOINT_NAME) --config-env $(SAMCONFIG_ENV)
 
 deploy: $(STAMP) ## Check the published pins against artifacts/ and S3, then sam build + sam deploy (SAMCONFIG_ENV)
-	$(BIN)/python -m churn_local.tooling.deploy --config-env $(SAMCONFIG_ENV) --artifacts $(ARTIFACTS) \
+	$(BIN)/python -m churn_local.release.deploy --config-env $(SAMCONFIG_ENV) --artifacts $(ARTIFACTS) \
 	  $(if $(DRY_RUN),--dry-run)
 
 # make sam-local: sam local start-api's port (0 = a free one, printed).
 SAM_LOCAL_PORT ?= 0
 
 dockerd: $(STAMP) ## Start this machine's dockerd for sam local unless one answers (no NAT, no forwarding); as root
-	$(BIN)/python -m churn_local.tooling.dockerd start
+	$(BIN)/python -m churn_local.containers.dockerd start
 
 dockerd-stop: $(STAMP) ## Stop the dockerd that make dockerd started (never another)
-	$(BIN)/python -m churn_local.tooling.dockerd stop
+	$(BIN)/python -m churn_local.containers.dockerd stop
 
 lambda-image: dockerd ## Build the Lambda python3.13 image for sam local from Debian and PyPI, unless its tag exists
-	$(BIN)/python -m churn_local.tooling.lambda_image
+	$(BIN)/python -m churn_local.containers.lambda_image
 
 sam-local: lambda-image ## sam build, then sam local start-api in containers in front of the local stack
 	$(BIN)/sam build
-	$(BIN)/python -m churn_local.tooling.sam_local --port $(SAM_LOCAL_PORT) --artifacts $(ARTIFACTS)
+	$(BIN)/python -m churn_local.containers.sam_local --port $(SAM_LOCAL_PORT) --artifacts $(ARTIFACTS)
 
 bench-sam-local: lambda-image ## make serve and make sam-local side by side: time to first answer, requests/s
 	$(BIN)/python -m benchmarks.sam_local

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.warm import BUCKET, FUNCTION_ENV, KEY, route_event
-from churn_local.services.lambda_context import LambdaContext
-from churn_local.services.lambda_events import reference_payload
-from churn_local.services.lambda_runtime import (
+from churn_local.containers.sam_build import sam_build
+from churn_local.lambda_runtime.context import LambdaContext
+from churn_local.lambda_runtime.event_files import reference_payload
+from churn_local.lambda_runtime.runtime import (
     daemon_port,
     lambda_runtime_environment,
     run_like_lambda,
@@ -30,7 +31,6 @@ from churn_local.services.lambda_runtime import (
     xray_daemon,
 )
 from churn_local.services.s3_server import s3_server_holding
-from churn_local.tooling.sam_build import sam_build
 
 MODES = ("bare", "libraries", "lazy", "eager")
 IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from churn_local.constants import PROJECT_ROOT
+from churn_local.containers import dockerd, lambda_image, sam_local
+from churn_local.containers.sam_build import sam_build
 from churn_local.stack.serve import READY_LINE as SERVE_READY
-from churn_local.tooling import dockerd, lambda_image, sam_local
-from churn_local.tooling.sam_build import sam_build
 from churn_local.training import dataset
 from churn_local.training.train import train
 
@@ -108,7 +108,7 @@ def main() -> int:
         build_s = timed(lambda: sam_build(build, ROOT))
         serve = [sys.executable, "-m", "churn_local.stack.serve", "--artifacts", str(artifacts), "--environments", "1"]
         serve += ["--api-port", "0", "--endpoint-port", "0", "--s3-port", "0"]
-        local = [sys.executable, "-m", "churn_local.tooling.sam_local", "--artifacts", str(artifacts)]
+        local = [sys.executable, "-m", "churn_local.containers.sam_local", "--artifacts", str(artifacts)]
         local += ["--build-dir", str(build), "--env-vars", str(work / "env-vars.json")]
         figures: dict[str, dict[str, float]] = {}
         for name, command, ready in (

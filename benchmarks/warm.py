@@ -30,17 +30,17 @@ from churn_api.budget import Deadline
 from churn_api.models import MAX_BATCH_SIZE, Customer
 from churn_api.preprocessing import Transformation
 from churn_local.constants import LOCAL_REGION
-from churn_local.services.lambda_context import LambdaContext
-from churn_local.services.lambda_events import api_event
-from churn_local.services.lambda_runner import InstantEndpoint
-from churn_local.services.lambda_runtime import (
+from churn_local.lambda_runtime.context import LambdaContext
+from churn_local.lambda_runtime.event_files import api_event
+from churn_local.lambda_runtime.runner import InstantEndpoint
+from churn_local.lambda_runtime.runtime import (
     UNUSABLE_CREDENTIALS,
     daemon_port,
     handler_environment,
     lambda_runtime_environment,
     xray_daemon,
 )
-from churn_local.tooling.sam_expansion import default_threshold
+from churn_local.template.expansion import default_threshold
 
 BATCH_SIZES = (1, 10, 100, 1_000, 10_000)
 # The decision the deployed function makes: template.yaml's Threshold default.

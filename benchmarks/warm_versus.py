@@ -31,7 +31,7 @@ SIZES = (1, 1_000)
 def measure(artifacts: Path, calls: dict[int, int], traced: bool = False) -> dict[str, float]:
     """Time this process's churn_api handler (medians in ms); runs in the child."""
     from benchmarks import warm  # noqa: PLC0415 - after PYTHONPATH chose which churn_api
-    from churn_local.services.lambda_context import LambdaContext  # noqa: PLC0415
+    from churn_local.lambda_runtime.context import LambdaContext  # noqa: PLC0415
     from churn_local.training import dataset  # noqa: PLC0415
 
     saved = pickle.loads((artifacts / "transformation.sav").read_bytes())  # noqa: S301 - just trained

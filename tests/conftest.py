@@ -27,8 +27,8 @@ def fitted_transformation(churn_frame: pd.DataFrame) -> dict[str, Any]:
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from churn_local.tooling.sam_build import SamBuildError  # noqa: E402
-from churn_local.tooling.sam_build import sam_build as build_with_sam  # noqa: E402
+from churn_local.containers.sam_build import SamBuildError  # noqa: E402
+from churn_local.containers.sam_build import sam_build as build_with_sam  # noqa: E402
 from churn_local.training.train import train  # noqa: E402
 
 

@@ -28,3 +28,8 @@ LOCAL_STACK_NAME = "churn-api-local"
 
 # API Gateway's maximum integration timeout for a REST API (Developer Guide, "Amazon API Gateway quotas").
 INTEGRATION_TIMEOUT_S = 29.0
+
+
+def function_arn(function_name: str, region: str = LOCAL_REGION, account_id: str = LOCAL_ACCOUNT_ID) -> str:
+    """Return the unqualified ARN Lambda gives a function."""
+    return f"arn:aws:lambda:{region}:{account_id}:function:{function_name}"

@@ -1,4 +1,4 @@
-"""The function in SAM CLI's emulator: `sam build`, then `python -m churn_local.tooling.sam_local` as a subprocess.
+"""The function in SAM CLI's emulator: `sam build`, then `python -m churn_local.containers.sam_local` as a subprocess.
 
 Skipped, with the reason, only where no container runtime can start (no docker.io, not root); in CI (CI=true) that
 is a failure. One start-api for the whole session: the tests share its warm container and its local stack.
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from churn_local.constants import PROJECT_ROOT
-from churn_local.tooling import dockerd, lambda_image, sam_local
+from churn_local.containers import dockerd, lambda_image, sam_local
 from tests.containers.in_process import ANSWER
 
 VENV_BIN = Path(sys.executable).parent
@@ -106,8 +106,8 @@ def _drain(stream: Any, lines: list[str], urls: dict[str, str], ready: threading
 
 
 def start(build_dir: Path, artifacts: Path, env_vars: Path, extra: Sequence[str] = ()) -> SamLocalRun:
-    """Start `python -m churn_local.tooling.sam_local` and wait for its ready line."""
-    command = [sys.executable, "-m", "churn_local.tooling.sam_local", "--build-dir", str(build_dir)]
+    """Start `python -m churn_local.containers.sam_local` and wait for its ready line."""
+    command = [sys.executable, "-m", "churn_local.containers.sam_local", "--build-dir", str(build_dir)]
     command += ["--artifacts", str(artifacts), "--env-vars", str(env_vars), *extra]
     process = subprocess.Popen(
         command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True

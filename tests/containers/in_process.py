@@ -15,9 +15,10 @@ from pathlib import Path
 
 from churn_local import apigw
 from churn_local.constants import LOCAL_REGION, TEMPLATE
+from churn_local.containers.sam_local import FUNCTION
+from churn_local.release import pins
 from churn_local.stack.local_stack import StackSettings, local_aws_environment
-from churn_local.tooling.sam_local import FUNCTION
-from churn_local.training import publish
+from churn_local.template.provider import Application
 
 ANSWER = "answer: "
 
@@ -31,9 +32,9 @@ def main() -> None:
     parser.add_argument("events", nargs="+", type=Path)
     args = parser.parse_args()
     logging.disable(logging.CRITICAL)
-    parameters = StackSettings(artifacts=args.artifacts).served_parameters(publish.read_artifacts(args.artifacts))
+    parameters = StackSettings(artifacts=args.artifacts).served_parameters(pins.read_artifacts(args.artifacts))
     os.environ.update(local_aws_environment(args.s3, args.endpoint))
-    application = apigw.Application.from_template(TEMPLATE, parameters, LOCAL_REGION)
+    application = Application.from_template(TEMPLATE, parameters, LOCAL_REGION)
     api = apigw.LocalApi(application, region=LOCAL_REGION)
     api.load({})
     container = api.containers[FUNCTION]

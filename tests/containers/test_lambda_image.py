@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from churn_local.constants import PROJECT_ROOT
-from churn_local.tooling import dockerd, lambda_image, sam_local
+from churn_local.containers import dockerd, lambda_image, sam_local
 
 
 def pinned(name: str) -> str:

@@ -11,8 +11,8 @@ from samcli.lib.providers.sam_function_provider import SamFunctionProvider
 from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 
 from churn_local.constants import PROJECT_ROOT
-from churn_local.tooling import sam_local
-from churn_local.tooling.sam_expansion import default_threshold
+from churn_local.containers import sam_local
+from churn_local.template.expansion import default_threshold
 
 TEMPLATE = PROJECT_ROOT / "template.yaml"
 ENDPOINT_VARIABLES = {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL_SAGEMAKER"}
@@ -53,9 +53,9 @@ def test_the_endpoint_variables_are_absent_once_deployed(expanded_function: dict
 @pytest.fixture(scope="module")
 def expanded_function() -> dict[str, Any]:
     """Return ChurnFunction as CloudFormation's transforms make it."""
-    from churn_local.tooling import sam_expansion
+    from churn_local.template import expansion
 
-    expanded = sam_expansion.expand(sam_expansion.as_packaged(sam_expansion.load_template(TEMPLATE)), PARAMETERS)
+    expanded = expansion.expand(expansion.as_packaged(expansion.load_template(TEMPLATE)), PARAMETERS)
     return dict(expanded["Resources"][sam_local.FUNCTION])
 
 

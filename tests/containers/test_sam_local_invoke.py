@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from churn_local.services.lambda_events import EVENTS_DIR
+from churn_local.lambda_runtime.event_files import EVENTS_DIR
 from tests.containers.conftest import SamLocalRun, in_process_answers, invoke, without_request_ids
 
 # An event's prefix names its function: api-* and direct-* are ChurnFunction's, bulk-* BulkScoreFunction's (a

@@ -18,8 +18,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from churn_local.services.lambda_events import reference_payload
-from churn_local.tooling.sam_expansion import default_threshold
+from churn_local.lambda_runtime.event_files import reference_payload
+from churn_local.template.expansion import default_threshold
 from churn_local.training import dataset
 from tests.containers.conftest import SamLocalRun, without_request_ids
 

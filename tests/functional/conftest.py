@@ -19,9 +19,9 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
-from churn_local.services.lambda_context import LambdaContext
-from churn_local.services.lambda_events import api_event
-from churn_local.tooling.sam_expansion import default_threshold
+from churn_local.lambda_runtime.context import LambdaContext
+from churn_local.lambda_runtime.event_files import api_event
+from churn_local.template.expansion import default_threshold
 from churn_local.training.transformation import dumps
 
 BUCKET = "churn-api-test-artifacts"

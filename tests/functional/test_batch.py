@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import Stubber
 
 from churn_api.rules import MAX_BATCH_SIZE
-from churn_local.services.lambda_events import api_event, reference_payload
+from churn_local.lambda_runtime.event_files import api_event, reference_payload
 from tests.functional.conftest import THRESHOLD, answer, json_body, request
 
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024  # synchronous invocation request and response, Lambda quotas

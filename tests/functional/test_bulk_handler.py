@@ -13,8 +13,8 @@ import pytest
 from botocore.stub import Stubber
 
 from churn_api.bulk import BatchNotScored
-from churn_local.services.lambda_context import LambdaContext
-from churn_local.services.lambda_events import load_event
+from churn_local.lambda_runtime.context import LambdaContext
+from churn_local.lambda_runtime.event_files import load_event
 from tests.functional.conftest import THRESHOLD, answer
 
 BULK_BUCKET = "churn-api-bulk-test"

@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import Stubber
 
 from churn_api.contract import customer_schemas
-from churn_local.services.lambda_events import reference_payload
+from churn_local.lambda_runtime.event_files import reference_payload
 from tests.functional.conftest import answer, fresh_app, header, json_body, request, swagger_document
 
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024  # synchronous invocation request and response, Lambda quotas

@@ -7,6 +7,7 @@ with this venv (`VENV=...`, its stamp taken as up to date with `-o`) and S3 is m
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import boto3
 import pytest
 
 from churn_local.constants import PROJECT_ROOT
-from churn_local.tooling import deploy
+from churn_local.release import state
 from tests.functional.conftest import PUBLISH_BUCKET
 
 VENV = PROJECT_ROOT / ".venv"
@@ -76,15 +77,15 @@ def published(
     for env in ("default", "production"):
         args = ("publish", f"BUCKET={PUBLISH_BUCKET}", f"ARTIFACTS={artifacts}", f"SAMCONFIG_ENV={env}")
         outputs.append(make(fresh_copy, s3_server, *args))
-    state = (fresh_copy / deploy.STATE_FILE).read_text(encoding="utf-8")
-    return {"artifacts": artifacts, "results": outputs, "state": state, "s3": s3}
+    saved = (fresh_copy / state.STATE_FILE).read_text(encoding="utf-8")
+    return {"artifacts": artifacts, "results": outputs, "state": saved, "s3": s3}
 
 
 @pytest.fixture
 def with_pins(published: Any, fresh_copy: Path) -> Iterator[Path]:
     """The fresh copy with the published pins saved as `make publish` left them; cleaned of them afterwards."""
-    (fresh_copy / deploy.STATE_FILE).parent.mkdir(exist_ok=True)
-    (fresh_copy / deploy.STATE_FILE).write_text(published["state"], encoding="utf-8")
+    (fresh_copy / state.STATE_FILE).parent.mkdir(exist_ok=True)
+    (fresh_copy / state.STATE_FILE).write_text(published["state"], encoding="utf-8")
     yield fresh_copy
     git(fresh_copy, "clean", "-q", "-fdX")
 
@@ -94,13 +95,13 @@ def test_make_publish_leaves_the_clean_copy_clean_and_saves_the_pins_in_the_user
 ) -> None:
     assert [r.returncode for r in published["results"]] == [0, 0], [r.stderr for r in published["results"]]
     assert git(with_pins, "status", "--porcelain", "--untracked-files=all") == ""
-    saved = deploy.load_state(with_pins / deploy.STATE_FILE)
+    saved = state.load_state(with_pins / state.STATE_FILE)
     assert saved["default"]["TransformBucket"] == saved["production"]["TransformBucket"] == PUBLISH_BUCKET
-    assert git(with_pins, "check-ignore", str(deploy.STATE_FILE)).strip() == str(deploy.STATE_FILE)
+    assert git(with_pins, "check-ignore", str(state.STATE_FILE)).strip() == str(state.STATE_FILE)
 
 
 def test_make_deploy_on_a_fresh_copy_refuses_before_anything_is_published(clean_copy: Path, s3_server: str) -> None:
-    assert "churn_local.tooling.deploy --config-env default" in make(clean_copy, s3_server, "-n", "deploy").stdout
+    assert "churn_local.release.deploy --config-env default" in make(clean_copy, s3_server, "-n", "deploy").stdout
     result = make(clean_copy, s3_server, "deploy", "DRY_RUN=1")
     assert result.returncode != 0
     assert "no published artifacts for environment 'default'" in result.stderr
@@ -116,11 +117,11 @@ def test_make_deploy_passes_the_environments_settings_and_the_published_pins_to_
     assert result.returncode == 0, result.stderr
     build, sam_deploy = result.stdout.splitlines()[-2:]
     assert build == "sam build"
-    pins = deploy.load_state(with_pins / deploy.STATE_FILE)["production"]
-    expected = {**deploy.samconfig_overrides(with_pins / "samconfig.toml", "production"), **pins}
+    saved = state.load_state(with_pins / state.STATE_FILE)["production"]
+    expected = {**state.samconfig_overrides(with_pins / "samconfig.toml", "production"), **saved}
     assert expected["DeploymentType"] == "Canary10Percent5Minutes" and expected["ReferenceKey"]
-    assert sam_deploy == deploy.shlex.join(
-        ["sam", "deploy", "--config-env", "production", "--parameter-overrides", deploy.overrides_text(expected)]
+    assert sam_deploy == shlex.join(
+        ["sam", "deploy", "--config-env", "production", "--parameter-overrides", state.overrides_text(expected)]
     )
 
 
@@ -136,7 +137,7 @@ def test_make_deploy_passes_the_environments_settings_and_the_published_pins_to_
 def test_make_deploy_refuses_pins_that_are_not_the_local_artifacts(
     published: Any, with_pins: Path, s3_server: str, name: str, value: str, problem: str
 ) -> None:
-    deploy.save_parameters(with_pins / deploy.STATE_FILE, "default", {name: value})
+    state.save_parameters(with_pins / state.STATE_FILE, "default", {name: value})
     result = make(with_pins, s3_server, "deploy", "DRY_RUN=1", f"ARTIFACTS={published['artifacts']}")
     assert result.returncode != 0
     assert problem in result.stderr
@@ -146,7 +147,7 @@ def test_make_deploy_refuses_pins_that_are_not_the_local_artifacts(
 def test_make_deploy_refuses_when_s3_does_not_hold_the_pinned_bytes(
     published: Any, with_pins: Path, s3_server: str
 ) -> None:
-    model_url = deploy.load_state(with_pins / deploy.STATE_FILE)["default"]["ModelDataUrl"]
+    model_url = state.load_state(with_pins / state.STATE_FILE)["default"]["ModelDataUrl"]
     key = model_url.removeprefix(f"s3://{PUBLISH_BUCKET}/")
     held = published["s3"].get_object(Bucket=PUBLISH_BUCKET, Key=key)
     published["s3"].delete_object(Bucket=PUBLISH_BUCKET, Key=key)

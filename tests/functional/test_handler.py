@@ -17,8 +17,8 @@ import pytest
 from botocore.stub import Stubber
 
 from churn_api.config import ConfigError
-from churn_local.services.lambda_context import LambdaContext
-from churn_local.services.lambda_events import api_event, load_event, reference_payload
+from churn_local.lambda_runtime.context import LambdaContext
+from churn_local.lambda_runtime.event_files import api_event, load_event, reference_payload
 from tests.functional.conftest import BUCKET, ENDPOINT, KEY, THRESHOLD, S3Reads, answer, fresh_app
 
 PHONE = reference_payload()["Phone"]

@@ -14,8 +14,8 @@ from botocore.stub import Stubber
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from churn_local.services.lambda_context import LambdaContext
-from churn_local.services.lambda_events import api_event, load_event, reference_payload
+from churn_local.lambda_runtime.context import LambdaContext
+from churn_local.lambda_runtime.event_files import api_event, load_event, reference_payload
 from tests.functional.conftest import THRESHOLD, answer
 
 HUGE_INTEGER = "9" * 5_000

@@ -20,15 +20,15 @@ from churn_api.gateway_answers import GATEWAY_ANSWERS
 from churn_api.rules import MAX_BATCH_SIZE
 from churn_local.apigw import responses as gateway_responses
 from churn_local.constants import PROJECT_ROOT
-from churn_local.services.lambda_events import reference_payload
-from churn_local.tooling.openapi import DOCUMENT
+from churn_local.lambda_runtime.event_files import reference_payload
+from churn_local.openapi import DOCUMENT
 from tests.functional.conftest import fresh_app, swagger_document
 
 
 def test_the_checked_in_document_matches_what_the_code_generates(trained_artifacts: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ENDPOINT_", "TRANSFORM_", "CORS_", "ENABLE_"))}
     result = subprocess.run(
-        [sys.executable, "-m", "churn_local.tooling.openapi", "--check", "--artifacts", str(trained_artifacts)],
+        [sys.executable, "-m", "churn_local.openapi", "--check", "--artifacts", str(trained_artifacts)],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,

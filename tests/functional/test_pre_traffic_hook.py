@@ -23,7 +23,7 @@ from botocore.config import Config
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from churn_local.training import reference_cases
+from churn_local.release import reference_cases
 
 FUNCTION = "churn-api-ChurnFunction-abc"
 DEPLOYMENT = {"DeploymentId": "d-ABCDEF123", "LifecycleEventHookExecutionId": "hook-execution-1"}

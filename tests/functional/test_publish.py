@@ -12,8 +12,8 @@ import pytest
 from churn_api.budget import Deadline
 from churn_api.integrity import Expectations, sha256_hex
 from churn_api.preprocessing import TransformationStore
-from churn_local.tooling import deploy
-from churn_local.training import publish
+from churn_local.release import pins, publish
+from churn_local.release.state import load_state
 from tests.functional.conftest import PUBLISH_BUCKET as BUCKET
 from tests.template.conftest import load_template
 
@@ -30,12 +30,12 @@ def test_publish_uploads_under_the_content_digest_and_prints_parameters_the_temp
 ) -> None:
     assert publish.main(["--bucket", BUCKET, "--prefix", "churn-api", "--artifacts", str(artifacts)]) == 0
     values = printed_overrides(capsys.readouterr().out)
-    digest = publish.read_artifacts(artifacts).digest
+    digest = pins.read_artifacts(artifacts).digest
     keys = {o["Key"] for o in s3_env.list_objects_v2(Bucket=BUCKET, Prefix=f"churn-api/{digest}/")["Contents"]}
     reference = (artifacts / "reference.json").read_bytes()
     reference_key = f"churn-api/{digest}/reference-{sha256_hex(reference)[:16]}.json"
-    assert keys == {f"churn-api/{digest}/{name}" for name in publish.ARTIFACTS} | {reference_key}
-    uploaded = {f"churn-api/{digest}/{name}": (artifacts / name).read_bytes() for name in publish.ARTIFACTS}
+    assert keys == {f"churn-api/{digest}/{name}" for name in pins.ARTIFACTS} | {reference_key}
+    uploaded = {f"churn-api/{digest}/{name}": (artifacts / name).read_bytes() for name in pins.ARTIFACTS}
     for key, local in {**uploaded, reference_key: reference}.items():
         assert s3_env.get_object(Bucket=BUCKET, Key=key)["Body"].read() == local, key
     assert values == {
@@ -79,7 +79,7 @@ def test_publishing_again_uploads_nothing_and_prints_the_same_values(
 def test_an_existing_object_with_other_content_is_never_overwritten(
     s3_env: Any, artifacts: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    digest = publish.read_artifacts(artifacts).digest
+    digest = pins.read_artifacts(artifacts).digest
     squatted = f"squat/{digest}/model.tar.gz"
     s3_env.put_object(Bucket=BUCKET, Key=squatted, Body=b"someone else's model")
     assert publish.main(["--bucket", BUCKET, "--prefix", "squat", "--artifacts", str(artifacts)]) == 1
@@ -96,7 +96,7 @@ def test_the_conditional_put_refuses_an_object_that_appeared_after_the_head(s3_e
         raise s3_env.exceptions.ClientError({"Error": {"Code": "404"}}, "HeadObject")
 
     s3_env.head_object = head_sees_nothing
-    with pytest.raises(publish.PublishError, match="appeared while publishing"):
+    with pytest.raises(pins.PublishError, match="appeared while publishing"):
         publish.upload_once(s3_env, BUCKET, "race/object", b"second")
     assert s3_env.get_object(Bucket=BUCKET, Key="race/object")["Body"].read() == b"first"
 
@@ -149,12 +149,12 @@ def test_the_values_are_saved_per_environment_in_the_users_state_file_keeping_va
     argv = ["--bucket", BUCKET, "--artifacts", str(artifacts), "--state", str(state)]
     assert publish.main([*argv, "--config-env", "production"]) == 0
     values = printed_overrides(capsys.readouterr().out)
-    assert deploy.load_state(state) == {"production": values}
+    assert load_state(state) == {"production": values}
     # A value set by hand in the same environment survives the next publish; another environment is its own.
     state.write_text(state.read_text(encoding="utf-8") + 'RequireApiKey = "true"\n', encoding="utf-8")
     assert publish.main([*argv, "--config-env", "production"]) == 0
     assert publish.main([*argv, "--config-env", "dev", "--prefix", "dev"]) == 0
-    saved = deploy.load_state(state)
+    saved = load_state(state)
     assert saved["production"] == {**values, "RequireApiKey": "true"}
     assert saved["dev"]["TransformKey"].startswith("dev/")
     assert state.read_text(encoding="utf-8").startswith("# Per-user deploy state")

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from churn_local.lambda_runtime.context import LambdaContext
+from churn_local.lambda_runtime.event_files import api_event, load_event, reference_payload
 from churn_local.services.http_server import free_port
-from churn_local.services.lambda_context import LambdaContext
-from churn_local.services.lambda_events import api_event, load_event, reference_payload
 from churn_local.training.transformation import dumps
 from tests.functional.conftest import fresh_app
 

@@ -12,8 +12,8 @@ from churn_api.budget import Deadline
 from churn_api.errors import TransformationUnavailable
 from churn_api.integrity import Expectations, IntegrityError, feature_signature, sha256_hex
 from churn_api.preprocessing import Transformation, TransformationStore
-from churn_local.services.lambda_context import LambdaContext
-from churn_local.services.lambda_events import load_event
+from churn_local.lambda_runtime.context import LambdaContext
+from churn_local.lambda_runtime.event_files import load_event
 from churn_local.training.transformation import dumps
 from tests.functional.conftest import BUCKET, KEY, fresh_app
 

@@ -20,9 +20,9 @@ from churn_api.predictor import ChurnPredictor
 from churn_local.bulk import resume
 from churn_local.bulk.score import CHUNK_ATTEMPTS, BulkRun, ScoringStopped, local_stack_environment, predictor_from
 from churn_local.constants import PROJECT_ROOT, TEMPLATE
+from churn_local.lambda_runtime.context import LambdaContext
 from churn_local.services import faults
-from churn_local.services.lambda_context import LambdaContext
-from churn_local.tooling.sam_expansion import load_template
+from churn_local.template.expansion import load_template
 from churn_local.training import dataset
 from tests.integration.conftest import Stack, clean_environment, send
 from tests.integration.fault_answers import switch

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from churn_local.constants import PROJECT_ROOT
+from churn_local.lambda_runtime.event_files import reference_payload
 from churn_local.services.http_server import free_port
-from churn_local.services.lambda_events import reference_payload
 from churn_local.training.reference_model import ReferenceModel
 from tests.integration.conftest import Stack, open_page, predict
 

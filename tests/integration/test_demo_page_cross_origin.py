@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from churn_local.services.lambda_events import reference_payload
-from churn_local.tooling.sam_expansion import default_threshold
+from churn_local.lambda_runtime.event_files import reference_payload
+from churn_local.template.expansion import default_threshold
 from churn_local.training.reference_model import ReferenceModel
 from tests.integration.conftest import API_KEY, Stack, StaticSite, open_page, predict, send
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from churn_local.apigw.environments import ProcessContainers
-from churn_local.apigw.invoke import Outcome
-from churn_local.apigw.provider import FunctionSpec
 from churn_local.constants import INTEGRATION_TIMEOUT_S, LOCAL_REGION
-from churn_local.services.lambda_events import reference_payload
+from churn_local.lambda_runtime.environments import ProcessContainers
+from churn_local.lambda_runtime.event_files import reference_payload
+from churn_local.lambda_runtime.invoke import Outcome
+from churn_local.template.provider import FunctionSpec
 from tests.integration.conftest import Stack, assert_clean_stop, predict, serve_command, start_stack
 
 

@@ -35,8 +35,8 @@ from churn_api.errors import (
     TransformationUnavailable,
 )
 from churn_api.predictor import DEFAULT_CHUNK_ROWS, MAX_PARALLEL_CALLS
+from churn_local.lambda_runtime.event_files import reference_payload
 from churn_local.services import faults
-from churn_local.services.lambda_events import reference_payload
 from tests.integration.conftest import Reply, Stack, assert_clean_stop, predict, send, serve_command, start_stack
 from tests.integration.fault_answers import calls, fault_answer, internal_names, logged_failure, switch, timed
 

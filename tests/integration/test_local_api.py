@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from churn_local.constants import PROJECT_ROOT
+from churn_local.lambda_runtime.event_files import load_event, reference_payload
 from churn_local.services.http_server import free_port
-from churn_local.services.lambda_events import load_event, reference_payload
-from churn_local.tooling.sam_expansion import default_threshold
+from churn_local.template.expansion import default_threshold
 from churn_local.training.reference_model import ReferenceModel
 from tests.integration.conftest import (
     Stack,

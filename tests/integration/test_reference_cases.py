@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pre_traffic
 
-from churn_local.tooling.sam_expansion import default_threshold
-from churn_local.training import reference_cases
+from churn_local.release import reference_cases
+from churn_local.template.expansion import default_threshold
 from tests.integration.conftest import Stack, send
 
 

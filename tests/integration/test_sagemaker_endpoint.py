@@ -32,7 +32,7 @@ from churn_api.errors import ModelEndpointUnavailable, ModelError
 from churn_api.health import ReadinessCheck
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
-from churn_local.services.lambda_events import reference_payload
+from churn_local.lambda_runtime.event_files import reference_payload
 from churn_local.services.sagemaker_endpoint import EndpointServer, make_server
 from churn_local.training import dataset
 

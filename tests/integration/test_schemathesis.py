@@ -36,7 +36,7 @@ from schemathesis.core.failures import Failure
 from schemathesis.core.transport import Response
 
 from churn_local.constants import PROJECT_ROOT
-from churn_local.services.lambda_events import reference_payload
+from churn_local.lambda_runtime.event_files import reference_payload
 from tests.integration.conftest import Stack, send
 
 OPENAPI = PROJECT_ROOT / "docs" / "openapi.json"

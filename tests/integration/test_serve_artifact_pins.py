@@ -19,9 +19,9 @@ from sklearn.preprocessing import MinMaxScaler
 from churn_api.errors import TransformationUnavailable
 from churn_api.integrity import sha256_hex
 from churn_local.constants import LOCAL_ACCOUNT_ID, LOCAL_REGION, METADATA_FILE, PROJECT_ROOT, TRANSFORMATION_FILE
-from churn_local.services.lambda_events import reference_payload
+from churn_local.lambda_runtime.event_files import reference_payload
+from churn_local.release import pins, publish
 from churn_local.stack.local_stack import StackSettings
-from churn_local.training import publish
 from tests.integration.conftest import (
     Stack,
     assert_clean_stop,
@@ -44,12 +44,12 @@ def test_serve_publishes_the_artifacts_under_their_content_address_and_serves_th
     s3 = boto3.client(
         "s3", endpoint_url=stack.s3_url, region_name=LOCAL_REGION, aws_access_key_id="l", aws_secret_access_key="l"
     )
-    digest = publish.read_artifacts(trained_artifacts).digest
+    digest = pins.read_artifacts(trained_artifacts).digest
 
     listed = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
     served = re.search(r"s3://(\S+?)/(\S+)", "".join(stack.stdout))
 
-    assert listed == {f"{publish.DEFAULT_PREFIX}/{digest}/{name}" for name in publish.ARTIFACTS}
+    assert listed == {f"{publish.DEFAULT_PREFIX}/{digest}/{name}" for name in pins.ARTIFACTS}
     assert served is not None
     assert (served[1], served[2]) == (BUCKET, f"{publish.DEFAULT_PREFIX}/{digest}/{TRANSFORMATION_FILE}")
     body = s3.get_object(Bucket=BUCKET, Key=served[2], ExpectedBucketOwner=LOCAL_ACCOUNT_ID)["Body"].read()

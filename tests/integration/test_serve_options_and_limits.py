@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from churn_local.apigw.gateway import LAMBDA_REQUEST_LIMIT, MAX_BODY_BYTES
-from churn_local.services.lambda_events import reference_payload
+from churn_local.lambda_runtime.event_files import reference_payload
 from tests.integration.conftest import (
     API_KEY,
     Stack,

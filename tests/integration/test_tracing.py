@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from churn_local.constants import PROJECT_ROOT
-from churn_local.services.lambda_context import LambdaContext
-from churn_local.services.lambda_events import api_event, reference_payload
-from churn_local.services.lambda_runtime import (
+from churn_local.lambda_runtime.context import LambdaContext
+from churn_local.lambda_runtime.event_files import api_event, reference_payload
+from churn_local.lambda_runtime.runtime import (
     UNUSABLE_CREDENTIALS,
     daemon_port,
     handler_environment,

@@ -12,8 +12,8 @@ from samcli.lib.intrinsic_resolver.intrinsic_property_resolver import IntrinsicR
 from samcli.lib.intrinsic_resolver.intrinsics_symbol_table import IntrinsicsSymbolTable
 
 from churn_local.constants import PROJECT_ROOT
-from churn_local.tooling import sam_expansion
-from churn_local.tooling.sam_expansion import as_packaged, parameter_values
+from churn_local.template import expansion
+from churn_local.template.expansion import as_packaged, parameter_values
 
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
 VENV_BIN = PROJECT_ROOT / ".venv" / "bin"
@@ -59,13 +59,13 @@ def sam_env() -> dict[str, str]:
 
 def load_template() -> dict[str, Any]:
     """Parse template.yaml with SAM CLI's own loader, which turns !Ref/!Sub/!GetAtt into their long forms."""
-    return sam_expansion.load_template(TEMPLATE_PATH)
+    return expansion.load_template(TEMPLATE_PATH)
 
 
 def expand(overrides: dict[str, str]) -> dict[str, Any]:
     """Return the CloudFormation that CloudFormation's transforms make of template.yaml for these parameters."""
     source = as_packaged(load_template())
-    return sam_expansion.expand(source, overrides, sam_expansion.Deployment(REGION, ACCOUNT_ID, STACK_NAME))
+    return expansion.expand(source, overrides, expansion.Deployment(REGION, ACCOUNT_ID, STACK_NAME))
 
 
 def resolver_for(expanded: dict[str, Any], overrides: dict[str, str]) -> IntrinsicResolver:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import cold
-from churn_local.services.lambda_runtime import runtime_sdk_packages
+from churn_local.lambda_runtime.runtime import runtime_sdk_packages
 
 pytestmark = pytest.mark.slow
 

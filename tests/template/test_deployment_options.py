@@ -14,7 +14,7 @@ from samcli.lib.intrinsic_resolver.intrinsic_property_resolver import IntrinsicR
 
 from churn_api.config import ENDPOINT_PAYLOAD_LIMITS, Settings
 from churn_local.constants import PROJECT_ROOT
-from churn_local.tooling import images
+from churn_local.template import images
 from tests.template.conftest import (
     ACCOUNT_ID,
     FUNCTION_ARN,
@@ -404,8 +404,8 @@ def test_new_parameters_default_to_the_stack_as_it_was() -> None:
 
 @EACH_OPTION
 def test_the_local_stack_reads_every_option_and_gives_the_function_the_deployed_environment(option: str) -> None:
-    from churn_local.apigw.provider import Application
     from churn_local.constants import LOCAL_ACCOUNT_ID
+    from churn_local.template.provider import Application
 
     local = Application.from_template(PROJECT_ROOT / "template.yaml", parameters(option), region=REGION)
     deployed = environment(option)

@@ -18,8 +18,8 @@ from sklearn.preprocessing import OneHotEncoder
 
 from churn_api.models import Customer
 from churn_local.constants import PROJECT_ROOT
-from churn_local.services.lambda_events import api_event, reference_payload
-from churn_local.services.lambda_runtime import (
+from churn_local.lambda_runtime.event_files import api_event, reference_payload
+from churn_local.lambda_runtime.runtime import (
     RUNTIME_IMPORTS,
     UNUSABLE_CREDENTIALS,
     daemon_port,
@@ -49,7 +49,7 @@ UNZIPPED_QUOTA_BYTES = 250 * 1024 * 1024
 # PEP 552: the .pyc header's flags word; bit 0 = hash-based, bit 1 = check the source. 0b01 = unchecked hash.
 UNCHECKED_HASH_FLAGS = 0b01
 BUILD_ONLY_SUFFIXES = {".pyx", ".pxd", ".pxi", ".c", ".cpp", ".h", ".a", ".pyi"}
-# The runtime's SDK (churn_local.services.lambda_runtime.RUNTIME_IMPORTS) as distribution names.
+# The runtime's SDK (churn_local.lambda_runtime.runtime.RUNTIME_IMPORTS) as distribution names.
 RUNTIME_DISTRIBUTIONS = {"boto3", "botocore", "s3transfer", "urllib3", "jmespath", "python-dateutil", "six"}
 # The extras of shipped distributions that the code relies on: Powertools' Tracer needs its [tracer] extra.
 USED_EXTRAS = {"aws-lambda-powertools": {"tracer"}}

@@ -56,7 +56,7 @@ def test_sam_local_commands_read_the_env_file_which_only_sets_variables_the_temp
 
 def test_the_production_environment_deploys_a_canary_and_the_dev_one_all_at_once(template: dict[str, Any]) -> None:
     """Give each rollout environment the default's deploy settings and a DeploymentType the template accepts."""
-    from churn_local.tooling.deploy import samconfig_overrides
+    from churn_local.release.deploy import samconfig_overrides
 
     default = command_parameters("deploy")
     expected = {"production": "Canary10Percent5Minutes", "dev": "AllAtOnce"}

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from churn_local.constants import TEMPLATE
-from churn_local.tooling import images
+from churn_local.template import images
 
 
 def parameter_groups(template: dict[str, Any]) -> list[dict[str, Any]]:

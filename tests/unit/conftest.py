@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from churn_api.preprocessing import Transformation
-from churn_local.services.lambda_events import reference_payload
+from churn_local.lambda_runtime.event_files import reference_payload
 from churn_local.training.dataset import NUM_COLS
 from churn_local.training.transformation import fit_transformation
 

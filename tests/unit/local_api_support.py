@@ -6,8 +6,9 @@ import functools
 import json
 from typing import Any
 
-from churn_local.apigw import Application, HttpRequest, HttpResponse, LocalApi
+from churn_local.apigw import HttpRequest, HttpResponse, LocalApi
 from churn_local.constants import TEMPLATE
+from churn_local.template.provider import Application
 
 # What `make serve` passes for the parameters that have no default.
 PARAMETERS = {"EndpointName": "churn-xgboost", "TransformBucket": "churn-api-local"}

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from churn_local.apigw.events import HttpResponse, MalformedProxyResponse, RequestIds, build_event, translate_response
-from churn_local.services.lambda_context import LambdaContext
+from churn_local.lambda_runtime.context import LambdaContext
 from tests.unit.local_api_support import application, local_api, request
 
 PREDICT = application().api.methods[("/predict", "POST")]

@@ -21,7 +21,7 @@ from churn_api.budget import (
     S3_READ_TIMEOUT_S,
 )
 from churn_local.constants import INTEGRATION_TIMEOUT_S, PROJECT_ROOT
-from churn_local.tooling.sam_expansion import load_template
+from churn_local.template.expansion import load_template
 
 # Lambda's init phase (outside SnapStart's restore) is limited to 10 s (Lambda developer guide, "Lambda execution
 # environment lifecycle").

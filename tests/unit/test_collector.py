@@ -35,5 +35,5 @@ def test_the_entry_point_raises_the_young_generation_before_any_library_is_impor
 def test_training_and_publishing_keep_cpythons_collector() -> None:
     default = imported("json")["threshold"]  # CPython's own, in a fresh interpreter
     assert default != GC_YOUNG_THRESHOLD
-    for module in ("churn_local.training.train", "churn_local.training.publish"):
+    for module in ("churn_local.training.train", "churn_local.release.publish"):
         assert imported(module)["threshold"] == default, module

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from churn_api.contract import categories_of, customer_schemas, with_categories
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
-from churn_local.services.lambda_events import reference_payload
+from churn_local.lambda_runtime.event_files import reference_payload
 
 
 def document() -> dict[str, Any]:

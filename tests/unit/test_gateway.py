@@ -20,7 +20,7 @@ from churn_api.gateway import (
     request_id_of,
     with_canonical_media_type,
 )
-from churn_local.services.lambda_events import load_event, reference_payload
+from churn_local.lambda_runtime.event_files import load_event, reference_payload
 
 
 def test_a_rest_proxy_event_is_recognised() -> None:

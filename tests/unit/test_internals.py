@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from churn_api.internals import MODEL_SLOTS, EventClassResolver, case_insensitive_copy, model_assembler
 from churn_api.models import Customer
-from churn_local.services.lambda_context import LambdaContext
-from churn_local.services.lambda_events import load_event, reference_payload
+from churn_local.lambda_runtime.context import LambdaContext
+from churn_local.lambda_runtime.event_files import load_event, reference_payload
 
 # -- pydantic ---------------------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from churn_local.apigw import TemplateError
+from churn_local.template.provider import TemplateError
 from tests.unit.local_api_support import KEY, ORIGIN, application, local_api, recorder, request
 
 USER_POOL = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_Example"

@@ -10,7 +10,7 @@ import pytest
 
 from churn_local.apigw.events import RequestIds, build_event, lambda_payload_over, lambda_payload_size
 from churn_local.apigw.gateway import LAMBDA_REQUEST_LIMIT, LAMBDA_RESPONSE_LIMIT, TokenBucket
-from churn_local.services.lambda_context import LambdaContext
+from churn_local.lambda_runtime.context import LambdaContext
 from tests.unit.local_api_support import application, local_api, message, recorder, request
 
 # -- throttling --------------------------------------------------------------------------------------------------

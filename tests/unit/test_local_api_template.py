@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from churn_local.apigw import TemplateError
-from churn_local.apigw.invoke import function_environment
 from churn_local.constants import PROJECT_ROOT
+from churn_local.lambda_runtime.invoke import function_environment
+from churn_local.template.provider import TemplateError
 from tests.unit.local_api_support import FUNCTION, ORIGIN, application
 
 # Swagger UI serves the OpenAPI document; Powertools leaves its own route out of it.

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from churn_api.models import Customer, Prediction
-from churn_local.services.lambda_events import reference_payload
+from churn_local.lambda_runtime.event_files import reference_payload
 
 NUMERIC = ["Account Length", "VMail Message", "Day Mins", "Day Calls", "Night Charge", "CustServ Calls"]
 

@@ -17,7 +17,7 @@ from churn_api.errors import InvalidRequest, ModelError
 from churn_api.models import Customer
 from churn_api.predictor import ChurnPredictor, chunk
 from churn_api.preprocessing import Transformation
-from churn_local.services.lambda_events import reference_payload
+from churn_local.lambda_runtime.event_files import reference_payload
 from churn_local.training.dataset import NUM_COLS
 
 

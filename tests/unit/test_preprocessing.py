@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
-from churn_local.services.lambda_events import reference_payload
+from churn_local.lambda_runtime.event_files import reference_payload
 from churn_local.training.dataset import NUM_COLS, OBJ_COLS
 from tests.unit.conftest import small_payloads
 

@@ -17,7 +17,7 @@ from churn_api import budget, compiled, models
 from churn_api.budget import Deadline, within
 from churn_api.compiled import float_rows
 from churn_api.models import BatchRequest, Customer, PlainestFirst, customers_from
-from churn_local.services.lambda_events import reference_payload
+from churn_local.lambda_runtime.event_files import reference_payload
 
 FIELDS = list(reference_payload())
 # Values around every rule of the fields: types, signs, spaces, digits that are not ASCII, limits, rounding.

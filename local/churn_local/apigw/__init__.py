@@ -1,13 +1,12 @@
-"""The local API Gateway: serve the template's REST API in-process, like `sam local start-api` without Docker.
+"""The local API Gateway: the template's REST API served over HTTP in-process, answering as API Gateway does.
 
-provider (what SAM decided, read from the expanded template) -> gateway (API Gateway's checks, in order) ->
-events (the proxy event and response) / responses (API Gateway's own answers) -> invoke (the warm container,
-timeouts) ; server (HTTP).
+gateway (API Gateway's checks, in order, on what churn_local.template.provider read from the template) -> events
+(the proxy event and response) / responses (API Gateway's own answers) -> the Lambda stand-in
+(churn_local.lambda_runtime); server (HTTP).
 """
 
 from churn_local.apigw.events import HttpRequest, HttpResponse
 from churn_local.apigw.gateway import LocalApi
-from churn_local.apigw.provider import Application, TemplateError
 from churn_local.apigw.server import make_server
 
-__all__ = ["Application", "HttpRequest", "HttpResponse", "LocalApi", "TemplateError", "make_server"]
+__all__ = ["HttpRequest", "HttpResponse", "LocalApi", "make_server"]

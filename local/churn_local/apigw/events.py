@@ -19,8 +19,8 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from churn_local.apigw.provider import Method, RestApi, short_id
 from churn_local.constants import LOCAL_ACCOUNT_ID
+from churn_local.template.provider import Method, RestApi, short_id
 
 DEFAULT_PORT = 3000
 # Top-level keys a REST API accepts in a proxy response. Any other key makes a REST API (unlike an HTTP API) answer

@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import unquote
 
 from churn_local.apigw import responses
-from churn_local.apigw.environments import ProcessContainers
 from churn_local.apigw.events import (
     ApiKey,
     HttpRequest,
@@ -33,15 +32,16 @@ from churn_local.apigw.events import (
     lambda_payload_over,
     translate_response,
 )
-from churn_local.apigw.invoke import (
+from churn_local.constants import INTEGRATION_TIMEOUT_S, LOCAL_REGION
+from churn_local.lambda_runtime.environments import ProcessContainers
+from churn_local.lambda_runtime.invoke import (
     FunctionContainer,
     Handler,
     Outcome,
     function_environment,
     import_handler,
 )
-from churn_local.apigw.provider import Application, Method
-from churn_local.constants import INTEGRATION_TIMEOUT_S, LOCAL_REGION
+from churn_local.template.provider import Application, Method
 
 log = logging.getLogger(__name__)
 

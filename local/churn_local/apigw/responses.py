@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from churn_local.apigw.events import HttpRequest, HttpResponse, RequestIds
-from churn_local.apigw.provider import Method, RestApi, TemplateError
+from churn_local.template.provider import Method, RestApi, TemplateError
 
 
 @dataclass(frozen=True)

@@ -70,17 +70,17 @@ def local_stack_environment(
     The artifacts are checked as `make serve` checks them, and pinned the way it publishes them; the template maps the
     parameters onto the function's variables as the stack's own expansion does.
     """
-    from churn_local import apigw  # noqa: PLC0415 - SAM's translator loads only in this mode
-    from churn_local.services.lambda_runtime import handler_environment  # noqa: PLC0415
+    from churn_local.lambda_runtime.runtime import handler_environment  # noqa: PLC0415
+    from churn_local.release import pins  # noqa: PLC0415
     from churn_local.stack.local_stack import StackSettings, local_aws_environment  # noqa: PLC0415
-    from churn_local.training import publish  # noqa: PLC0415
+    from churn_local.template.provider import TemplateError  # noqa: PLC0415 - SAM's translator loads only in this mode
 
     # samtranslator warns about feature toggles it has no configuration for, on every expansion.
     logging.getLogger("samtranslator").setLevel(logging.ERROR)
     try:
         stack = StackSettings(artifacts=artifacts, template=template)
-        variables = handler_environment(template, **stack.served_parameters(publish.read_artifacts(artifacts)))
-    except (publish.PublishError, apigw.TemplateError, OSError) as exc:
+        variables = handler_environment(template, **stack.served_parameters(pins.read_artifacts(artifacts)))
+    except (pins.PublishError, TemplateError, OSError) as exc:
         raise NoModel(f"cannot score with what `make serve` serves from {artifacts}: {exc}") from exc
     return {**variables, **local_aws_environment(s3_url, endpoint_url)}
 

@@ -1,1 +1,1 @@
-"""Local stand-ins for the AWS services: SageMaker endpoint, XGBoost container, S3, faults."""
+"""The AWS stand-ins: the SageMaker endpoint with its XGBoost container, S3, their faults and their HTTP server."""

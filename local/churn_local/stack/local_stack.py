@@ -25,9 +25,9 @@ from churn_local.constants import (
     MODEL_ARCHIVE,
     TEMPLATE,
 )
+from churn_local.release import pins, publish
 from churn_local.services import faults
 from churn_local.services.http_server import DEFAULT_IDLE_TIMEOUT_S, free_port
-from churn_local.training import publish
 
 log = logging.getLogger(__name__)
 # The variable `--api-key` falls back to, so a key need not appear in the shell history or the process list.
@@ -98,10 +98,10 @@ class StackSettings:
             overrides["RequireApiKey"] = "true"
         return overrides
 
-    def served_parameters(self, artifacts: publish.Artifacts) -> dict[str, str]:
-        """Return the parameters `make serve` deploys the artifacts with (publish.read_artifacts checked them): pinned
+    def served_parameters(self, artifacts: pins.Artifacts) -> dict[str, str]:
+        """Return the parameters `make serve` deploys the artifacts with (pins.read_artifacts checked them): pinned
         at the content address `make publish` uploads them under, then parameter_overrides."""
-        return self.parameter_overrides(publish.parameters_for(artifacts, self.bucket, publish.DEFAULT_PREFIX))
+        return self.parameter_overrides(pins.parameters_for(artifacts, self.bucket, publish.DEFAULT_PREFIX))
 
 
 def needs_training(artifacts: Path) -> bool:
@@ -193,6 +193,7 @@ class LocalStack:
 
     def _start(self) -> None:
         from churn_local import apigw
+        from churn_local.template.provider import Application, TemplateError
 
         s = self.settings
         check_port_free(s.host, s.api_port, "local API", "--api-port")
@@ -201,8 +202,8 @@ class LocalStack:
         ensure_artifacts(s, self.say)
         # Checked as `make publish` checks them before uploading: a set the function would refuse never starts.
         try:
-            artifacts = publish.read_artifacts(s.artifacts)
-        except publish.PublishError as exc:
+            artifacts = pins.read_artifacts(s.artifacts)
+        except pins.PublishError as exc:
             raise StartupError(f"refusing to serve {s.artifacts}: {exc} (--retrain trains anew)") from exc
         overrides = s.served_parameters(artifacts)
         self.overrides = overrides
@@ -213,8 +214,8 @@ class LocalStack:
         try:
             # The template maps its parameters onto the function's environment and the API's settings, as `sam
             # local start-api --parameter-overrides` would.
-            application = apigw.Application.from_template(s.template, overrides, region=LOCAL_REGION)
-        except (OSError, apigw.TemplateError) as exc:
+            application = Application.from_template(s.template, overrides, region=LOCAL_REGION)
+        except (OSError, TemplateError) as exc:
             raise StartupError(f"cannot serve {s.template}: {exc}") from exc
         api = apigw.LocalApi(
             application,
@@ -326,7 +327,7 @@ class LocalStack:
         self._serve(front, "s3-faults")
         return str(front.url)
 
-    def _publish(self, artifacts: publish.Artifacts) -> None:
+    def _publish(self, artifacts: pins.Artifacts) -> None:
         import boto3
 
         # Straight to moto: the S3 faults are for the function, not for setting the stack up.
@@ -334,7 +335,7 @@ class LocalStack:
         s3.create_bucket(Bucket=self.settings.bucket)
         try:
             publish.publish(artifacts, s3, self.settings.bucket, publish.DEFAULT_PREFIX)
-        except publish.PublishError as exc:
+        except pins.PublishError as exc:
             raise StartupError(f"cannot publish to the local S3: {exc}") from exc
 
     def stop(self) -> None:

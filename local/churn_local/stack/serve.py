@@ -35,7 +35,7 @@ from churn_local.stack.local_stack import (
     StartupError,
     local_aws_environment,
 )
-from churn_local.tooling.sam_expansion import default_threshold
+from churn_local.template.expansion import default_threshold
 
 REFERENCE_PAYLOAD = PROJECT_ROOT / "events" / "direct-reference.json"
 # Tests wait for this line; it also carries the real URLs when ports were chosen by the system (port 0).

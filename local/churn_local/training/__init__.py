@@ -1,1 +1,1 @@
-"""Train the model and publish its artifacts: data set, transformation, XGBoost, report, S3."""
+"""Train the model: the data set, the transformation, XGBoost, the report, the reference model tests score against."""

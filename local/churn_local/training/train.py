@@ -78,7 +78,7 @@ from churn_local.constants import (
     TRANSFORMATION_FILE,
     XGBOOST_IMAGE_VERSION,
 )
-from churn_local.tooling.sam_expansion import default_threshold
+from churn_local.template.expansion import default_threshold
 from churn_local.training import dataset, report
 from churn_local.training.transformation import dumps, fit_transformation
 

@@ -6,7 +6,7 @@ the container stays on the daemon's default bridge and SAM CLI reaches the runti
 on 127.0.0.1. The daemon therefore keeps its own bridge, but with `--iptables=false --ip-forward=false`: no NAT and no
 routing, so a container reaches this machine's bridge address and nothing beyond it.
 
-    python -m churn_local.tooling.dockerd start|stop|status
+    python -m churn_local.containers.dockerd start|stop|status
 """
 
 from __future__ import annotations
@@ -146,7 +146,9 @@ def _is_dockerd(pid: int) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Start, stop or report on the daemon."""
-    parser = argparse.ArgumentParser(prog="python -m churn_local.tooling.dockerd", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m churn_local.containers.dockerd", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("action", choices=("start", "stop", "status"))
     action = parser.parse_args(argv).action
     try:

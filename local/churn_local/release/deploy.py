@@ -7,7 +7,7 @@ that belong to the artifacts in ``artifacts/`` (and S3 holds those bytes), then 
 --config-env ENV --parameter-overrides ...``: the environment's own overrides from the tracked samconfig.toml
 (e.g. ``DeploymentType``), then the saved ones.
 
-Usage: ``python -m churn_local.tooling.deploy [--config-env default] [--artifacts artifacts]
+Usage: ``python -m churn_local.release.deploy [--config-env default] [--artifacts artifacts]
 [--state .churn-api/deploy.toml] [--samconfig samconfig.toml] [--no-s3-check] [--dry-run]``
 """
 
@@ -17,63 +17,24 @@ import argparse
 import shlex
 import subprocess
 import sys
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-import tomlkit
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
-STATE_FILE = Path(".churn-api") / "deploy.toml"
-STATE_HEADER = (
-    "Per-user deploy state, written by `make publish` and read by `make deploy`; git-ignored, never commit it.\n"
-    "One table per samconfig environment; a parameter added here by hand is kept by the next `make publish`."
-)
+from churn_api.integrity import sha256_hex
+from churn_local.constants import MODEL_ARCHIVE, TRANSFORMATION_FILE
+from churn_local.release import pins, reference_cases
+from churn_local.release.publish import S3_CONFIG
+from churn_local.release.state import STATE_FILE, load_state, overrides_text, samconfig_overrides
+
 # What a deployment of published artifacts cannot do without: the guard refuses a state that lacks one.
 REQUIRED = ("TransformBucket", "TransformKey", "TransformSha256")
 
 
 class DeployError(RuntimeError):
     """The deploy would not deploy what was published; the message says what to do."""
-
-
-def load_state(path: Path) -> dict[str, dict[str, str]]:
-    """Return the saved parameters of every environment (none when the file does not exist)."""
-    if not path.is_file():
-        return {}
-    tables = tomllib.loads(path.read_text(encoding="utf-8"))
-    return {env: {name: str(value) for name, value in table.items()} for env, table in tables.items()}
-
-
-def save_parameters(path: Path, env: str, parameters: Mapping[str, str]) -> dict[str, str]:
-    """Merge parameters into one environment's table (keeping the others and any set by hand); return the table."""
-    document = tomlkit.parse(path.read_text(encoding="utf-8")) if path.is_file() else tomlkit.document()
-    if not document.body:
-        for line in STATE_HEADER.splitlines():
-            document.add(tomlkit.comment(line))
-    table = document.get(env)
-    if table is None:
-        table = tomlkit.table()
-        document.add(env, table)
-    for name, value in parameters.items():
-        table[name] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(tomlkit.dumps(document), encoding="utf-8")
-    return {name: str(value) for name, value in table.items()}
-
-
-def samconfig_overrides(path: Path, env: str) -> dict[str, str]:
-    """Return the `parameter_overrides` a tracked samconfig environment sets (e.g. its DeploymentType)."""
-    if not path.is_file():
-        return {}
-    config: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-    text = str(config.get(env, {}).get("deploy", {}).get("parameters", {}).get("parameter_overrides", ""))
-    return dict(pair.split("=", 1) for pair in shlex.split(text))
-
-
-def overrides_text(parameters: Mapping[str, str]) -> str:
-    """Render parameters as `sam deploy --parameter-overrides` takes them."""
-    return " ".join(f"{name}={shlex.quote(value)}" for name, value in parameters.items())
 
 
 def check_pins(saved: Mapping[str, str], expected: Mapping[str, str], env: str) -> None:
@@ -94,29 +55,21 @@ def check_pins(saved: Mapping[str, str], expected: Mapping[str, str], env: str) 
 
 def expected_pins(artifacts: Path, bucket: str, key: str) -> dict[str, str]:
     """Return the pins the local artifacts give when published where `key` says (its prefix kept)."""
-    from churn_local.training import publish
-
     try:
-        local = publish.read_artifacts(artifacts)
-    except publish.PublishError as exc:
+        local = pins.read_artifacts(artifacts)
+    except pins.PublishError as exc:
         raise DeployError(str(exc)) from exc
     prefix = key.rsplit("/", 2)[0] if key.count("/") >= 2 else ""
-    return publish.parameters_for(local, bucket, prefix)
+    return pins.parameters_for(local, bucket, prefix)
 
 
 def check_s3(saved: Mapping[str, str], artifacts: Path) -> None:
     """Refuse when S3 does not hold the pinned objects with the local bytes' sha256 (publish records it)."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from churn_api.integrity import sha256_hex
-    from churn_local.training import publish, reference_cases
-
-    s3 = boto3.session.Session().client("s3", config=publish.S3_CONFIG)
+    s3 = boto3.session.Session().client("s3", config=S3_CONFIG)
     bucket = saved["TransformBucket"]
-    objects = {saved["TransformKey"]: artifacts / publish.TRANSFORMATION_FILE}
+    objects = {saved["TransformKey"]: artifacts / TRANSFORMATION_FILE}
     if saved.get("ModelDataUrl"):
-        objects[saved["ModelDataUrl"].removeprefix(f"s3://{bucket}/")] = artifacts / publish.MODEL_ARCHIVE
+        objects[saved["ModelDataUrl"].removeprefix(f"s3://{bucket}/")] = artifacts / MODEL_ARCHIVE
     if saved.get("ReferenceKey"):
         # The pre-traffic check's cases, as publish wrote them beside the artifacts it scored them with.
         objects[saved["ReferenceKey"]] = artifacts / reference_cases.REFERENCE_FILE
@@ -149,7 +102,7 @@ def deploy_commands(
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Read the command line."""
-    parser = argparse.ArgumentParser(prog="python -m churn_local.tooling.deploy", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m churn_local.release.deploy", description=__doc__.splitlines()[0])
     parser.add_argument("--config-env", default="default", help="samconfig environment (default: %(default)s)")
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="folder (default: %(default)s)")
     parser.add_argument("--state", type=Path, default=STATE_FILE, help="per-user state (default: %(default)s)")

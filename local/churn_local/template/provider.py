@@ -1,7 +1,7 @@
 """Read what SAM decided: the REST API and the function behind it, from the template SAM translates.
 
 Like SAM CLI's providers (`samcli/lib/providers/api_provider.py`, `sam_function_provider.py`), this reads the
-CloudFormation that the transforms produce (see churn_local.tooling.sam_expansion) instead of re-deriving SAM's rules:
+CloudFormation that the transforms produce (see churn_local.template.expansion) instead of re-deriving SAM's rules:
 - routes and which function integrates each: the OpenAPI body's `paths` and their `x-amazon-apigateway-integration`
   (`aws_proxy` to `${Function.Arn}`, or the `mock` that answers a CORS preflight);
 - which methods need an API key: a method's OpenAPI `security` naming the `apiKey` scheme (header x-api-key);
@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from churn_local.constants import LOCAL_REGION, LOCAL_STACK_NAME
-from churn_local.services.lambda_context import function_arn
-from churn_local.tooling.sam_expansion import Deployment, as_packaged, expand, load_template
+from churn_local.constants import LOCAL_REGION, LOCAL_STACK_NAME, function_arn
+from churn_local.template.expansion import Deployment, as_packaged, expand, load_template
 
 REST_API = "AWS::ApiGateway::RestApi"
 STAGE = "AWS::ApiGateway::Stage"

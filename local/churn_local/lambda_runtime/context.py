@@ -1,6 +1,6 @@
 """The context object the Python Lambda runtime passes to a handler, as awslambdaric's LambdaContext shapes it.
 
-Standard library and churn_local.constants only: the Lambda-like runner (lambda_runner.py) imports it in an
+Standard library and churn_local.constants only: the Lambda-like runner (runner.py) imports it in an
 interpreter that has nothing else of this project's on sys.path.
 """
 
@@ -11,7 +11,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from churn_local.constants import LOCAL_ACCOUNT_ID, LOCAL_REGION, LOCAL_STACK_NAME
+from churn_local.constants import LOCAL_STACK_NAME, function_arn
 
 # The name CloudFormation gives the stack's function (stack name, logical id, a suffix left out).
 FUNCTION_NAME = f"{LOCAL_STACK_NAME}-ChurnFunction"
@@ -58,11 +58,6 @@ class LambdaContext:
             "aws_request_id": self.aws_request_id,
             "log_stream_name": self.log_stream_name,
         }
-
-
-def function_arn(function_name: str, region: str = LOCAL_REGION, account_id: str = LOCAL_ACCOUNT_ID) -> str:
-    """Return the unqualified ARN Lambda gives a function."""
-    return f"arn:aws:lambda:{region}:{account_id}:function:{function_name}"
 
 
 def new_log_stream_name() -> str:

@@ -1,10 +1,10 @@
 """Run the function in SAM CLI's own emulator: `sam local start-api` against the local stack, in containers.
 
-`python -m churn_local.tooling.sam_local` (what `make sam-local` runs after `sam build`) starts the same local
+`python -m churn_local.containers.sam_local` (what `make sam-local` runs after `sam build`) starts the same local
 SageMaker endpoint and S3 as `make serve`, with the same published artifacts and pins (churn_local's LocalStack),
 on the host's address of the Docker bridge, where containers reach them. It writes a git-ignored `--env-vars` file
 pointing the function's boto3 at them, then runs `sam local start-api` on the built template in a Lambda python3.13
-image built here (churn_local.tooling.lambda_image), never pulling, and prints where to POST.
+image built here (churn_local.containers.lambda_image), never pulling, and prints where to POST.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from types import FrameType
 from typing import IO
 
 from churn_local.constants import DEFAULT_ARTIFACTS, LOCAL_REGION, PROJECT_ROOT
+from churn_local.containers import dockerd, lambda_image
 from churn_local.services.http_server import free_port
 from churn_local.stack.local_stack import LocalStack, StackSettings, StartupError
-from churn_local.tooling import dockerd, lambda_image, sam_expansion
+from churn_local.template import expansion
 
 FUNCTION = "ChurnFunction"
 BUILT_TEMPLATE = PROJECT_ROOT / ".aws-sam" / "build" / "template.yaml"
@@ -85,8 +86,8 @@ def local_template(built: Path, parameters: Mapping[str, str], out: Path = LOCAL
     offline resolver as `make serve`. Variables the template declares as AWS::NoValue (unset once deployed) stay
     declared, empty, so that `--env-vars` can set them: SAM CLI sets only declared variables (aws/aws-sam-cli#139).
     """
-    source = sam_expansion.load_template(built)
-    resolved = sam_expansion.apply_language_extensions(source, sam_expansion.parameter_values(source, parameters))
+    source = expansion.load_template(built)
+    resolved = expansion.apply_language_extensions(source, expansion.parameter_values(source, parameters))
     for name, resource in source.get("Resources", {}).items():
         variables = ((resource.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
         unset = {key: "" for key, value in variables.items() if value == NO_VALUE}
@@ -296,7 +297,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Start everything, print where to POST, and serve until Ctrl-C or SIGTERM."""
     parser = argparse.ArgumentParser(
-        prog="python -m churn_local.tooling.sam_local", description=__doc__.splitlines()[0]
+        prog="python -m churn_local.containers.sam_local", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--port", type=int, default=0, help="sam local start-api's port (default: a free one)")
     parser.add_argument("--artifacts", type=Path, default=DEFAULT_ARTIFACTS, help="trained artifacts")

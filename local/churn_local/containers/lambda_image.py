@@ -3,8 +3,8 @@
 The image is what `sam local invoke/start-api --invoke-image TAG --skip-pull-image` runs the function in. SAM CLI
 adds its runtime interface emulator (/var/rapid) and the layers (/opt) on top and mounts the code at /var/task.
 
-    python -m churn_local.tooling.lambda_image            # build unless the tag exists; print the tag
-    python -m churn_local.tooling.lambda_image --tag      # print the tag the current inputs give, build nothing
+    python -m churn_local.containers.lambda_image            # build unless the tag exists; print the tag
+    python -m churn_local.containers.lambda_image --tag      # print the tag the current inputs give, build nothing
 
 The tag carries a key made of every build input (this file, the Debian suite and packages, the runtime's pins and
 constraints.txt): the same inputs give the same tag, found and reused; a changed input gives a new one. The
@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from churn_local.constants import PROJECT_ROOT
-from churn_local.tooling.dockerd import DockerUnavailable, docker_cli, state_dir
+from churn_local.containers.dockerd import DockerUnavailable, docker_cli, state_dir
 
 REPOSITORY = "churn-lambda-python"
 # Every image built on ours (SAM CLI's, with the layers) inherits this label.
@@ -250,7 +250,7 @@ def _stage_runtime(overlay: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the image's tag, building it first unless asked not to or it exists."""
     parser = argparse.ArgumentParser(
-        prog="python -m churn_local.tooling.lambda_image", description=__doc__.splitlines()[0]
+        prog="python -m churn_local.containers.lambda_image", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--tag", action="store_true", help="print the tag the inputs give and build nothing")
     parser.add_argument("--differences", action="store_true", help="list what differs from the official image")

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from churn_local.apigw.provider import Application, FunctionSpec, TemplateError
-from churn_local.services.lambda_context import LambdaContext, new_log_stream_name
+from churn_local.lambda_runtime.context import LambdaContext, new_log_stream_name
+from churn_local.template.provider import Application, FunctionSpec, TemplateError
 
 log = logging.getLogger(__name__)
 

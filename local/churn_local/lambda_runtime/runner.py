@@ -1,4 +1,4 @@
-"""Run the built function in an interpreter laid out like Lambda's: `python -S -B lambda_runner.py REQUEST_JSON`.
+"""Run the built function in an interpreter laid out like Lambda's: `python -S -B runner.py REQUEST_JSON`.
 
 Only the function's code (/var/task), the layer (/opt/python) and the runtime's own SDK are on sys.path, so nothing
 of this project's venv is imported. It prints one `RESULT {json}` line. The request's `mode`:
@@ -14,7 +14,7 @@ of this project's venv is imported. It prints one `RESULT {json}` line. The requ
   load each pickled file in `transformations` with the function's own code and render `payloads` as CSV.
 
 `instant_endpoint` replaces the SageMaker client with one that answers 0.5 for every row at once. `context` holds
-the Lambda context's attributes (churn_local.services.lambda_context.LambdaContext).
+the Lambda context's attributes (churn_local.lambda_runtime.context.LambdaContext).
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def report(app: Any, request: dict[str, Any], compiled: list[str], recorder: Unu
 if __name__ == "__main__":
     # Only the context comes from this project: its package's folder is on sys.path while it is imported, then gone.
     sys.path[0] = str(Path(__file__).resolve().parents[2])
-    from churn_local.services.lambda_context import LambdaContext
+    from churn_local.lambda_runtime.context import LambdaContext
 
     del sys.path[0]
     print("RESULT " + json.dumps(main(json.loads(sys.argv[1]), LambdaContext)))

@@ -1,7 +1,7 @@
 """Stand-ins for what Lambda's python3.13 runtime gives a function: its variables, its SDK, its environment.
 
-The one home of the Lambda stand-ins that tests and benchmarks share: the context (lambda_context.py), the runner
-of the build output in a Lambda-like interpreter (lambda_runner.py, started through `run_like_lambda`), the
+The one home of the Lambda stand-ins that tests and benchmarks share: the context (context.py), the runner
+of the build output in a Lambda-like interpreter (runner.py, started through `run_like_lambda`), the
 function's variables as the template sets them, the runtime's own variables and SDK, and a free port.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from churn_local.constants import LOCAL_REGION, TEMPLATE
-from churn_local.services.lambda_context import FUNCTION_NAME
+from churn_local.lambda_runtime.context import FUNCTION_NAME
 
 # What the python3.13 runtime puts on sys.path itself (Lambda runtimes page: the AWS SDK for Python), as import
 # names. A copy in /var/task would shadow the runtime's.
@@ -30,20 +30,20 @@ SAMPLED_TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f
 LOCAL_PARAMETERS = {"EndpointName": "churn-xgboost", "TransformBucket": "churn-api-artifacts"}
 # Credentials nobody can use, for boto3 clients that must never reach AWS.
 UNUSABLE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-RUNNER = Path(__file__).with_name("lambda_runner.py")
+RUNNER = Path(__file__).with_name("runner.py")
 
 
 def handler_environment(template: Path = TEMPLATE, **parameters: str) -> dict[str, str]:
     """Return the API function's variables as the template sets them from these parameters (the rest: defaults).
 
-    Raises apigw.TemplateError when the template cannot be expanded with them.
+    Raises template.provider.TemplateError when the template cannot be expanded with them.
     """
     return dict(_template_environment(template, tuple(sorted({**LOCAL_PARAMETERS, **parameters}.items()))))
 
 
 @functools.cache
 def _template_environment(template: Path, parameters: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-    from churn_local.apigw.provider import Application  # noqa: PLC0415 - the SAM expansion, only when asked
+    from churn_local.template.provider import Application  # noqa: PLC0415 - the SAM expansion, only when asked
 
     (function,) = Application.from_template(template, dict(parameters), region=LOCAL_REGION).functions.values()
     return tuple((name, value) for name, value in function.environment.items() if value is not None)
@@ -79,7 +79,7 @@ def runtime_sdk_packages(folder: Path) -> Path:
 def run_like_lambda(
     request: Mapping[str, Any], environment: Mapping[str, str], *flags: str, timeout_s: float = 300
 ) -> tuple[dict[str, Any], str]:
-    """Run lambda_runner.py on a request in a fresh `python -S -B`; return its result and its stderr."""
+    """Run runner.py on a request in a fresh `python -S -B`; return its result and its stderr."""
     command = [sys.executable, "-S", "-B", *flags, str(RUNNER), json.dumps(request)]
     result = subprocess.run(
         command, env=dict(environment), capture_output=True, text=True, timeout=timeout_s, check=False

@@ -1,6 +1,6 @@
 """Publish the trained artifacts to S3 under a content-addressed prefix and print the `sam deploy` parameters.
 
-Usage: ``python -m churn_local.training.publish --bucket BUCKET [--prefix churn-api] [--artifacts artifacts]
+Usage: ``python -m churn_local.release.publish --bucket BUCKET [--prefix churn-api] [--artifacts artifacts]
 [--endpoint-name churn-xgboost] [--existing-endpoint] [--config-env default] [--state .churn-api/deploy.toml]``
 
 The three artifacts of one ``make train`` (transformation.sav, model.tar.gz, metadata.json) go to
@@ -8,7 +8,7 @@ The three artifacts of one ``make train`` (transformation.sav, model.tar.gz, met
 the same keys, another training on other keys, and an object that exists is never overwritten (a conditional
 PUT, ``If-None-Match: *``, after a HEAD). Before anything is uploaded the pair is checked the way the deployed
 function checks it: the transformation loads with this scikit-learn and gives the features the model was trained
-on. Beside them goes reference.json (churn_local.training.reference_cases), the cases the pre-traffic check
+on. Beside them goes reference.json (churn_local.release.reference_cases), the cases the pre-traffic check
 replays with the answers these artifacts give. Any S3 works through boto3's standard variables
 (``AWS_ENDPOINT_URL_S3``, ``AWS_PROFILE``...).
 """
@@ -16,11 +16,8 @@ replays with the answers these artifacts give. Any S3 works through boto3's stan
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,56 +25,21 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from churn_api.integrity import check_feature_signature, sha256_hex, unpickle_same_sklearn
-from churn_api.preprocessing import Transformation
-from churn_local.constants import METADATA_FILE, MODEL_ARCHIVE, TRANSFORMATION_FILE
-from churn_local.tooling import deploy
-from churn_local.training import reference_cases
+from churn_api.integrity import sha256_hex
+from churn_local.release import reference_cases, state
+from churn_local.release.pins import (
+    ARTIFACTS,
+    Artifacts,
+    PublishError,
+    keys_of,
+    parameters_for,
+    read_artifacts,
+    reference_key,
+)
 
-ARTIFACTS = (TRANSFORMATION_FILE, MODEL_ARCHIVE, METADATA_FILE)
-DIGEST_LENGTH = 16
 DEFAULT_ENDPOINT_NAME = "churn-xgboost"
 DEFAULT_PREFIX = "churn-api"
 S3_CONFIG = Config(connect_timeout=5, read_timeout=60, retries={"mode": "standard", "total_max_attempts": 3})
-
-
-class PublishError(RuntimeError):
-    """Publishing cannot go on; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class Artifacts:
-    """One training's artifacts, read and checked to belong together."""
-
-    files: Mapping[str, bytes]
-    feature_signature: str
-
-    @property
-    def digest(self) -> str:
-        """Return the content address: a sha256 over each artifact's name and sha256."""
-        lines = "".join(f"{name} {sha256_hex(self.files[name])}\n" for name in ARTIFACTS)
-        return hashlib.sha256(lines.encode()).hexdigest()[:DIGEST_LENGTH]
-
-
-def read_artifacts(folder: Path) -> Artifacts:
-    """Read the artifacts and refuse a set the deployed function would refuse, or one metadata.json disowns."""
-    missing = [name for name in ARTIFACTS if not (folder / name).is_file()]
-    if missing:
-        raise PublishError(f"{folder} lacks {', '.join(missing)}: run `make train` first")
-    files = {name: (folder / name).read_bytes() for name in ARTIFACTS}
-    metadata = json.loads(files[METADATA_FILE])
-    for name in (TRANSFORMATION_FILE, MODEL_ARCHIVE):
-        if metadata["artifacts"][name]["sha256"] != sha256_hex(files[name]):
-            raise PublishError(f"{folder / name} is not the file metadata.json describes: retrain")
-    signature = metadata.get("features", {}).get("signature")
-    if not signature:
-        raise PublishError("metadata.json has no features.signature: retrain with this version of `make train`")
-    try:
-        transformation = Transformation.from_mapping(unpickle_same_sklearn(files[TRANSFORMATION_FILE]))
-        check_feature_signature(transformation.feature_names, signature)
-    except ValueError as exc:
-        raise PublishError(f"the function would refuse {TRANSFORMATION_FILE}: {exc}") from exc
-    return Artifacts(files, signature)
 
 
 def upload_once(s3: Any, bucket: str, key: str, body: bytes) -> str:
@@ -119,30 +81,6 @@ def check_bucket(s3: Any, bucket: str) -> None:
         raise
 
 
-def keys_of(artifacts: Artifacts, prefix: str) -> dict[str, str]:
-    """Return each artifact's content-addressed key: PREFIX/<digest>/<name>."""
-    base = f"{prefix.strip('/')}/{artifacts.digest}" if prefix.strip("/") else artifacts.digest
-    return {name: f"{base}/{name}" for name in ARTIFACTS}
-
-
-def parameters_for(artifacts: Artifacts, bucket: str, prefix: str) -> dict[str, str]:
-    """Return the template parameters that pin the artifacts published to `bucket` under `prefix`."""
-    keys = keys_of(artifacts, prefix)
-    return {
-        "TransformBucket": bucket,
-        "TransformKey": keys[TRANSFORMATION_FILE],
-        "TransformSha256": sha256_hex(artifacts.files[TRANSFORMATION_FILE]),
-        "FeatureSignature": artifacts.feature_signature,
-        "ModelDataUrl": f"s3://{bucket}/{keys[MODEL_ARCHIVE]}",
-    }
-
-
-def reference_key(artifacts: Artifacts, prefix: str, reference: bytes) -> str:
-    """Return the reference cases' key beside the artifacts, addressed by their own content (events/ may change)."""
-    base = keys_of(artifacts, prefix)[TRANSFORMATION_FILE].rsplit("/", 1)[0]
-    return f"{base}/reference-{sha256_hex(reference)[:DIGEST_LENGTH]}.json"
-
-
 def publish(
     artifacts: Artifacts, s3: Any, bucket: str, prefix: str, reference: bytes | None = None
 ) -> tuple[dict[str, str], dict[str, str]]:
@@ -167,7 +105,7 @@ def publish(
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Read the command line."""
-    parser = argparse.ArgumentParser(prog="python -m churn_local.training.publish", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m churn_local.release.publish", description=__doc__.splitlines()[0])
     parser.add_argument("--bucket", required=True, help="the S3 bucket (it must exist)")
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="key prefix (default: %(default)s)")
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="folder (default: %(default)s)")
@@ -183,7 +121,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--config-env", help="also save the parameters for this samconfig environment in --state (`make deploy`)"
     )
     parser.add_argument(
-        "--state", type=Path, default=deploy.STATE_FILE, help="per-user, git-ignored (default: %(default)s)"
+        "--state", type=Path, default=state.STATE_FILE, help="per-user, git-ignored (default: %(default)s)"
     )
     return parser.parse_args(argv)
 
@@ -205,9 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         del parameters["ModelDataUrl"]
     for key, outcome in outcomes.items():
         print(f"s3://{args.bucket}/{key}: {outcome}")
-    print("\nsam deploy --parameter-overrides " + deploy.overrides_text(parameters))
+    print("\nsam deploy --parameter-overrides " + state.overrides_text(parameters))
     if args.config_env:
-        deploy.save_parameters(args.state, args.config_env, parameters)
+        state.save_parameters(args.state, args.config_env, parameters)
         print(f"\nsaved in {args.state} [{args.config_env}] (yours alone, git-ignored): `make deploy` deploys them")
     return 0
 

@@ -27,9 +27,9 @@ from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from churn_local.apigw.invoke import Invocation, InvocationClocks, Outcome, import_handler, lambda_context
-from churn_local.apigw.provider import FunctionSpec
-from churn_local.services.lambda_context import new_log_stream_name
+from churn_local.lambda_runtime.context import new_log_stream_name
+from churn_local.lambda_runtime.invoke import Invocation, InvocationClocks, Outcome, import_handler, lambda_context
+from churn_local.template.provider import FunctionSpec
 
 log = logging.getLogger(__name__)
 
