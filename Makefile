@@ -75,10 +75,11 @@ $(CHECKOV_STAMP): requirements-checkov.txt constraints-checkov.txt
 
 checkov: $(CHECKOV_STAMP) ## Install checkov into its own venv (.venv-checkov) for the template tests
 
-lint: $(STAMP) ## Ruff (lint + format check) and mypy on src
+lint: $(STAMP) ## Ruff (lint + format check), mypy (strict) and cfn-lint: what pre-commit and CI run
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/cfn-lint template.yaml
 
 format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

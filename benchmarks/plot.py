@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - after choosing the file-only backend
+import matplotlib.pyplot as plt
 
 
 def per_record_figure(per_record: dict[str, dict[str, float]], machine: str, out: Path) -> None:

@@ -26,12 +26,10 @@ the numbers. The handler's log lines go to /dev/null in the worker (the same for
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import re
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -39,9 +37,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from benchmarks.http_load import load, per_request, sequential
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOL = "BENCH "
@@ -88,7 +88,7 @@ class Timer:
 
 def _children_cpu_ms() -> float:
     """Return the CPU time of this process's live children (the function's environment processes), from /proc."""
-    import multiprocessing
+    import multiprocessing  # noqa: PLC0415 - only the worker counts its children
 
     total = 0.0
     for child in multiprocessing.active_children():
@@ -103,11 +103,11 @@ def _children_cpu_ms() -> float:
 def worker(artifacts: Path, environments: int) -> int:
     """Run the stack in this process with timers around the handler and the endpoint; answer `stats` on stdin."""
     try:
-        from churn_local.services import sagemaker_endpoint
-        from churn_local.stack.local_stack import LocalStack, StackSettings
+        from churn_local.services import sagemaker_endpoint  # noqa: PLC0415 - the compared tree
+        from churn_local.stack.local_stack import LocalStack, StackSettings  # noqa: PLC0415 - the compared tree
     except ImportError:  # a baseline from before the package's rooms
-        from churn_local import sagemaker_endpoint  # type: ignore[attr-defined,no-redef]
-        from churn_local.stack import LocalStack, StackSettings  # type: ignore[attr-defined,no-redef]
+        from churn_local import sagemaker_endpoint  # type: ignore[attr-defined,no-redef]  # noqa: PLC0415 - the compared tree
+        from churn_local.stack import LocalStack, StackSettings  # type: ignore[attr-defined,no-redef]  # noqa: PLC0415 - the compared tree
 
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the handler's JSON logs
@@ -183,123 +183,6 @@ class Worker:
             self.process.wait(timeout=60)
 
 
-def _post(connection: http.client.HTTPConnection, path: str, body: bytes) -> int:
-    connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
-    response = connection.getresponse()
-    response.read()
-    return response.status
-
-
-def sequential(api_url: str, path: str, body: bytes, repeat: int) -> list[float]:
-    """POST `repeat` times on one keep-alive connection; return each latency in ms (any non-200 fails)."""
-    host, port = api_url.removeprefix("http://").rsplit(":", 1)
-    connection = http.client.HTTPConnection(host, int(port), timeout=60)
-    samples = []
-    try:
-        for _ in range(repeat):
-            started = time.perf_counter()
-            status = _post(connection, path, body)
-            samples.append((time.perf_counter() - started) * 1e3)
-            if status != 200:
-                raise RuntimeError(f"POST {path} answered {status}")
-    finally:
-        connection.close()
-    return samples
-
-
-# wrk's own status count covers only answers >= 400: each thread counts every answer outside 2xx itself.
-WRK_SCRIPT = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local f = io.open(os.getenv("BENCH_BODY"), "rb"); wrk.body = f:read("*a"); f:close()
-local threads = {}
-setup = function(thread) table.insert(threads, thread) end
-non2xx = 0
-response = function(status, headers, body) if status < 200 or status > 299 then non2xx = non2xx + 1 end end
-done = function(s, latency, r)
-  local e, outside = s.errors, 0
-  for _, thread in ipairs(threads) do outside = outside + thread:get("non2xx") end
-  io.write(string.format("BENCH {\\"requests\\": %d, \\"errors\\": %d, \\"non2xx\\": %d, "
-    .. "\\"p50_ms\\": %.3f, \\"p99_ms\\": %.3f}\\n",
-    s.requests, e.connect + e.read + e.write + e.timeout, outside, latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000))
-end
-"""
-
-
-def load(api_url: str, body: bytes, connections: int, duration_s: float) -> dict[str, Any]:
-    """POST /predict from `connections` keep-alive connections for a while; count requests, errors and non-2xx."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        return _thread_load(api_url, body, connections, duration_s)
-    with tempfile.TemporaryDirectory(prefix="churn-wrk-") as tmp:
-        (Path(tmp) / "post.lua").write_text(WRK_SCRIPT)
-        (Path(tmp) / "body.json").write_bytes(body)
-        threads = str(min(connections, os.cpu_count() or 1))
-        command = [wrk, "-t", threads, "-c", str(connections), "-d", f"{duration_s:g}s", "--timeout", "10s"]
-        command += ["-s", str(Path(tmp) / "post.lua"), f"{api_url}/predict"]
-        started = time.perf_counter()
-        out = subprocess.run(
-            command, env={**os.environ, "BENCH_BODY": str(Path(tmp) / "body.json")}, capture_output=True, text=True
-        )
-        elapsed = time.perf_counter() - started
-    line = next(line for line in out.stdout.splitlines() if line.startswith(PROTOCOL))
-    result: dict[str, Any] = json.loads(line[len(PROTOCOL) :])
-    result["seconds"] = min(elapsed, duration_s)
-    result["client"] = "wrk"
-    return result
-
-
-def _thread_load(api_url: str, body: bytes, connections: int, duration_s: float) -> dict[str, Any]:
-    host, port = api_url.removeprefix("http://").rsplit(":", 1)
-    deadline = time.perf_counter() + duration_s
-    counts = {"requests": 0, "errors": 0, "non2xx": 0}
-    latencies: list[float] = []
-    lock = threading.Lock()
-
-    def client() -> None:
-        connection = http.client.HTTPConnection(host, int(port), timeout=10)
-        with closing(connection):
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                try:
-                    status = _post(connection, "/predict", body)
-                except (OSError, http.client.HTTPException):
-                    connection.close()
-                    with lock:
-                        counts["errors"] += 1
-                    continue
-                with lock:
-                    counts["requests"] += 1
-                    counts["non2xx"] += not 200 <= status < 300
-                    latencies.append((time.perf_counter() - started) * 1e3)
-
-    threads = [threading.Thread(target=client) for _ in range(connections)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
-    seconds = time.perf_counter() - started
-    return {**counts, "p50_ms": q[49], "p99_ms": q[98], "seconds": seconds, "client": "http.client threads"}
-
-
-def per_request(stats: dict[str, Any], requests: int) -> dict[str, float]:
-    """Split the worker's time per request: in the handler, in the endpoint container, and the rest."""
-    n = max(requests, 1)
-    handler, endpoint = stats["handler"], stats["endpoint"]
-    return {
-        "process_cpu_ms": stats["process_cpu_ms"] / n,
-        "environments_cpu_ms": stats["environments_cpu_ms"] / n,
-        "handler_cpu_ms": handler["cpu_ms"] / n,
-        "handler_wall_ms": handler["wall_ms"] / n,
-        "endpoint_cpu_ms": endpoint["cpu_ms"] / n,
-        "endpoint_wall_ms": endpoint["wall_ms"] / n,
-        "stack_cpu_ms": (stats["process_cpu_ms"] - handler["cpu_ms"] - endpoint["cpu_ms"]) / n,
-    }
-
-
 def measure(worker: Worker, one: bytes, batch: bytes, args: argparse.Namespace) -> dict[str, Any]:
     """Run the three measurements against one running worker."""
     sequential(worker.api_url, "/predict", one, 20)  # warm: the first call loads the transformation
@@ -334,7 +217,7 @@ def exported(ref: str) -> Iterator[Path]:
 
 def payloads() -> tuple[bytes, bytes]:
     """Return one customer and a batch of 1,000 as JSON bodies, from the bundled data set."""
-    from churn_local.training import dataset
+    from churn_local.training import dataset  # noqa: PLC0415 - the compared tree
 
     rows = [dataset.as_payload(row) for _, row in dataset.load().head(1000).iterrows()]
     return json.dumps(rows[1]).encode(), json.dumps({"customers": rows}).encode()
@@ -408,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker is not None:
         return worker(args.worker, args.environments)
 
-    from churn_local.training.train import train
+    from churn_local.training.train import train  # noqa: PLC0415 - the compared tree
 
     one, batch = payloads()
     results: list[dict[str, Any]] = []

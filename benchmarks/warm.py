@@ -95,7 +95,7 @@ def reference_function(s3: Any, endpoint: InstantEndpoint) -> Callable[[dict[str
 
     def handler(event: dict[str, Any]) -> dict[str, Any]:
         body = json.loads(event["body"])
-        records = body["customers"] if "customers" in body else [body]
+        records = body.get("customers", [body])
         saved = pickle.loads(s3.get_object(Bucket=BUCKET, Key=KEY)["Body"].read())  # noqa: S301 - own artifact
         obj_cols, num_cols = saved["obj_cols"], saved["num_cols"]
         categorical = [[int(r[c]) if c == "Area Code" else r[c] for c in obj_cols] for r in records]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
+from churn_local.containers.sam_build import SamBuildError
+from churn_local.containers.sam_build import sam_build as build_with_sam
 from churn_local.training import dataset
+from churn_local.training.train import train
 from churn_local.training.transformation import fit_transformation
 
 
@@ -21,15 +26,6 @@ def churn_frame() -> pd.DataFrame:
 def fitted_transformation(churn_frame: pd.DataFrame) -> dict[str, Any]:
     """Return a transformation dict in the reference format, fitted on the whole data set."""
     return fit_transformation(churn_frame)
-
-
-# Appended for the trained model; the imports sit here so that the fixtures above stay untouched.
-import json  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from churn_local.containers.sam_build import SamBuildError  # noqa: E402
-from churn_local.containers.sam_build import sam_build as build_with_sam  # noqa: E402
-from churn_local.training.train import train  # noqa: E402
 
 
 @pytest.fixture(scope="session")

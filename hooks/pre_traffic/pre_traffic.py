@@ -130,7 +130,7 @@ def problems_of(status: int, body: Any, expect: Mapping[str, Any], threshold: fl
     if status != 200:
         code = body.get("error", {}).get("code") if isinstance(body, dict) else None
         return [] if code == expect["code"] else [f"code {code}, expected {expect['code']}"]
-    answers = body["results"] if "results" in body else [body]
+    answers = body.get("results", [body])
     if len(answers) != len(expect["scores"]):
         return [f"{len(answers)} answers for {len(expect['scores'])} customers"]
     problems = []

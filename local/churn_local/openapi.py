@@ -34,9 +34,10 @@ def generate(artifacts: Path = ARTIFACTS) -> str:
     """Return the document as the handler's resolver describes itself (and serves at /swagger), as JSON."""
     for name, value in PLACEHOLDER_ENV.items():
         os.environ.setdefault(name, value)
-    from churn_api.app import app
-    from churn_api.contract import categories_of
-    from churn_api.preprocessing import Transformation
+    # After the placeholders: the handler module reads its settings when imported.
+    from churn_api.app import app  # noqa: PLC0415 - after the placeholders above
+    from churn_api.contract import categories_of  # noqa: PLC0415 - with the handler
+    from churn_api.preprocessing import Transformation  # noqa: PLC0415 - with the handler
 
     if not (artifacts / train.TRANSFORMATION_FILE).is_file():
         print(f"no trained model in {artifacts}: training it", file=sys.stderr)

@@ -73,7 +73,7 @@ class CompiledEncoder:
         self.width = 0
         for i, categories in enumerate(encoder.categories_):
             values = [plain(v) for v in categories]
-            if any(v is None or v != v for v in values) or len(set(values)) != len(values):  # noqa: PLR0124 - NaN
+            if any(v is None or v != v for v in values) or len(set(values)) != len(values):
                 raise NotCompilable(f"column {i} has missing (None/NaN) or duplicate categories")
             dropped = None if drop_idx is None or drop_idx[i] is None else int(drop_idx[i])
             kept = [j for j in range(len(values)) if j != dropped]

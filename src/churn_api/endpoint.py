@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectionError,
+    ConnectionError,  # noqa: A004 - botocore's, the name it raises under
     ConnectTimeoutError,
     ReadTimeoutError,
 )

@@ -71,7 +71,8 @@ def unpickle_same_sklearn(data: bytes) -> Any:
     scikit-learn records its version in each estimator's pickled state and, on a mismatch, only warns
     (InconsistentVersionWarning) and loads an estimator whose behaviour is undefined. Here the warning is an error.
     """
-    from sklearn.exceptions import InconsistentVersionWarning
+    # scikit-learn loads with the first pickle, not with this module.
+    from sklearn.exceptions import InconsistentVersionWarning  # noqa: PLC0415
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", InconsistentVersionWarning)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
@@ -220,10 +221,9 @@ class TransformationStore:
         # The GET waits on the network while importing scikit-learn (what unpickling needs) keeps the CPU busy:
         # side by side, a cold start pays the longer of the two instead of both.
         got = in_background(lambda: self.s3.get_object(Bucket=self.bucket, Key=self.key, **owner)["Body"].read())
-        try:
+        # The unpickling below names what is missing, if anything is.
+        with contextlib.suppress(ImportError):
             import sklearn.preprocessing  # noqa: F401, PLC0415 - imported now for the unpickling below
-        except ImportError:
-            pass  # the unpickling names what is missing
         try:
             body: bytes = got.result()
         except ClientError as exc:

@@ -88,7 +88,8 @@ class RestoreHooks:
     def install(self) -> bool:
         """Register `run` with Lambda's runtime; return False where the runtime has no SnapStart hooks (locally)."""
         try:
-            from snapshot_restore_py import register_after_restore  # type: ignore[import-not-found]
+            # Only Lambda's runtime has it.
+            from snapshot_restore_py import register_after_restore  # type: ignore[import-not-found]  # noqa: PLC0415
         except ImportError:
             return False
         register_after_restore(self.run)

@@ -12,6 +12,7 @@ from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 
 from churn_local.constants import PROJECT_ROOT
 from churn_local.containers import sam_local
+from churn_local.template import expansion
 from churn_local.template.expansion import default_threshold
 
 TEMPLATE = PROJECT_ROOT / "template.yaml"
@@ -53,7 +54,6 @@ def test_the_endpoint_variables_are_absent_once_deployed(expanded_function: dict
 @pytest.fixture(scope="module")
 def expanded_function() -> dict[str, Any]:
     """Return ChurnFunction as CloudFormation's transforms make it."""
-    from churn_local.template import expansion
 
     expanded = expansion.expand(expansion.as_packaged(expansion.load_template(TEMPLATE)), PARAMETERS)
     return dict(expanded["Resources"][sam_local.FUNCTION])

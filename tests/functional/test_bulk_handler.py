@@ -59,7 +59,7 @@ def test_a_batch_is_scored_as_predict_batch_answers_and_written_under_output_by_
     lines = written(uploaded, key)
     assert [line["row"] for line in lines] == [item["row"] for item in event["Items"]]
     assert [{k: v for k, v in line.items() if k != "row"} for line in lines[:2]] == [
-        {"index": 500, "churn": 0.91 > THRESHOLD, "label": str(0.91 > THRESHOLD), "score": 0.91, "error": None},
+        {"index": 500, "churn": THRESHOLD < 0.91, "label": str(THRESHOLD < 0.91), "score": 0.91, "error": None},
         {"index": 501, "churn": False, "label": "False", "score": 0.07, "error": None},
     ]
     assert lines[2]["error"]["code"] == "VALIDATION_ERROR"

@@ -14,11 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import requests
 from botocore.stub import Stubber
 
 from churn_api.config import ConfigError
 from churn_local.lambda_runtime.context import LambdaContext
 from churn_local.lambda_runtime.event_files import api_event, load_event, reference_payload
+from churn_local.training.transformation import dumps
 from tests.functional.conftest import BUCKET, ENDPOINT, KEY, THRESHOLD, S3Reads, answer, fresh_app
 
 PHONE = reference_payload()["Phone"]
@@ -106,7 +108,6 @@ def test_a_missing_transformation_is_a_500_with_a_stable_code_and_is_retried_aft
     assert error["requestId"] == event["requestContext"]["requestId"]
     assert BUCKET not in response["body"] and KEY not in response["body"] and "NoSuchKey" not in response["body"]
     retry_after = int(response["multiValueHeaders"]["Retry-After"][0])
-    from churn_local.training.transformation import dumps
 
     s3_bucket.put_object(Bucket=BUCKET, Key=KEY, Body=dumps(fitted_transformation))
     # Within Retry-After the failure is remembered: answered at once, without reading S3 again.
@@ -260,7 +261,6 @@ def test_a_container_without_its_configuration_fails_at_import(aws_env: None, mo
 
 
 def test_the_function_works_against_motos_own_sagemaker_runtime(app_module: ModuleType) -> None:
-    import requests
 
     requests.post(
         "http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results",

@@ -14,6 +14,8 @@ from churn_api.integrity import Expectations, sha256_hex
 from churn_api.preprocessing import TransformationStore
 from churn_local.release import pins, publish
 from churn_local.release.state import load_state
+from churn_local.training.dataset import load
+from churn_local.training.transformation import dumps, fit_transformation
 from tests.functional.conftest import PUBLISH_BUCKET as BUCKET
 from tests.template.conftest import load_template
 
@@ -124,8 +126,6 @@ def test_missing_credentials_are_named_with_what_to_do(
 def test_artifacts_that_do_not_belong_together_are_not_published(
     s3_env: Any, artifacts: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from churn_local.training.dataset import load
-    from churn_local.training.transformation import dumps, fit_transformation
 
     frame = load()
     refit = dumps(fit_transformation(frame[frame["State"] != "AK"]))

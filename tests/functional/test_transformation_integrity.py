@@ -14,7 +14,7 @@ from churn_api.integrity import Expectations, IntegrityError, feature_signature,
 from churn_api.preprocessing import Transformation, TransformationStore
 from churn_local.lambda_runtime.context import LambdaContext
 from churn_local.lambda_runtime.event_files import load_event
-from churn_local.training.transformation import dumps
+from churn_local.training.transformation import dumps, fit_transformation
 from tests.functional.conftest import BUCKET, KEY, fresh_app
 
 OWNER = "123456789012"
@@ -79,7 +79,6 @@ def test_a_transformation_pickled_by_another_scikit_learn_is_refused(
 def test_a_transformation_refit_with_other_categories_is_refused_by_the_models_signature(
     s3_bucket: Any, fitted_transformation: dict[str, Any], churn_frame: Any
 ) -> None:
-    from churn_local.training.transformation import fit_transformation
 
     model_names = Transformation.from_mapping(fitted_transformation).feature_names
     # A refit on the data without one state: every column after it shifts by one.

@@ -34,7 +34,7 @@ class _Answers(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _FixedServer
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
         if self.server.status is None:
             self.close_connection = True

@@ -15,8 +15,6 @@ from typing import Any
 import pytest
 
 from churn_local.constants import PROJECT_ROOT
-from churn_local.lambda_runtime.context import LambdaContext
-from churn_local.lambda_runtime.event_files import api_event, reference_payload
 from churn_local.lambda_runtime.runtime import (
     UNUSABLE_CREDENTIALS,
     daemon_port,
@@ -30,15 +28,6 @@ from churn_local.services.sagemaker_endpoint import make_server
 ENDPOINT = "churn-xgboost"
 BUCKET = "churn-traced"
 KEY = "transformation.sav"
-
-
-def score_one_customer_in_lambda() -> None:
-    """Import the function as Lambda would and score the reference customer (runs in the child process)."""
-    import churn_api.app as app  # noqa: PLC0415 - after Lambda's environment is set, as in Lambda
-
-    answer = app.lambda_handler(api_event(reference_payload()), LambdaContext())
-    print("STATUS", answer["statusCode"], flush=True)
-    print("SQLITE3", "sqlite3" in sys.modules, flush=True)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +68,7 @@ def test_a_scored_customer_is_traced_with_its_s3_and_sagemaker_calls(aws_service
             **UNUSABLE_CREDENTIALS,
         }
         # WHEN it scores one customer (its first request: it loads the transformation from S3)
-        code = "from tests.integration.test_tracing import score_one_customer_in_lambda as run; run()"
+        code = "from tests.integration.traced_child import score_one_customer_in_lambda as run; run()"
         child = subprocess.run([sys.executable, "-c", code], env=environment, cwd=PROJECT_ROOT, capture_output=True,
                                text=True, timeout=120, check=False)  # fmt: skip
         assert "STATUS 200" in child.stdout, child.stderr[-3000:]

@@ -11,8 +11,8 @@ from churn_api.bulk import BatchInput, BatchNotScored, IndexedRow
 from churn_api.predictor import DEFAULT_CHUNK_ROWS
 from churn_local.constants import PROJECT_ROOT
 from tests.template.conftest import load_template
+from tests.template.deployed import created, grants, properties, resolved
 from tests.template.options import CREATED, OPTIONS, expanded_with
-from tests.template.test_deployment_options import created, grants, properties, resolved
 
 OPTION = "bulk"
 BUCKET_ARN = CREATED["BulkBucket"]["Arn"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.template.conftest import PARAMETERS, load_template
+from tests.template.deployed import CAPTURE_OBJECTS, created, properties, rule_holds
 from tests.template.options import OPTIONS
-from tests.template.test_deployment_options import CAPTURE_OBJECTS, created, properties, rule_holds
 
 
 def test_the_hosted_real_time_endpoint_captures_the_sample_asked_for_into_the_artifacts_bucket() -> None:

@@ -12,8 +12,7 @@ import pytest
 from churn_api.errors import ERRORS
 from churn_local.constants import PROJECT_ROOT
 from tests.template.conftest import ACCOUNT_ID, FUNCTION_ARN, PARAMETERS, REGION, STACK_NAME, load_template
-from tests.template.options import ALARMS, CREATED, OPTIONS, REFERENCE_KEY, REFERENCE_SHA256, expanded_with, parameters
-from tests.template.test_deployment_options import (
+from tests.template.deployed import (
     created,
     environment,
     of_type,
@@ -21,6 +20,7 @@ from tests.template.test_deployment_options import (
     resolved,
     rule_holds,
 )
+from tests.template.options import ALARMS, CREATED, OPTIONS, REFERENCE_KEY, REFERENCE_SHA256, expanded_with, parameters
 
 GRADUAL = {"canary": "Canary10Percent5Minutes", "all-at-once": "AllAtOnce"}
 DIRECT = [option for option in OPTIONS if option not in GRADUAL]

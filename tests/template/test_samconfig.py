@@ -8,6 +8,7 @@ from typing import Any
 from samcli.lib.config.samconfig import SamConfig
 
 from churn_local.constants import PROJECT_ROOT
+from churn_local.release.state import samconfig_overrides
 
 
 def command_parameters(*command: str) -> dict[str, Any]:
@@ -56,7 +57,6 @@ def test_sam_local_commands_read_the_env_file_which_only_sets_variables_the_temp
 
 def test_the_production_environment_deploys_a_canary_and_the_dev_one_all_at_once(template: dict[str, Any]) -> None:
     """Give each rollout environment the default's deploy settings and a DeploymentType the template accepts."""
-    from churn_local.release.deploy import samconfig_overrides
 
     default = command_parameters("deploy")
     expected = {"production": "Canary10Percent5Minutes", "dev": "AllAtOnce"}

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -78,8 +79,6 @@ class CountingRuntime:
         with self._lock:
             self.active -= 1
         if number == self.fail_on_call:
-            from botocore.exceptions import ClientError
-
             raise ClientError({"Error": {"Code": "ModelError", "Message": "boom"}}, "InvokeEndpoint")
         return {"Body": io.BytesIO("\n".join(score_of(r) for r in rows).encode())}
 

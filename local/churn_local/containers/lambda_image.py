@@ -218,7 +218,7 @@ def _build(tag: str, say: object) -> None:
             timeout=600,
             check=False,
         )
-        assert tar.stdout is not None
+        assert tar.stdout is not None  # noqa: S101 - narrows the type: stdout=PIPE always makes a file
         tar.stdout.close()
         if tar.wait() != 0 or imported.returncode != 0:
             raise RuntimeError(f"docker import of {tag} failed: {imported.stderr.strip()}")

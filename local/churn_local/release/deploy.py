@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     for command in commands:
         print(shlex.join(command), flush=True)
-        if not args.dry_run and (code := subprocess.run(command, check=False).returncode):  # noqa: S603 - sam itself
+        if not args.dry_run and (code := subprocess.run(command, check=False).returncode):
             return code
     return 0
 

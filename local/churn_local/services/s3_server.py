@@ -109,7 +109,7 @@ class _Handler(TimedRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _relay
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _relay  # noqa: N815 - http.server's method names
 
 
 @contextlib.contextmanager
@@ -125,7 +125,7 @@ def s3_server_holding(bucket: str, key: str, body: bytes) -> Iterator[str]:
         host, port = server.get_host_and_port()
         url = f"http://{host}:{port}"
         s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
-                          aws_secret_access_key="testing")  # fmt: skip
+                          aws_secret_access_key="testing")  # fmt: skip  # noqa: S106 - moto's own test credentials
         s3.create_bucket(Bucket=bucket)
         s3.put_object(Bucket=bucket, Key=key, Body=body)
         yield url

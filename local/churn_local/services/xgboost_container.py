@@ -48,7 +48,7 @@ def load_model_archive(path: Path) -> xgb.Booster:
             # /opt/ml/model gets every file of the archive and the container averages them all as an ensemble.
             raise ValueError(f"{path} must hold exactly one file, {MODEL_MEMBER}; found {[m.name for m in members]}")
         extracted = tar.extractfile(members[0])
-        assert extracted is not None  # a regular file
+        assert extracted is not None  # noqa: S101 - narrows the type: members are regular files, checked above
         with extracted:
             raw = extracted.read()
     try:

@@ -115,7 +115,7 @@ def ensure_artifacts(settings: StackSettings, say: Callable[[str], None]) -> Non
         return
     reason = "retraining as asked" if settings.retrain else f"no trained model in {settings.artifacts}"
     say(f"{reason}: training on the bundled data set (a few seconds)...")
-    from churn_local.training import train  # xgboost and matplotlib load only to train
+    from churn_local.training import train  # noqa: PLC0415 - xgboost and matplotlib load only to train
 
     started = time.perf_counter()
     metadata = train.train(out_dir=settings.artifacts, threshold=settings.threshold)
@@ -192,8 +192,8 @@ class LocalStack:
             raise
 
     def _start(self) -> None:
-        from churn_local import apigw
-        from churn_local.template.provider import Application, TemplateError
+        from churn_local import apigw  # noqa: PLC0415 - loaded on start, not by `make score`
+        from churn_local.template.provider import Application, TemplateError  # noqa: PLC0415 - loaded on start, not by `make score`
 
         s = self.settings
         check_port_free(s.host, s.api_port, "local API", "--api-port")
@@ -271,7 +271,7 @@ class LocalStack:
         self._stops.append(stop)
 
     def _start_endpoint(self) -> str:
-        from churn_local.services import sagemaker_endpoint
+        from churn_local.services import sagemaker_endpoint  # noqa: PLC0415 - loaded on start, not by `make score`
 
         s = self.settings
         refused = faults.ENDPOINT_FAULTS[s.endpoint_fault.name].behaviour == faults.REFUSE  # "down"
@@ -303,9 +303,9 @@ class LocalStack:
         return str(server.url)
 
     def _start_s3(self) -> str:
-        from moto.server import ThreadedMotoServer
+        from moto.server import ThreadedMotoServer  # noqa: PLC0415 - loaded on start, not by `make score`
 
-        from churn_local.services.s3_server import S3Server
+        from churn_local.services.s3_server import S3Server  # noqa: PLC0415 - loaded on start, not by `make score`
 
         s = self.settings
         # ThreadedMotoServer binds inside its thread and would wait forever on a taken port: check first.
@@ -328,7 +328,7 @@ class LocalStack:
         return str(front.url)
 
     def _publish(self, artifacts: pins.Artifacts) -> None:
-        import boto3
+        import boto3  # noqa: PLC0415 - loaded on start, not by `make score`
 
         # Straight to moto: the S3 faults are for the function, not for setting the stack up.
         s3 = boto3.client("s3", endpoint_url=self._moto_url, region_name=LOCAL_REGION, config=publish.S3_CONFIG)

@@ -179,9 +179,11 @@ def model_archive(model: bytes) -> bytes:
     info.mtime = 0
     buffer = io.BytesIO()
     # Fixed timestamps and no owner names: the same model always gives the same archive bytes.
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as gz:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            tar.addfile(info, io.BytesIO(model))
+    with (
+        gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar,
+    ):
+        tar.addfile(info, io.BytesIO(model))
     return buffer.getvalue()
 
 

@@ -1,136 +1,42 @@
-"""The local SageMaker endpoint over real HTTP, driven by a real boto3 sagemaker-runtime client."""
+"""The local SageMaker endpoint's runtime over real HTTP, driven by a real boto3 sagemaker-runtime client."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
-import pickle
 import signal
 import subprocess
 import sys
 import tarfile
-import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3
 import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from churn_api.budget import Deadline
 from churn_api.endpoint import EndpointScorer
 from churn_api.errors import ModelEndpointUnavailable, ModelError
-from churn_api.health import ReadinessCheck
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
 from churn_local.lambda_runtime.event_files import reference_payload
 from churn_local.services.sagemaker_endpoint import EndpointServer, make_server
 from churn_local.training import dataset
-
-ENDPOINT = "churn-xgboost"
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-
-
-@pytest.fixture(scope="module")
-def server(trained_artifacts: Path) -> Iterator[EndpointServer]:
-    """Serve the session's model on a free loopback port for this module."""
-    endpoint = make_server(trained_artifacts / "model.tar.gz", ENDPOINT, "127.0.0.1", 0)
-    thread = threading.Thread(target=endpoint.serve_forever, daemon=True)
-    thread.start()
-    yield endpoint
-    endpoint.shutdown()
-    endpoint.server_close()
-    thread.join(timeout=10)
-
-
-def local_client(
-    service: str, variable: str, server: EndpointServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Any:
-    """Return a real boto3 client that finds the server through the standard AWS_ENDPOINT_URL_* variable only."""
-    monkeypatch.setenv(variable, server.url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    client = boto3.session.Session().client(
-        service, region_name=REGION, config=Config(retries={"mode": "standard", "max_attempts": 1})
-    )
-    assert client.meta.endpoint_url == server.url
-    return client
-
-
-@pytest.fixture
-def runtime(server: EndpointServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
-    """Return a real sagemaker-runtime client that finds the server through AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME."""
-    client = local_client("sagemaker-runtime", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", server, monkeypatch, tmp_path)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def control(server: EndpointServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
-    """Return a real sagemaker (control plane) client that finds the server through AWS_ENDPOINT_URL_SAGEMAKER."""
-    client = local_client("sagemaker", "AWS_ENDPOINT_URL_SAGEMAKER", server, monkeypatch, tmp_path)
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def booster(trained_artifacts: Path) -> xgb.Booster:
-    """Load the archived model with xgboost itself, independently of the server."""
-    with tarfile.open(trained_artifacts / "model.tar.gz", mode="r:gz") as tar:
-        extracted = tar.extractfile("xgboost-model")
-        assert extracted is not None
-        with extracted:
-            raw = extracted.read()
-    loaded = xgb.Booster()
-    loaded.load_model(bytearray(raw))
-    return loaded
-
-
-@pytest.fixture(scope="module")
-def transformation(trained_artifacts: Path) -> Transformation:
-    """Return the Lambda's preprocessing built from the session's transformation.sav."""
-    saved = pickle.loads((trained_artifacts / "transformation.sav").read_bytes())  # noqa: S301 (our artifact)
-    return Transformation.from_mapping(saved)
-
-
-@pytest.fixture(scope="module")
-def held_out(trained_metadata: dict[str, Any], churn_frame: pd.DataFrame) -> list[Customer]:
-    """Return the held-out customers as the API receives them."""
-    rows = churn_frame.iloc[trained_metadata["test_rows"]]
-    return [Customer.model_validate(dataset.as_payload(row)) for _, row in rows.iterrows()]
-
-
-def expected_scores(booster: xgb.Booster, transformation: Transformation, customers: list[Customer]) -> np.ndarray:
-    return np.asarray(booster.predict(xgb.DMatrix(transformation.transform(customers))))
-
-
-def invoke(runtime: Any, body: str, **extra: str) -> tuple[dict[str, Any], str]:
-    response = runtime.invoke_endpoint(EndpointName=ENDPOINT, ContentType="text/csv", Body=body.encode(), **extra)
-    return response, response["Body"].read().decode("utf-8")
-
-
-def raw_post(server: EndpointServer, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-    request = urllib.request.Request(server.url + path, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, exc.read()
+from tests.integration.endpoint.conftest import (
+    ACCOUNT,
+    ENDPOINT,
+    REGION,
+    expected_scores,
+    invoke,
+    raw_post,
+)
 
 
 def test_one_customer_scores_what_xgboost_predicts_for_the_same_row(
@@ -383,67 +289,3 @@ def test_the_command_line_serves_until_sigterm_and_exits_cleanly(trained_artifac
             if stream is not None:
                 stream.close()
     assert banner.startswith(f"SageMaker endpoint {ENDPOINT} (")
-
-
-# -- DescribeEndpoint (control plane, JSON 1.1) ----------------------------------------------------------------------
-
-
-def test_describe_endpoint_says_the_served_endpoint_is_in_service(control: Any) -> None:
-    described = control.describe_endpoint(EndpointName=ENDPOINT)
-
-    assert described["EndpointStatus"] == "InService"
-    assert described["EndpointName"] == ENDPOINT
-    assert described["EndpointArn"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"
-    assert [v["VariantName"] for v in described["ProductionVariants"]] == ["AllTraffic"]
-    # botocore parsed the JSON 1.1 epoch seconds into datetimes.
-    assert described["CreationTime"] <= described["LastModifiedTime"]
-    assert described["CreationTime"].tzinfo is not None
-
-
-@pytest.mark.parametrize("name", ["churn-xgboost-old", "Churn-XGBoost", "x"])
-def test_describe_endpoint_of_a_name_not_served_is_the_validation_exception_naming_its_arn(
-    control: Any, name: str
-) -> None:
-    with pytest.raises(ClientError) as caught:
-        control.describe_endpoint(EndpointName=name)
-
-    error = caught.value.response
-    assert error["Error"]["Code"] == "ValidationException"
-    assert error["Error"]["Message"] == (
-        f'Could not find endpoint "arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{name.lower()}".'
-    )
-    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
-
-
-def test_an_operation_the_local_endpoint_does_not_serve_is_refused_by_name(control: Any) -> None:
-    with pytest.raises(ClientError) as caught:
-        control.list_endpoints()
-
-    assert caught.value.response["Error"]["Code"] == "UnknownOperationException"
-
-
-class LoadedTransformations:
-    """Stand in for the handler's S3-backed TransformationStore once it has loaded."""
-
-    def __init__(self, transformation: Transformation) -> None:
-        self.transformation = transformation
-
-    def get(self, deadline: Deadline) -> Transformation:
-        return self.transformation
-
-
-def test_the_handlers_readiness_check_finds_the_served_endpoint_in_service_and_others_unavailable(
-    control: Any, transformation: Transformation
-) -> None:
-    store: Any = LoadedTransformations(transformation)
-
-    ready = ReadinessCheck(store, lambda: control, ENDPOINT).check(Deadline.after(60)).model_dump()
-    unknown = ReadinessCheck(store, lambda: control, "churn-xgboost-old").check(Deadline.after(60)).model_dump()
-
-    assert ready == {
-        "status": "ready",
-        "transformation": {"loaded": True},
-        "endpoint": {"status": "InService"},
-    }
-    assert unknown["status"] == "not ready"
-    assert unknown["endpoint"] == {"status": "Unavailable"}
