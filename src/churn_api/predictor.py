@@ -62,7 +62,8 @@ class ChurnPredictor:
     def predict_one(self, customer: Customer, deadline: Deadline) -> Prediction:
         """Score one customer; an unknown category is a 400 naming the field."""
         transformation = self.transformations.get(deadline)
-        if problems := transformation.category_problems(customer):
+        # The batch's own question (Transformation.unknown_categories), asked of one customer with no index.
+        if problems := transformation.unknown_categories([customer], [None]).get(None):
             raise InvalidRequest("the request has values the model cannot score", problems)
         return Prediction.from_score(self._score(transformation, [customer], deadline)[0], self.threshold)
 
