@@ -29,6 +29,7 @@ from churn_api.gateway import is_api_gateway_event, read_json, request_id_of, wi
 from churn_api.gateway_answers import SECURITY_SCHEMES
 from churn_api.health import ReadinessCheck
 from churn_api.models import Customer
+from churn_api.provenance import MODEL_VERSION_HEADER
 from churn_api.routes import Services, api_routes
 from churn_api.rules import MAX_BATCH_SIZE
 from churn_api.snapstart import RenewableClient, RestoreHooks, fresh_session
@@ -47,6 +48,8 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "C
 # only costs cold-start time.
 tracer = Tracer(patch_modules=["botocore"])
 reporter = ErrorReporter(logger, metrics.namespace or "ChurnApi")
+# Every log line names the model version, so that two versions' lines can be told apart during a canary.
+logger.append_keys(model_version=settings.model_version)
 
 # The clients every prediction needs are made once per container, from one session; the control-plane client only
 # by readiness. After a SnapStart restore they are renewed, with the restored environment's credentials.
@@ -65,6 +68,8 @@ readiness = ReadinessCheck(
     transformations,
     lambda: fresh_session().client("sagemaker", config=budget.sagemaker_config()),
     settings.endpoint_name,
+    model=predictor.model,
+    model_data_url=settings.model_data_url,
 )
 restore_hooks = RestoreHooks()
 restore_hooks.renew(s3, sagemaker_runtime)
@@ -101,7 +106,7 @@ cors = (
         allow_origin=settings.cors_allow_origins[0],
         extra_origins=list(settings.cors_allow_origins[1:]),
         allow_headers=["Content-Type", "X-Api-Key"],
-        expose_headers=["X-Amzn-RequestId", "Retry-After"],
+        expose_headers=["X-Amzn-RequestId", "Retry-After", MODEL_VERSION_HEADER],
         max_age=600,
     )
     if settings.cors_allow_origins
@@ -161,9 +166,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         if is_api_gateway_event(event):
             app.append_context(deadline=Deadline.of(context))  # type: ignore[no-untyped-call]
-            return app.resolve(with_canonical_media_type(event), context)
+            response = app.resolve(with_canonical_media_type(event), context)
+            # Every answer names the model this function serves; the bodies that involved it name it too.
+            response.setdefault("multiValueHeaders", {})[MODEL_VERSION_HEADER] = [settings.model_version]
+            return response
         return invoke_direct(event, context)
     finally:
-        # Metrics are flushed as one EMF document per invocation; a health check may have none to flush.
+        # Metrics are flushed as one EMF document per invocation; a health check may have none to flush. The model
+        # version rides along as metadata (no dimension, no extra metric): Logs Insights can group by it.
         if metrics.metric_set:
+            metrics.add_metadata(key="model_version", value=settings.model_version)
             metrics.flush_metrics()
