@@ -100,7 +100,7 @@ def test_a_short_row_lacks_its_last_columns_and_a_long_one_is_unreadable(tmp_pat
     assert (
         csv_header_bytes(reader.header)
         .decode()
-        .endswith(",score,label,churn,error_code,error_message,error_details\r\n")
+        .endswith(",score,label,churn,error_code,error_message,error_details,model_version,model_threshold\r\n")
     )
 
 
