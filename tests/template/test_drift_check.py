@@ -35,7 +35,11 @@ def test_the_check_is_given_the_published_baseline_the_samples_log_and_its_setti
     variables = properties(OPTION, "DriftCheckFunction")["Environment"]["Variables"]
     settings = DriftSettings.from_env(variables)
     assert settings.log_group == LOG_GROUP["Ref"]
-    assert (settings.bucket, settings.key, settings.sha256) == (PARAMETERS["TransformBucket"], DRIFT_BASELINE_KEY, "7b" * 32)
+    assert (settings.bucket, settings.key, settings.sha256) == (
+        PARAMETERS["TransformBucket"],
+        DRIFT_BASELINE_KEY,
+        "7b" * 32,
+    )
     assert settings.model_version == MODEL_VERSION
     assert (settings.period_minutes, settings.min_samples, settings.alarm_psi) == (60, 500, 0.25)
 
