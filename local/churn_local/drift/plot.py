@@ -37,7 +37,7 @@ def render(
     alarm_psi: float,
     title: str,
 ) -> bytes:
-    """Return the PNG: PSI per feature (sorted, the alarm level marked), then baseline and new shares of the top ones."""
+    """Return the PNG: PSI per feature (sorted, the alarm level marked), then the shares of the top ones' bins."""
     ordered = sorted(report.items(), key=lambda kv: kv[1])
     top = [name for name, _ in sorted(report.items(), key=lambda kv: -kv[1])[:SHOWN]]
     figure = Figure(figsize=(14, 2.2 + 0.32 * len(ordered) + 3.2 * len(top)), layout="constrained")
