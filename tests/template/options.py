@@ -58,6 +58,9 @@ def parameters(option: str) -> dict[str, str]:
     return {**PARAMETERS_WITHOUT_KEYS, **OPTIONS[option]}
 
 
+# A Ref of a SageMaker model or endpoint configuration is its ARN, the name lowercased by SageMaker.
+MODEL_ARN = "arn:aws:sagemaker:eu-west-1:123456789012:model/churnmodel-abc"
+ENDPOINT_CONFIG_ARN = "arn:aws:sagemaker:eu-west-1:123456789012:endpoint-config/churnendpointconfig-abc"
 MODEL_ROLE_ARN = "arn:aws:iam::123456789012:role/churn-api-ChurnModelRole-XYZ"
 ENDPOINT_LOG_GROUP_ARN = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/Endpoints/churn-xgboost-v2:*"
 ACCESS_LOG_GROUP_ARN = "arn:aws:logs:eu-west-1:123456789012:log-group:churn-api-ChurnApiAccessLogGroup-ABC:*"
@@ -73,8 +76,8 @@ ALARMS = (
 # What CloudFormation resolves for the resources these options add, besides conftest's.
 CREATED = {
     "ChurnModelRole": {"Arn": MODEL_ROLE_ARN},
-    "ChurnModel": {"ModelName": "ChurnModel-abc"},
-    "ChurnEndpointConfig": {"EndpointConfigName": "ChurnEndpointConfig-abc"},
+    "ChurnModel": {"ModelName": "ChurnModel-abc", "Ref": MODEL_ARN},
+    "ChurnEndpointConfig": {"EndpointConfigName": "ChurnEndpointConfig-abc", "Ref": ENDPOINT_CONFIG_ARN},
     "ChurnEndpointLogGroup": {"Arn": ENDPOINT_LOG_GROUP_ARN},
     "ChurnApiAccessLogGroup": {"Arn": ACCESS_LOG_GROUP_ARN},
     "ChurnFunctionAliaslive": ALIAS_ARN,
