@@ -243,7 +243,7 @@ def phases(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dict[st
             items = [parsed] if n == 1 else parsed["customers"]
             customers = [Customer.model_validate(p) for p in items]
             answer = {"results": [{"index": i, **verdict(0.5, THRESHOLD)} for i in range(n)], "scored": n, "failed": 0}
-            response = BatchResponse.model_validate({**answer, "threshold": THRESHOLD})
+            response = BatchResponse.model_validate({**answer, "threshold": THRESHOLD, "model": app.predictor.model})
 
             def handler(e: dict[str, Any] = event) -> None:
                 app.lambda_handler(e, context)
@@ -269,6 +269,7 @@ def phases(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dict[st
                             **a,
                             "results": [{"index": r["index"], **verdict(0.5, THRESHOLD)} for r in a["results"]],
                             "threshold": THRESHOLD,
+                            "model": app.predictor.model,
                         }
                     )
                 ),
