@@ -1,7 +1,7 @@
 """Population stability: how far the customers scored have moved from the ones the model learned from.
 
 Written once for `make drift` (local/churn_local/drift/) and the scheduled check the stack deploys
-(churn_api/drift_handler.py). Training writes the baseline (`baseline_of`): for each number, ten bins cut at the
+(src/churn_api/drift_handler.py). Training writes the baseline (`baseline_of`): for each number, ten bins cut at the
 training split's deciles and their counts; for each category, its count (and an "other" bin for values never seen);
 for the score, its deciles and counts. `stability` bins new values the same way and returns, per feature and for the
 score, the population stability index PSI = sum((a - e) * ln(a / e)) over the bins, where e and a are the baseline's

@@ -6,9 +6,10 @@ IN is a CSV of customers (a header line, as data/churn.txt), JSON Lines of custo
 CSV or JSON Lines, which carry each row's score). Scores the file lacks are computed the function's way with the
 artifacts (churn_local.release.reference_cases.FunctionScorer), for the rows the model can score. The population
 stability index of every feature and of the score comes from churn_api.drift, the code the deployed drift check runs,
-against the baseline `make train` wrote (artifacts/baseline.json, its sha256 checked against metadata.json). Prints
-the table sorted by PSI, writes IN's name + ``.drift.png`` and ``.drift.json`` beside it, and exits 1 when any PSI is
-over the alarm level (0 otherwise, 2 when the file cannot be read): a cron job or CI can gate on it.
+against the baseline `make train` wrote (baseline.json in the artifacts folder, its sha256 checked against
+metadata.json). Prints the table sorted by PSI, writes IN's name + ``.drift.png`` and ``.drift.json`` beside it, and
+exits 1 when any PSI is over the alarm level (0 otherwise, 2 when the file cannot be read): a cron job or CI can gate
+on it.
 """
 
 from __future__ import annotations
