@@ -60,6 +60,7 @@ class ChurnPredictor:
         self.threshold = threshold
         # Named in every answer, and in every error raised once the request reached the model.
         self.model = ModelInfo(version=version, threshold=threshold)
+        self._by_variant: dict[str | None, ModelInfo] = {None: self.model}
         self.max_chunk_bytes = max_chunk_bytes
         self.chunk_rows = chunk_rows
         self.on_endpoint_latency = on_endpoint_latency
@@ -77,7 +78,7 @@ class ChurnPredictor:
         except ApiError as exc:
             exc.model = self.model
             raise
-        return Prediction.from_score(scores[0], self.model.with_variant(variants[0]))
+        return Prediction.from_score(scores[0], self._named(variants[0]))
 
     def score_batch(self, records: Sequence[Any], deadline: Deadline) -> BatchResponse:
         """Score every valid record in input order, reporting each invalid one by index without losing the others."""
@@ -140,13 +141,19 @@ class ChurnPredictor:
         # Plain dicts, validated once by the caller's model (the route's response, bulk's items), not one per item.
         results: list[dict[str, Any]] = [{"index": i, "error": e.info()} for i, e in errors.items()]
         results += [{"index": i, **verdict(score, self.threshold)} for i, score in zip(valid_at, scores, strict=True)]
-        model = self.model.with_variant(variants[0]) if len(variants) == 1 else self.model
+        model = self._named(variants[0]) if len(variants) == 1 else self.model
         if len(variants) > 1:  # several variants scored the chunks: each record names its own
             for item, variant in zip(results[len(errors) :], variants, strict=True):
                 item["variant"] = variant
         if errors and valid:
             results.sort(key=itemgetter("index"))
         return results, list(errors.values()), model
+
+    def _named(self, variant: str | None) -> ModelInfo:
+        """Return the model naming the variant that scored (made once per variant: SageMaker names few)."""
+        if (model := self._by_variant.get(variant)) is None:
+            model = self._by_variant[variant] = self.model.with_variant(variant)
+        return model
 
     def _score(
         self, transformation: Transformation, customers: Sequence[Customer], deadline: Deadline

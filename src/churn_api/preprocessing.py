@@ -89,6 +89,9 @@ class Transformation:
         The one answer to "can the model score these customers?" for /predict (one customer, index None: its problems
         name no index) and /predict/batch alike; pydantic's Customer has answered "are they customers?" before.
         """
+        if len(customers) == 1:  # /predict's one customer: its own check, one pass in C
+            problems = self.category_problems(customers[0], indexes[0])
+            return {indexes[0]: problems} if problems else {}
         rows = [self._categorical(c.__dict__) for c in customers]
         if all(map(frozenset.issuperset, self._category_sets, zip(*rows, strict=True))):
             return {}  # the common case: one set test per column instead of one call per customer
