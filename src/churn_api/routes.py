@@ -6,14 +6,14 @@ the composition root, app.py, which includes the router in its resolver.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 
 from churn_api.budget import READY_BUDGET_S
 from churn_api.errors import SCORING_ERRORS, PayloadTooLarge, error_responses
@@ -21,6 +21,7 @@ from churn_api.gateway_answers import PREDICT_SECURITY, with_gateway_answers
 from churn_api.health import ReadinessCheck
 from churn_api.models import BatchRequest, BatchResponse, Customer, PlainestFirst, Prediction, Readiness
 from churn_api.predictor import ChurnPredictor
+from churn_api.provenance import MODEL_VERSION_HEADER
 from churn_api.rules import MAX_BATCH_SIZE
 
 
@@ -38,6 +39,19 @@ def json_response(description: str, model: type[Any]) -> OpenAPIResponse:
     return {"description": description, "content": {"application/json": {"model": model}}}
 
 
+def naming_the_model(responses: Mapping[int, OpenAPIResponse]) -> dict[int, OpenAPIResponse]:
+    """Add the X-Model-Version header to the function's own responses of a scoring route (not API Gateway's)."""
+    header: OpenAPIResponseHeader = {
+        "description": "The version of the model this function serves; equals the body's model.version where the "
+        "body names a model.",
+        "schema": {"type": "string"},
+    }
+    return {
+        status: {**response, "headers": {**response.get("headers", {}), MODEL_VERSION_HEADER: header}}
+        for status, response in responses.items()
+    }
+
+
 def api_routes(services: Services) -> Router:
     """Return the router of the API's routes, each calling `services`."""
     router = Router()  # type: ignore[no-untyped-call]
@@ -46,7 +60,7 @@ def api_routes(services: Services) -> Router:
         "/predict",
         summary="Score one customer",
         responses=with_gateway_answers(
-            {200: json_response("The prediction", Prediction), **error_responses(SCORING_ERRORS)}
+            naming_the_model({200: json_response("The prediction", Prediction), **error_responses(SCORING_ERRORS)})
         ),
         tags=["predict"],
         security=PREDICT_SECURITY,
@@ -66,10 +80,12 @@ def api_routes(services: Services) -> Router:
             f"More than {MAX_BATCH_SIZE} records is answered with 413."
         ),
         responses=with_gateway_answers(
-            {
-                200: json_response("One result per record, in input order", BatchResponse),
-                **error_responses((*SCORING_ERRORS, PayloadTooLarge)),
-            }
+            naming_the_model(
+                {
+                    200: json_response("One result per record, in input order", BatchResponse),
+                    **error_responses((*SCORING_ERRORS, PayloadTooLarge)),
+                }
+            )
         ),
         tags=["predict"],
         security=PREDICT_SECURITY,
