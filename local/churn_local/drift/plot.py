@@ -20,7 +20,8 @@ SHOWN = 3
 
 def _shares(counts: Sequence[int]) -> np.ndarray:
     smoothed = np.asarray(counts, dtype=np.float64) + SMOOTHING
-    return smoothed / smoothed.sum()
+    shares: np.ndarray = smoothed / smoothed.sum()
+    return shares
 
 
 def _labels(bins: Binned) -> list[str]:
