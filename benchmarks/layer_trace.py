@@ -18,12 +18,13 @@ from pathlib import Path
 
 from sklearn.preprocessing import OneHotEncoder
 
+from churn_local.constants import PROJECT_ROOT
 from churn_local.lambda_runtime.event_files import reference_payload
 from churn_local.lambda_runtime.runtime import handler_environment, run_like_lambda, runner_paths
 from churn_local.training import dataset
 from churn_local.training.transformation import dumps, fit_transformation
 
-ROOT = dataset.PROJECT_ROOT
+ROOT = PROJECT_ROOT
 TRACED = ("numpy", "scipy", "sklearn")
 
 
