@@ -1,0 +1,194 @@
+"""Every repository path, module and link the prose names exists: README.md, docs/*.md, docstrings and comments.
+
+The convention (docs/development.md, "Paths in prose"): a path in this repository is written from its root
+(`src/churn_api/budget.py`); a path in another repository carries that repository's name first
+(`aws/aws-sam-cli: samcli/local/apigw/local_apigw_service.py`); a module is named as it is imported
+(`churn_local.stack.serve`). A relative Markdown link resolves from its page, and its `#anchor` is a heading of the
+target page as GitHub makes anchors.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import glob
+import io
+import re
+import tokenize
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from churn_local.constants import PROJECT_ROOT
+from tests.docs_pages import anchors, headings, pages, prose_lines, read, repository_files
+
+PYTHON_ROOTS = ("src", "local", "benchmarks", "hooks", "tests")
+# Comments of the files every command reads, besides the Python sources and the pages.
+COMMENTED = ("Makefile", "samconfig.toml", "template.yaml", "pyproject.toml", ".pre-commit-config.yaml", ".ci/run")
+# A file name ending so is a file wherever it stands; a word/word without one (text/csv, rows/s) is a path only
+# when it starts with a folder of this repository.
+FILE_ENDINGS = ("py", "md", "json", "yaml", "yml", "toml", "txt", "js", "html", "css", "png", "ini", "cfg", "sh")
+
+SEGMENT = r"[A-Za-z0-9_.*-]+"
+# Not inside a URL, an absolute or home path, an ARN, a shell variable or a <placeholder>.
+STARTS = r"(?<![\w./:~@$<>{}\\-])"
+ENDS = r"(?![\w/<{])"
+PATH = re.compile(rf"{STARTS}((?:{SEGMENT}/)+(?:{SEGMENT})?|[\w*-][\w.*-]*\.py){ENDS}")
+OTHER_REPOSITORY = re.compile(rf"{STARTS}([\w.-]+)/[\w.-]+: ((?:{SEGMENT}/)*{SEGMENT})")
+MODULE = re.compile(r"(?<![\w./-])((?:churn_api|churn_local|benchmarks)(?:\.[A-Za-z_]\w*)+)")
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+# A section named after its page: README, "Errors" / docs/api.md's "Errors" / (README "Failure modes").
+SECTION_REFERENCE = re.compile(r"\b(README|docs/\w+\.md)(?:\.md)?(?:'s|,)?\s+\"([^\"]+)\"")
+PACKAGE_ROOTS = {"churn_api": "src/churn_api", "churn_local": "local/churn_local", "benchmarks": "benchmarks"}
+
+
+def ignored_roots() -> set[str]:
+    """Return the folders .gitignore names: what commands make (artifacts/, .aws-sam/...), never checked."""
+    lines = (PROJECT_ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    return {line.strip().strip("/") for line in lines if line.strip().endswith("/") and "*" not in line}
+
+
+FILES = repository_files()
+TOP_LEVEL = {name.split("/", 1)[0] for name in FILES} - {".gitignore"}
+BASENAMES = {name.rsplit("/", 1)[-1] for name in FILES}
+IGNORED = ignored_roots()
+
+
+def python_prose(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (line, text) of every docstring and comment of a Python file."""
+    source = path.read_text(encoding="utf-8")
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                yield first.lineno, first.value.value
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            yield token.start[0], token.string
+
+
+def hash_comments(text: str) -> Iterator[tuple[int, str]]:
+    """Yield (line, comment) of a Makefile, TOML, YAML or shell file: what follows a # that starts a comment."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if match := re.search(r"(?:^|\s)#(?!!)(.*)", line):
+            yield number, match[1]
+
+
+def prose() -> Iterator[tuple[str, int, str]]:
+    """Yield (file, line, text) of all the prose the test reads."""
+    for page in pages():
+        name = page.relative_to(PROJECT_ROOT).as_posix()
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), start=1):
+            yield name, number, line
+    for name in FILES:
+        if name.endswith(".py") and name.split("/", 1)[0] in PYTHON_ROOTS:
+            for number, text in python_prose(PROJECT_ROOT / name):
+                for offset, line in enumerate(text.splitlines()):
+                    yield name, number + offset, line
+    for name in COMMENTED:
+        for number, text in hash_comments(read(name)):
+            yield name, number, text
+
+
+def path_problem(path: str) -> str | None:
+    """Return why a path named in prose is wrong, or None when it exists (or is no repository path)."""
+    path = path.rstrip(".").removeprefix("./")
+    first, _, rest = path.partition("/")
+    if first in IGNORED or first == ".." or not path:
+        return None
+    if "/" not in path:  # a bare module file name: some file of this repository has it
+        return None if fnmatch.filter(BASENAMES, path) else "no file of this repository has this name"
+    if first not in TOP_LEVEL:
+        if path.rsplit(".", 1)[-1] not in FILE_ENDINGS:
+            return None
+        return "not a path from the repository's root (another repository's: prefix it with owner/name: )"
+    if "*" in path:
+        return None if glob.glob(path, root_dir=PROJECT_ROOT) else "matches no file"
+    target = PROJECT_ROOT / path
+    if path.endswith("/"):
+        return None if target.is_dir() else "no such folder"
+    return None if target.exists() else "no such file or folder"
+
+
+def module_problem(dotted: str) -> str | None:
+    """Return why a dotted module named in prose is wrong: no such module, or no such name in its source."""
+    parts = dotted.split(".")
+    base = PROJECT_ROOT / PACKAGE_ROOTS[parts[0]]
+    for index, part in enumerate(parts[1:], start=1):
+        if (base / part).is_dir():
+            base = base / part
+        elif (base / f"{part}.py").is_file():
+            base = base / f"{part}.py"
+        else:  # an attribute: a name the module's source holds (its later parts are the attribute's own)
+            source = base / "__init__.py" if base.is_dir() else base
+            if source.is_file() and re.search(rf"\b{part}\b", source.read_text(encoding="utf-8")):
+                return None
+            return f"no module or name {'.'.join(parts[: index + 1])}"
+    return None
+
+
+def named_paths(text: str) -> Iterator[str]:
+    """Yield the paths of this repository a line names; another repository's paths are left out."""
+    text = OTHER_REPOSITORY.sub(lambda m: m[0] if m[1] in TOP_LEVEL else " ", text)
+    yield from PATH.findall(text)
+
+
+def test_every_path_and_module_named_in_the_prose_exists() -> None:
+    problems = [
+        f"{name}:{number}: {found}: {problem}"
+        for name, number, line in prose()
+        for found, problem in [(p, path_problem(p)) for p in named_paths(line)]
+        + [(m, module_problem(m)) for m in MODULE.findall(line)]
+        if problem
+    ]
+    assert problems == []
+
+
+def link_problem(page: Path, target: str) -> str | None:
+    """Return why a relative Markdown link is broken: no such file, or no such heading in the page it opens."""
+    if re.match(r"[a-z]+:", target):
+        return None  # http(s):, mailto: - not this repository's
+    path, _, anchor = target.partition("#")
+    file = (page.parent / path).resolve() if path else page
+    if not file.exists():
+        return "no such file"
+    if not file.is_relative_to(PROJECT_ROOT):
+        return "outside the repository"
+    if anchor and (file.suffix != ".md" or anchor not in anchors(file.read_text(encoding="utf-8"))):
+        return f"no heading #{anchor} in {file.relative_to(PROJECT_ROOT)}"
+    return None
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda page: page.name)
+def test_every_relative_link_opens_a_file_and_its_heading(page: Path) -> None:
+    problems = [
+        f"{page.name}:{number}: ({target}): {problem}"
+        for number, line in prose_lines(page.read_text(encoding="utf-8"))
+        for target in LINK.findall(line)
+        if (problem := link_problem(page, target))
+    ]
+    assert problems == []
+
+
+def test_every_section_named_after_its_page_is_a_heading_of_that_page() -> None:
+    titles = {
+        page.relative_to(PROJECT_ROOT).as_posix(): {title for _, title in headings(page.read_text(encoding="utf-8"))}
+        for page in pages()
+    }
+    problems = [
+        f'{name}:{number}: {page} "{title}"'
+        for name, number, line in prose()
+        for page, title in SECTION_REFERENCE.findall(line)
+        if title not in titles.get("README.md" if page == "README" else page, set())
+    ]
+    assert problems == []
+
+
+def test_the_headings_github_makes_anchors_of_are_read_as_github_reads_them() -> None:
+    page = "# A `code` title\n\n```\n# not a heading\n```\n## Errors\n## Errors\n### [Linked](x.md) & done!\n"
+    assert anchors(page) == {"a-code-title", "errors", "errors-1", "linked--done"}
