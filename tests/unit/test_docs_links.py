@@ -35,10 +35,11 @@ SEGMENT = r"[A-Za-z0-9_.*-]+"
 STARTS = r"(?<![\w./:~@$<>{}\\-])"
 ENDS = r"(?![\w/<{])"
 PATH = re.compile(rf"{STARTS}((?:{SEGMENT}/)+(?:{SEGMENT})?|[\w*-][\w.*-]*\.py){ENDS}")
-OTHER_REPOSITORY = re.compile(rf"{STARTS}([\w.-]+)/[\w.-]+: ((?:{SEGMENT}/)*{SEGMENT})")
+# owner/name: path, the path perhaps wrapped onto the next line of a comment.
+OTHER_REPOSITORY = re.compile(rf"{STARTS}([\w.-]+)/[\w.-]+:\s+(?:#\s*)?`?((?:{SEGMENT}/)*{SEGMENT})")
 MODULE = re.compile(r"(?<![\w./-])((?:churn_api|churn_local|benchmarks)(?:\.[A-Za-z_]\w*)+)")
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
-# A section named after its page: README, "Errors" / docs/api.md's "Errors" / (README "Failure modes").
+# A section named after its page: docs/api.md "Errors", docs/api.md's "Errors", (README, "Where to change what").
 SECTION_REFERENCE = re.compile(r"\b(README|docs/\w+\.md)(?:\.md)?(?:'s|,)?\s+\"([^\"]+)\"")
 PACKAGE_ROOTS = {"churn_api": "src/churn_api", "churn_local": "local/churn_local", "benchmarks": "benchmarks"}
 
@@ -55,41 +56,44 @@ BASENAMES = {name.rsplit("/", 1)[-1] for name in FILES}
 IGNORED = ignored_roots()
 
 
+def comment_blocks(comments: list[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+    """Join comments on consecutive lines into one block, so a path wrapped onto the next line reads whole."""
+    block: list[tuple[int, str]] = []
+    for number, text in comments:
+        if block and number != block[-1][0] + 1:
+            yield block[0][0], "\n".join(text for _, text in block)
+            block = []
+        block.append((number, text.lstrip("#")))
+    if block:
+        yield block[0][0], "\n".join(text for _, text in block)
+
+
 def python_prose(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (line, text) of every docstring and comment of a Python file."""
+    """Yield (first line, text) of every docstring and block of comments of a Python file."""
     source = path.read_text(encoding="utf-8")
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             first = node.body[0] if node.body else None
-            if (
-                isinstance(first, ast.Expr)
-                and isinstance(first.value, ast.Constant)
-                and isinstance(first.value.value, str)
-            ):
-                yield first.lineno, first.value.value
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type == tokenize.COMMENT:
-            yield token.start[0], token.string
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                yield from [(first.lineno, first.value.value)] if isinstance(first.value.value, str) else []
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    yield from comment_blocks([(t.start[0], t.string) for t in tokens if t.type == tokenize.COMMENT])
 
 
 def hash_comments(text: str) -> Iterator[tuple[int, str]]:
-    """Yield (line, comment) of a Makefile, TOML, YAML or shell file: what follows a # that starts a comment."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        if match := re.search(r"(?:^|\s)#(?!!)(.*)", line):
-            yield number, match[1]
+    """Yield (first line, block) of the comments of a Makefile, TOML, YAML or shell file: what follows a #."""
+    lines = enumerate(text.splitlines(), start=1)
+    yield from comment_blocks([(n, m[1]) for n, line in lines if (m := re.search(r"(?:^|\s)#(?!!)(.*)", line))])
 
 
 def prose() -> Iterator[tuple[str, int, str]]:
-    """Yield (file, line, text) of all the prose the test reads."""
+    """Yield (file, first line, text) of all the prose the test reads: whole pages, docstrings, comment blocks."""
     for page in pages():
-        name = page.relative_to(PROJECT_ROOT).as_posix()
-        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), start=1):
-            yield name, number, line
+        yield page.relative_to(PROJECT_ROOT).as_posix(), 1, page.read_text(encoding="utf-8")
     for name in FILES:
         if name.endswith(".py") and name.split("/", 1)[0] in PYTHON_ROOTS:
             for number, text in python_prose(PROJECT_ROOT / name):
-                for offset, line in enumerate(text.splitlines()):
-                    yield name, number + offset, line
+                yield name, number, text
     for name in COMMENTED:
         for number, text in hash_comments(read(name)):
             yield name, number, text
@@ -132,18 +136,20 @@ def module_problem(dotted: str) -> str | None:
     return None
 
 
-def named_paths(text: str) -> Iterator[str]:
-    """Yield the paths of this repository a line names; another repository's paths are left out."""
-    text = OTHER_REPOSITORY.sub(lambda m: m[0] if m[1] in TOP_LEVEL else " ", text)
-    yield from PATH.findall(text)
+def named(text: str) -> Iterator[tuple[int, str, str | None]]:
+    """Yield (offset, name, problem) of each path and module a text names; another repository's paths are left out."""
+    blank = OTHER_REPOSITORY.sub(lambda m: m[0] if m[1] in TOP_LEVEL else re.sub(r"[^\n]", " ", m[0]), text)
+    for match in PATH.finditer(blank):
+        yield match.start(), match[1], path_problem(match[1])
+    for match in MODULE.finditer(text):
+        yield match.start(), match[1], module_problem(match[1])
 
 
 def test_every_path_and_module_named_in_the_prose_exists() -> None:
     problems = [
-        f"{name}:{number}: {found}: {problem}"
-        for name, number, line in prose()
-        for found, problem in [(p, path_problem(p)) for p in named_paths(line)]
-        + [(m, module_problem(m)) for m in MODULE.findall(line)]
+        f"{name}:{first + text[:offset].count(chr(10))}: {found}: {problem}"
+        for name, first, text in prose()
+        for offset, found, problem in named(text)
         if problem
     ]
     assert problems == []
@@ -181,10 +187,10 @@ def test_every_section_named_after_its_page_is_a_heading_of_that_page() -> None:
         for page in pages()
     }
     problems = [
-        f'{name}:{number}: {page} "{title}"'
-        for name, number, line in prose()
-        for page, title in SECTION_REFERENCE.findall(line)
-        if title not in titles.get("README.md" if page == "README" else page, set())
+        f'{name}:{first + text[: match.start()].count(chr(10))}: {match[1]} "{match[2]}"'
+        for name, first, text in prose()
+        for match in SECTION_REFERENCE.finditer(text)
+        if " ".join(match[2].split()) not in titles.get("README.md" if match[1] == "README" else match[1], set())
     ]
     assert problems == []
 
