@@ -37,11 +37,16 @@ ENDS = r"(?![\w/<{])"
 PATH = re.compile(rf"{STARTS}((?:{SEGMENT}/)+(?:{SEGMENT})?|[\w*-][\w.*-]*\.py){ENDS}")
 # owner/name: path, the path perhaps wrapped onto the next line of a comment.
 OTHER_REPOSITORY = re.compile(rf"{STARTS}([\w.-]+)/[\w.-]+:\s+(?:#\s*)?`?((?:{SEGMENT}/)*{SEGMENT})")
-MODULE = re.compile(r"(?<![\w./-])((?:churn_api|churn_local|benchmarks)(?:\.[A-Za-z_]\w*)+)")
+MODULE = re.compile(r"(?<![\w./-])((?:churn_api|churn_local|benchmarks|tests)(?:\.[A-Za-z_]\w*)+)")
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 # A section named after its page: docs/api.md "Errors", docs/api.md's "Errors", (README, "Where to change what").
 SECTION_REFERENCE = re.compile(r"\b(README|docs/\w+\.md)(?:\.md)?(?:'s|,)?\s+\"([^\"]+)\"")
-PACKAGE_ROOTS = {"churn_api": "src/churn_api", "churn_local": "local/churn_local", "benchmarks": "benchmarks"}
+PACKAGE_ROOTS = {
+    "churn_api": "src/churn_api",
+    "churn_local": "local/churn_local",
+    "benchmarks": "benchmarks",
+    "tests": "tests",
+}
 
 
 def ignored_roots() -> set[str]:
@@ -198,3 +203,26 @@ def test_every_section_named_after_its_page_is_a_heading_of_that_page() -> None:
 def test_the_headings_github_makes_anchors_of_are_read_as_github_reads_them() -> None:
     page = "# A `code` title\n\n```\n# not a heading\n```\n## Errors\n## Errors\n### [Linked](x.md) & done!\n"
     assert anchors(page) == {"a-code-title", "errors", "errors-1", "linked--done"}
+
+
+@pytest.mark.parametrize(
+    "prose",
+    [
+        "`ChurnPredictor.score_records` (`src/churn_api/service.py`)",
+        "SAM CLI's counterpart: samcli/local/apigw/local_apigw_predictor.py.",
+        "The state machine (statemachine/bulk_scoring.asl.json) reads the uploaded file",
+        "`local/churn_local/services/`: `lambda_context.py` (the context)",
+        "the build run by churn_local.services.lambda_runner",
+        "a sampled request: `tests.support.lambda_runtime_environment`",
+        "see `aws/aws-sam-cli: samcli/local/apigw/local_apigw_service.py` and `tests/unit/test_nothing.py`",
+    ],
+)
+def test_the_rot_issue_20_found_is_caught(prose: str) -> None:
+    assert [problem for _, _, problem in named(prose) if problem]
+
+
+def test_what_exists_or_lives_elsewhere_is_not_reported() -> None:
+    prose = """`src/churn_api/predictor.py`, `events/*.json`, `tests/unit/`, churn_api.config.Settings, budget.py,
+    aws/aws-sam-cli: samcli/local/apigw/local_apigw_service.py, `artifacts/metadata.json`, s3://b/k/x.py, /var/task,
+    text/csv, 5/6 of the limit, output/<execution>/part-<row>.jsonl, ~/.cache/x.py, ../shared/reference/"""
+    assert [(found, problem) for _, found, problem in named(prose) if problem] == []
