@@ -81,28 +81,21 @@ def section(text: str, heading: str) -> str:
     return "\n".join(lines[start:])
 
 
-def table(text: str, header: str) -> list[list[str]]:
-    """Return the cells of each row of the table whose header line starts with `header`, the header excluded."""
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(header))
-    rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append([cell.strip() for cell in line.strip().strip("|").split(" | ")])
-    return rows
-
-
 def table_lines(text: str, header: str) -> list[str]:
-    """Return the lines of the rows of the table whose header line starts with `header`, as written."""
+    """Return the lines of the rows of the first table whose header line starts with `header`, as written."""
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(header))
     rows = []
-    for line in lines[start + 2 :]:
+    for line in lines[start + 2 :]:  # past the header and its --- line
         if not line.startswith("|"):
             break
         rows.append(line)
     return rows
+
+
+def table(text: str, header: str) -> list[list[str]]:
+    """Return the cells of each row of the first table whose header line starts with `header`."""
+    return [[cell.strip() for cell in line.strip().strip("|").split(" | ")] for line in table_lines(text, header)]
 
 
 def repository_files() -> list[str]:
