@@ -145,7 +145,7 @@ validate: $(STAMP) ## sam validate --lint (no credentials needed)
 build: $(STAMP) ## sam build: the function and the scikit-learn layer into .aws-sam/
 	$(BIN)/sam build
 
-images: $(STAMP) ## Regenerate template.yaml's XGBoost image mapping from ../shared/reference
+images: $(STAMP) ## Regenerate template.yaml's XGBoost image mapping from data/reference
 	$(BIN)/python -m churn_local.template.images --write
 
 publish: $(STAMP) ## Upload artifacts/ to s3://BUCKET/PREFIX/<sha256>/ (never overwrites) and print the deploy parameters
