@@ -55,7 +55,7 @@ def test_the_endpoint_variables_are_absent_once_deployed(expanded_function: dict
 def expanded_function() -> dict[str, Any]:
     """Return ChurnFunction as CloudFormation's transforms make it."""
 
-    expanded = expansion.expand(expansion.as_packaged(expansion.load_template(TEMPLATE)), PARAMETERS)
+    expanded = expansion.expand(expansion.as_packaged(expansion.load_template(TEMPLATE), TEMPLATE.parent), PARAMETERS)
     return dict(expanded["Resources"][sam_local.FUNCTION])
 
 

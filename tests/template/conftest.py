@@ -64,7 +64,7 @@ def load_template() -> dict[str, Any]:
 
 def expand(overrides: dict[str, str]) -> dict[str, Any]:
     """Return the CloudFormation that CloudFormation's transforms make of template.yaml for these parameters."""
-    source = as_packaged(load_template())
+    source = as_packaged(load_template(), TEMPLATE_PATH.parent)
     return expansion.expand(source, overrides, expansion.Deployment(REGION, ACCOUNT_ID, STACK_NAME))
 
 

@@ -30,6 +30,7 @@ from churn_local.constants import LOCAL_ACCOUNT_ID, LOCAL_REGION, LOCAL_STACK_NA
 
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
+STATE_MACHINE = "AWS::Serverless::StateMachine"
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
@@ -43,15 +44,60 @@ def default_threshold(path: Path = TEMPLATE) -> float:
     return float(load_template(path)["Parameters"]["Threshold"]["Default"])
 
 
-def as_packaged(template: Mapping[str, Any]) -> dict[str, Any]:
-    """Point local CodeUri/ContentUri at S3, as `sam package`/`sam deploy` do before CloudFormation sees them."""
+def as_packaged(template: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
+    """Hand CloudFormation what `sam package`/`sam deploy` hand it for a template in base_dir: no local path left.
+
+    Local CodeUri/ContentUri point at S3, as once uploaded. A state machine's local DefinitionUri is read in as its
+    Definition: `sam package` uploads the file and the SAM transform hands it on as DefinitionS3Location, which
+    Step Functions' resource reads with the same DefinitionSubstitutions; offline there is no bucket to read it
+    from, and the definition then stays visible in the expansion.
+    """
     packaged = copy.deepcopy(dict(template))
     for logical_id, resource in packaged["Resources"].items():
         properties = resource.get("Properties", {})
         for key in ("CodeUri", "ContentUri"):
-            if isinstance(properties.get(key), str) and not properties[key].startswith("s3://"):
+            if _is_local(properties.get(key)):
                 properties[key] = f"s3://aws-sam-cli-managed-artifacts/churn-api/{logical_id}.zip"
+        definition_uri = properties.get("DefinitionUri")
+        # With both, the SAM transform refuses the resource, as it should: leave them for it to say so.
+        if resource.get("Type") == STATE_MACHINE and _is_local(definition_uri) and "Definition" not in properties:
+            properties["Definition"] = read_definition(base_dir / properties.pop("DefinitionUri"))
     return packaged
+
+
+def _is_local(uri: Any) -> bool:
+    # An S3 location is an s3:// URI or a {Bucket, Key} map; any other string is a path, relative to the template.
+    return isinstance(uri, str) and not uri.startswith("s3://")
+
+
+def read_definition(path: Path) -> dict[str, Any]:
+    """Return a state machine definition file (JSON or YAML, as Step Functions reads either) as a mapping.
+
+    CloudFormation makes only the DefinitionSubstitutions in a file it reads from S3, no intrinsic function; an
+    inline Definition's intrinsics the SAM transform would resolve. A file with one is refused, so that the
+    expansion never resolves what a deployment would not.
+    """
+    definition = yaml_parse(path.read_text(encoding="utf-8"))
+    if not isinstance(definition, dict):
+        raise ValueError(f"{path}: a state machine definition is a JSON object")
+    intrinsic = next(_intrinsic_functions(definition), None)
+    if intrinsic is not None:
+        raise ValueError(
+            f"{path}: {intrinsic} is an intrinsic function, which CloudFormation does not resolve in a definition "
+            "file; pass the value in DefinitionSubstitutions and write ${Name} where it goes"
+        )
+    return definition
+
+
+def _intrinsic_functions(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "Ref" or str(key).startswith("Fn::"):
+                yield str(key)
+            yield from _intrinsic_functions(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _intrinsic_functions(item)
 
 
 def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, str]:
