@@ -6,14 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from samcli.lib.providers.api_provider import ApiProvider
-from samcli.lib.providers.sam_function_provider import SamFunctionProvider
-from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 
 from churn_local.constants import PROJECT_ROOT
 from churn_local.containers import sam_local
 from churn_local.template import expansion
 from churn_local.template.expansion import default_threshold
+from churn_local.template.samcli import ApiProvider, SamFunctionProvider, SamLocalStackProvider
 
 TEMPLATE = PROJECT_ROOT / "template.yaml"
 ENDPOINT_VARIABLES = {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL_SAGEMAKER"}
