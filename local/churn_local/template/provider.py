@@ -166,7 +166,7 @@ class Application:
         """Check the parameter values, expand the template offline and read the result."""
         check_parameters(source, overrides)
         try:
-            expanded = expand(as_packaged(source), overrides, Deployment(region=region))
+            expanded = expand(as_packaged(source, base_dir), overrides, Deployment(region=region))
         except Exception as exc:
             raise TemplateError(f"the template cannot be expanded: {exc}") from exc
         api = _rest_api(expanded)
