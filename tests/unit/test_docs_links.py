@@ -210,7 +210,7 @@ def test_the_headings_github_makes_anchors_of_are_read_as_github_reads_them() ->
     [
         "`ChurnPredictor.score_records` (`src/churn_api/service.py`)",
         "SAM CLI's counterpart: samcli/local/apigw/local_apigw_predictor.py.",
-        "The state machine (statemachine/bulk_scoring.asl.json) reads the uploaded file",
+        "The state machine (statemachine/bulk_scoring.asl.yaml) reads the uploaded file",
         "`local/churn_local/services/`: `lambda_context.py` (the context)",
         "the build run by churn_local.services.lambda_runner",
         "a sampled request: `tests.support.lambda_runtime_environment`",
