@@ -65,11 +65,12 @@ class TimedRequestHandler(BaseHTTPRequestHandler):
     # flushes after every request) instead of one for the head and one for the body.
     wbufsize = -1
     server: LocalHTTPServer
+    raw_requestline: bytes  # read by handle_one_request before parse_request
 
     def setup(self) -> None:
-        """Apply the server's idle timeout to the connection (StreamRequestHandler reads `timeout`)."""
-        self.timeout = self.server.idle_timeout_s
+        """Apply the server's idle timeout to the connection, as StreamRequestHandler does with `timeout`."""
         super().setup()
+        self.connection.settimeout(self.server.idle_timeout_s)
 
     def parse_request(self) -> bool:
         """Parse the request line and headers as http.server does, with a lighter header parser."""
