@@ -11,6 +11,9 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
 PYTEST_ARGS ?=
+# make train: the model's cut-off (default: training's DEFAULT_THRESHOLD, the seed's); metadata.json records it and
+# make publish pins it, so the deployed function applies it (docs/model.md).
+THRESHOLD ?=
 # make serve: ports and artifacts can be overridden, e.g. `make serve API_PORT=3001`.
 API_PORT ?= 3000
 ENDPOINT_PORT ?= 8080
@@ -44,7 +47,7 @@ ENDPOINT_NAME ?= churn-xgboost
 SAMCONFIG_ENV ?= default
 DRY_RUN ?=
 
-.PHONY: checkov publish deploy images score bench-bulk
+.PHONY: checkov publish deploy images score bench-bulk drift
 .PHONY: sam-local lambda-image dockerd dockerd-stop bench-sam-local
 .PHONY: help venv node lint format test test-unit test-functional test-template test-integration build validate train serve postman openapi bench bench-local load clean
 
@@ -111,8 +114,8 @@ postman: $(NODE_STAMP) ## Run the Postman collection against `make serve API_KEY
 	node_modules/.bin/newman run postman/churn-api.postman_collection.json -e postman/local.postman_environment.json \
 	  --env-var baseUrl=http://127.0.0.1:$(API_PORT)
 
-train: $(STAMP) ## Train the model on data/churn.txt into artifacts/
-	$(BIN)/python -m churn_local.training.train --out $(ARTIFACTS)
+train: $(STAMP) ## Train the model on data/churn.txt into artifacts/ (THRESHOLD=0.5: the cut-off that travels with it)
+	$(BIN)/python -m churn_local.training.train --out $(ARTIFACTS) $(if $(THRESHOLD),--threshold $(THRESHOLD))
 
 openapi: $(STAMP) ## Regenerate docs/openapi.json from the handler and the model in artifacts/ (trained if missing)
 	$(BIN)/python -m churn_local.openapi --artifacts $(ARTIFACTS)
@@ -135,6 +138,12 @@ score: $(STAMP) ## Score a whole CSV or JSON Lines file (IN=path OUT=path) as /p
 	@test -n "$(IN)" -a -n "$(OUT)" || { echo "usage: make score IN=customers.csv OUT=scored.csv [FROM_ENV=1]"; exit 2; }
 	$(BIN)/python -m churn_local.bulk.score "$(IN)" "$(OUT)" \
 	  $(if $(FROM_ENV),--from-environment,--artifacts $(ARTIFACTS) --s3-url http://127.0.0.1:$(S3_PORT) --endpoint-url http://127.0.0.1:$(ENDPOINT_PORT))
+
+# make drift: IN is required (customers, or make score's output); DRIFT_PSI is the PSI over which it exits 1.
+DRIFT_PSI ?= 0.2
+drift: $(STAMP) ## Compare IN=customers.csv (or make score's output) with the model's baseline: PSI table, PNG report
+	@test -n "$(IN)" || { echo "usage: make drift IN=customers.csv [ARTIFACTS=artifacts] [DRIFT_PSI=0.2]"; exit 2; }
+	$(BIN)/python -m churn_local.drift.check "$(IN)" --artifacts $(ARTIFACTS) --alarm-psi $(DRIFT_PSI)
 
 bench-bulk: $(STAMP) ## Bulk scoring's rows/s and peak memory on the local stack: 5,000 rows and a generated 1,000,000 (ROWS=...)
 	$(BIN)/python -m benchmarks.bulk --rows $(or $(ROWS),1000000)

@@ -260,7 +260,8 @@ def phases(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dict[st
             parsed = json.loads(body)
             items = [parsed] if n == 1 else parsed["customers"]
             customers = [Customer.model_validate(p) for p in items]
-            answer = {"results": [{"index": i, **verdict(0.5, THRESHOLD)} for i in range(n)], "scored": n, "failed": 0}
+            verdicts = [{"index": i, **verdict(0.5, THRESHOLD)} for i in range(n)]
+            answer = {"results": verdicts, "scored": n, "failed": 0, "model": app.predictor.model}
             response = BatchResponse.model_validate({**answer, "threshold": THRESHOLD})
 
             def handler(e: dict[str, Any] = event) -> None:

@@ -5,7 +5,8 @@ alias's traffic, then waits for PutLifecycleEventHookExecutionStatus: Succeeded 
 the deployment (CloudFormation then rolls the stack back). The version checked is the deployment's TargetVersion,
 read from CodeDeploy, never from the event. The cases (reference.json, written by `make publish` with the answers
 its artifacts give) are read once, their sha256 checked, and each is invoked on that version: the status, the code
-of an error, and every score (to the document's tolerance) and label (score > THRESHOLD) must match. A status is
+of an error, every score (to the document's tolerance) and label (score > THRESHOLD) must match, and every answer
+must name the published model (its model.version: CHURN_MODEL_VERSION, else the document's model_version). A status is
 reported whatever happens, before this function's own timeout: an unreported hook would hold the deployment for an
 hour. Nothing logged comes from a case's body: case names, indexes and counts only.
 
@@ -58,6 +59,8 @@ class Settings:
     bucket_owner: str
     threshold: float
     invoke_read_timeout_s: float = INVOKE_READ_TIMEOUT_S
+    # The version every answer must name (make publish's ModelVersion); empty: the one reference.json names.
+    model_version: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -70,6 +73,7 @@ class Settings:
             sha256=env.get("REFERENCE_SHA256", ""),
             bucket_owner=env.get("REFERENCE_BUCKET_OWNER", ""),
             threshold=float(env["CHURN_THRESHOLD"]),
+            model_version=env.get("CHURN_MODEL_VERSION", ""),
         )
 
 
@@ -122,8 +126,12 @@ def answer_of(payload: Any) -> tuple[int, Any]:
     return 200, payload
 
 
-def problems_of(status: int, body: Any, expect: Mapping[str, Any], threshold: float, tolerance: float) -> list[str]:
-    """Compare one answer with what the artifacts give; return what differs (indexes and counts, no values)."""
+def problems_of(
+    status: int, body: Any, expect: Mapping[str, Any], threshold: float, tolerance: float, version: str = ""
+) -> list[str]:
+    """Compare one answer with what the artifacts give; return what differs (indexes and counts, no values).
+
+    With a version, a scored answer must name that model (its model.version)."""
     if status != expect["status"]:
         code = body.get("error", {}).get("code") if isinstance(body, dict) else None
         return [f"status {status} ({code}), expected {expect['status']}"]
@@ -142,11 +150,14 @@ def problems_of(status: int, body: Any, expect: Mapping[str, Any], threshold: fl
             problems.append(f"customer {index}: label {got.get('label')}, expected {label}")
     if body.get("threshold") != threshold:
         problems.append(f"threshold {body.get('threshold')}, expected {threshold}")
+    named = body.get("model", {}).get("version") if isinstance(body.get("model"), dict) else None
+    if version and named != version:
+        problems.append(f"model version {named}, expected {version}")
     return problems
 
 
 def check_case(
-    lambda_client: Any, target: str, case: Mapping[str, Any], settings: Settings, tolerance: float
+    lambda_client: Any, target: str, case: Mapping[str, Any], settings: Settings, tolerance: float, version: str = ""
 ) -> list[str]:
     """Invoke the target version with one case; return its problems, each prefixed with the case's name."""
     try:
@@ -161,7 +172,7 @@ def check_case(
         return [f"{case['name']}: the function failed ({response['FunctionError']}, {kind})"]
     try:
         status, body = answer_of(payload)
-        problems = problems_of(status, body, case["expect"], settings.threshold, tolerance)
+        problems = problems_of(status, body, case["expect"], settings.threshold, tolerance, version)
     except (ValueError, KeyError, TypeError, AttributeError):
         problems = ["the answer is not shaped as the function answers"]
     return [f"{case['name']}: {problem}" for problem in problems]
@@ -172,13 +183,14 @@ def check(event: Mapping[str, Any], clients: Mapping[str, Any], settings: Settin
     target = target_version(clients["codedeploy"], event["DeploymentId"], settings)
     document = load_cases(clients["s3"], settings)
     tolerance = float(document.get("tolerance", 1e-9))
+    version = settings.model_version or str(document.get("model_version", ""))
     worst_case_ms = 2 * settings.invoke_read_timeout_s * 1000
     problems: list[str] = []
     for case in document["cases"]:
         if remaining_ms() < worst_case_ms + REPORT_MARGIN_MS:
             raise CheckFailed(f"out of time before {case['name']}")
         try:
-            problems += check_case(clients["lambda"], target, case, settings, tolerance)
+            problems += check_case(clients["lambda"], target, case, settings, tolerance, version)
         except InvocationFailed as exc:
             problems.append(str(exc))
             break

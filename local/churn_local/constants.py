@@ -8,11 +8,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = PROJECT_ROOT / "template.yaml"
 DEFAULT_ARTIFACTS = PROJECT_ROOT / "artifacts"
 
-# The three files `make train` writes and the stack serves.
+# The files `make train` writes and the stack serves (the drift baseline: what the model learned from).
 TRANSFORMATION_FILE = "transformation.sav"
 MODEL_ARCHIVE = "model.tar.gz"
 METADATA_FILE = "metadata.json"
-ARTIFACT_FILES = (TRANSFORMATION_FILE, MODEL_ARCHIVE, METADATA_FILE)
+BASELINE_FILE = "baseline.json"
+ARTIFACT_FILES = (TRANSFORMATION_FILE, MODEL_ARCHIVE, METADATA_FILE, BASELINE_FILE)
 # The one member of model.tar.gz the built-in XGBoost container loads from /opt/ml/model.
 MODEL_MEMBER = "xgboost-model"
 

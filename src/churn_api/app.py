@@ -1,4 +1,5 @@
-"""Lambda entry point: the composition root, the routes, and the split between API Gateway and direct invocation."""
+"""Lambda entry point: the composition root (the routes are routes.py's) and the split between API Gateway and direct
+invocation."""
 
 from __future__ import annotations
 
@@ -10,12 +11,10 @@ from churn_api import collector  # noqa: F401
 import gc
 import os
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import CORSConfig, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler import CORSConfig
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
@@ -25,27 +24,13 @@ from churn_api.budget import EAGER_LOAD_BUDGET_S, READY_BUDGET_S, Deadline
 from churn_api.composition import churn_predictor, transformation_store
 from churn_api.config import Settings
 from churn_api.contract import Categories, ContractResolver, categories_of
-from churn_api.errors import (
-    SCORING_ERRORS,
-    ApiError,
-    ErrorReporter,
-    InvalidRequest,
-    PayloadTooLarge,
-    error_responses,
-    problems_from,
-    register_error_handlers,
-)
+from churn_api.errors import ApiError, ErrorReporter, InvalidRequest, problems_from, register_error_handlers
 from churn_api.gateway import is_api_gateway_event, read_json, request_id_of, with_canonical_media_type, write_json
-from churn_api.gateway_answers import PREDICT_SECURITY, SECURITY_SCHEMES, with_gateway_answers
+from churn_api.gateway_answers import SECURITY_SCHEMES
 from churn_api.health import ReadinessCheck
-from churn_api.models import (
-    BatchRequest,
-    BatchResponse,
-    Customer,
-    PlainestFirst,
-    Prediction,
-    Readiness,
-)
+from churn_api.models import Customer
+from churn_api.provenance import MODEL_VERSION_HEADER
+from churn_api.routes import Services, api_routes
 from churn_api.rules import MAX_BATCH_SIZE
 from churn_api.snapstart import RenewableClient, RestoreHooks, fresh_session
 
@@ -63,6 +48,8 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "C
 # only costs cold-start time.
 tracer = Tracer(patch_modules=["botocore"])
 reporter = ErrorReporter(logger, metrics.namespace or "ChurnApi")
+# Every log line names the model version, so that two versions' lines can be told apart during a canary.
+logger.append_keys(model_version=settings.model_version)
 
 # The clients every prediction needs are made once per container, from one session; the control-plane client only
 # by readiness. After a SnapStart restore they are renewed, with the restored environment's credentials.
@@ -81,6 +68,8 @@ readiness = ReadinessCheck(
     transformations,
     lambda: fresh_session().client("sagemaker", config=budget.sagemaker_config()),
     settings.endpoint_name,
+    model=predictor.model,
+    model_data_url=settings.model_data_url,
 )
 restore_hooks = RestoreHooks()
 restore_hooks.renew(s3, sagemaker_runtime)
@@ -104,12 +93,20 @@ def loaded_categories() -> Categories:
         return {}
 
 
+def record_predictions(predictions: int, churners: int) -> None:
+    """Count predictions and churners; CloudWatch derives the churn rate from the two."""
+    metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=predictions)
+    metrics.add_metric(name="ChurnPredictions", unit=MetricUnit.Count, value=churners)
+    if predictions:
+        metrics.add_metric(name="ChurnRate", unit=MetricUnit.Percent, value=100 * churners / predictions)
+
+
 cors = (
     CORSConfig(
         allow_origin=settings.cors_allow_origins[0],
         extra_origins=list(settings.cors_allow_origins[1:]),
         allow_headers=["Content-Type", "X-Api-Key"],
-        expose_headers=["X-Amzn-RequestId", "Retry-After"],
+        expose_headers=["X-Amzn-RequestId", "Retry-After", MODEL_VERSION_HEADER],
         max_age=600,
     )
     if settings.cors_allow_origins
@@ -129,86 +126,12 @@ if settings.enable_swagger:
     # Powertools inlines the Swagger UI assets in the page: no CDN, works offline.
     app.enable_swagger(path="/swagger", title=API_TITLE, version=API_VERSION)
 register_error_handlers(app, reporter)
+app.include_router(api_routes(Services(predictor, readiness, record_predictions)))
 if settings.eager_init:
     load_eagerly()
 # Everything made so far lives as long as the container. Out of the collector's sight, it is not traversed again
 # by every full collection that a request's garbage triggers.
 gc.freeze()  # the collector's thresholds are set by churn_api.collector, before any other import
-
-
-def json_response(description: str, model: type[Any]) -> OpenAPIResponse:
-    """Describe a JSON response with the model that shapes its body."""
-    return {"description": description, "content": {"application/json": {"model": model}}}
-
-
-def record_predictions(predictions: int, churners: int) -> None:
-    """Count predictions and churners; CloudWatch derives the churn rate from the two."""
-    metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=predictions)
-    metrics.add_metric(name="ChurnPredictions", unit=MetricUnit.Count, value=churners)
-    if predictions:
-        metrics.add_metric(name="ChurnRate", unit=MetricUnit.Percent, value=100 * churners / predictions)
-
-
-@app.post(
-    "/predict",
-    summary="Score one customer",
-    responses=with_gateway_answers(
-        {200: json_response("The prediction", Prediction), **error_responses(SCORING_ERRORS)}
-    ),
-    tags=["predict"],
-    security=PREDICT_SECURITY,
-)
-def predict(customer: Annotated[Customer, Body(), PlainestFirst]) -> Prediction:
-    """Score one customer posted as JSON."""
-    prediction = predictor.predict_one(customer, app.context["deadline"])
-    record_predictions(1, int(prediction.churn))
-    return prediction
-
-
-@app.post(
-    "/predict/batch",
-    summary=f"Score 1 to {MAX_BATCH_SIZE} customers",
-    description=(
-        "Each record is validated on its own: bad records come back with their index and an error, "
-        "and do not stop the others. If no record is valid, the answer is 400. "
-        f"More than {MAX_BATCH_SIZE} records is answered with 413."
-    ),
-    responses=with_gateway_answers(
-        {
-            200: json_response("One result per record, in input order", BatchResponse),
-            **error_responses((*SCORING_ERRORS, PayloadTooLarge)),
-        }
-    ),
-    tags=["predict"],
-    security=PREDICT_SECURITY,
-)
-def predict_batch(batch: Annotated[BatchRequest, Body()]) -> BatchResponse:
-    """Score many customers at once, in input order."""
-    scored = predictor.score_batch(batch.customers, app.context["deadline"])
-    record_predictions(scored.scored, sum(item.churn is True for item in scored.results))
-    return scored
-
-
-@app.get("/health", summary="Liveness: the function answers", tags=["health"])
-def health() -> dict[str, str]:
-    """Answer at once, touching nothing else."""
-    return {"status": "ok"}
-
-
-@app.get(
-    "/health/ready",
-    summary=f"Readiness: the transformation loads and the endpoint is InService (answered within {READY_BUDGET_S:g} s)",
-    responses={
-        200: json_response("Ready", Readiness),
-        503: json_response("Not ready; the body says which part is not", Readiness),
-    },
-    tags=["health"],
-)
-def health_ready() -> Response[dict[str, Any]]:
-    """Check the transformation and DescribeEndpoint; 503 when either is not ready."""
-    report = readiness.check(app.context["deadline"])
-    status = 200 if report.status == "ready" else 503
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=report.model_dump())
 
 
 def invoke_direct(event: Any, context: LambdaContext) -> dict[str, Any]:
@@ -243,9 +166,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         if is_api_gateway_event(event):
             app.append_context(deadline=Deadline.of(context))  # type: ignore[no-untyped-call]
-            return app.resolve(with_canonical_media_type(event), context)
+            response = app.resolve(with_canonical_media_type(event), context)
+            # Every answer names the model this function serves; the bodies that involved it name it too.
+            response.setdefault("multiValueHeaders", {})[MODEL_VERSION_HEADER] = [settings.model_version]
+            return response
         return invoke_direct(event, context)
     finally:
-        # Metrics are flushed as one EMF document per invocation; a health check may have none to flush.
+        # Metrics are flushed as one EMF document per invocation; a health check may have none to flush. The model
+        # version rides along as metadata (no dimension, no extra metric): Logs Insights can group by it.
         if metrics.metric_set:
+            metrics.add_metadata(key="model_version", value=settings.model_version)
             metrics.flush_metrics()

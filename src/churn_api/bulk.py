@@ -25,7 +25,16 @@ from churn_api.rules import MAX_BATCH_SIZE
 # Rows scored per call: the API's own batch limit, so that one call is what one /predict/batch request would be.
 CHUNK_ROWS = MAX_BATCH_SIZE
 # The columns a CSV output adds after the input's own, in this order.
-CSV_RESULT_COLUMNS = ("score", "label", "churn", "error_code", "error_message", "error_details")
+CSV_RESULT_COLUMNS = (
+    "score",
+    "label",
+    "churn",
+    "error_code",
+    "error_message",
+    "error_details",
+    "model_version",
+    "model_threshold",
+)
 _ITEMS = TypeAdapter(list[BatchItem])
 
 
@@ -46,17 +55,22 @@ def score_rows(
     """
     readable = [(i, record) for i, record in zip(indexes, records, strict=True) if not isinstance(record, Unreadable)]
     results: list[dict[str, Any]] = []
+    model = predictor.model
     if readable:
-        results, _ = predictor.score_records([r for _, r in readable], deadline, indexes=[i for i, _ in readable])
+        results, _, model = predictor.score_records(
+            [r for _, r in readable], deadline, indexes=[i for i, _ in readable]
+        )
     if len(readable) < len(records):
         for i, record in zip(indexes, records, strict=True):
             if isinstance(record, Unreadable):
                 detail = ErrorDetail(field=record.field, problem=record.problem, index=i)
                 results.append({"index": i, "error": InvalidRequest("the record cannot be read", [detail]).info()})
         results.sort(key=lambda item: int(item["index"]))
-    # Serialized as the API serializes its BatchResponse: every field, null where it does not apply.
+    # Serialized as the API serializes its BatchResponse: every field, null where it does not apply; each row names
+    # the model, as the batch's answer does.
     items: list[dict[str, Any]] = _ITEMS.dump_python(_ITEMS.validate_python(results), mode="json")
-    return items
+    named = model.model_dump(mode="json")
+    return [{**item, "model": named} for item in items]
 
 
 def json_lines_record(row: Any, item: dict[str, Any]) -> dict[str, Any]:
@@ -67,10 +81,12 @@ def json_lines_record(row: Any, item: dict[str, Any]) -> dict[str, Any]:
 def csv_result_values(item: dict[str, Any]) -> list[str]:
     """Return the values of CSV_RESULT_COLUMNS for one batch item."""
     error = item["error"]
+    model = item.get("model") or {}
+    named = [str(model.get("version", "")), repr(model["threshold"]) if "threshold" in model else ""]
     if error is None:
-        return [repr(item["score"]), item["label"], "true" if item["churn"] else "false", "", "", ""]
+        return [repr(item["score"]), item["label"], "true" if item["churn"] else "false", "", "", "", *named]
     details = json.dumps(error.get("details", []), ensure_ascii=False, separators=(",", ":"))
-    return ["", "", "", error["code"], error["message"], details]
+    return ["", "", "", error["code"], error["message"], details, *named]
 
 
 # -- the deployed path: what a Step Functions Distributed Map sends each batch (bulk_handler.py) --------------------

@@ -10,6 +10,7 @@ from churn_api.endpoint import EndpointScorer
 from churn_api.integrity import Expectations
 from churn_api.predictor import ChurnPredictor
 from churn_api.preprocessing import TransformationStore
+from churn_api.sampling import DriftSampler
 
 
 def transformation_store(
@@ -33,11 +34,14 @@ def churn_predictor(
     *,
     on_endpoint_latency: Callable[[float], None] | None = None,
 ) -> ChurnPredictor:
-    """Return the predictor that scores against the configured endpoint with the configured threshold."""
+    """Return the predictor that scores against the configured endpoint with the configured threshold, naming the
+    pinned model version, and sampling for the drift check when a sample rate is set (nothing to call otherwise)."""
     return ChurnPredictor(
         transformations,
         EndpointScorer(sagemaker_runtime, settings.endpoint_name),
         settings.threshold,
         max_chunk_bytes=settings.max_chunk_bytes,
         on_endpoint_latency=on_endpoint_latency,
+        version=settings.model_version,
+        on_scored=DriftSampler(settings.sample_rate) if settings.sample_rate else None,
     )

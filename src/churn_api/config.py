@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from churn_api.provenance import UNPINNED, VERSION_LENGTH
 from churn_api.rules import is_probability
 
 # InvokeEndpoint's request limit by endpoint kind (SageMaker quotas: real-time 6 MB, serverless 4 MB); an endpoint
@@ -24,7 +25,7 @@ class Settings:
     endpoint_name: str
     transform_bucket: str
     transform_key: str
-    # No default here: template.yaml's Threshold parameter owns it and always sets THRESHOLD.
+    # No default here: template.yaml always sets THRESHOLD (the published ModelThreshold, or the Threshold override).
     threshold: float
     cors_allow_origins: tuple[str, ...] = ()
     enable_swagger: bool = False
@@ -33,6 +34,12 @@ class Settings:
     feature_signature: str = ""
     bucket_owner: str = ""
     eager_init: bool = False
+    # The pinned model version (make publish's ModelVersion), named in every answer.
+    model_version: str = UNPINNED
+    # Where the stack hosts the model: the archive the endpoint must serve (readiness checks it).
+    model_data_url: str = ""
+    # The share of scored customers written to the log for the drift check (DRIFT_SAMPLE_PERCENT / 100); 0 is off.
+    sample_rate: float = 0.0
 
     @property
     def max_chunk_bytes(self) -> int:
@@ -55,6 +62,9 @@ class Settings:
             feature_signature=_hex_digest(env, "FEATURE_SIGNATURE"),
             bucket_owner=_account(env, "TRANSFORM_BUCKET_OWNER"),
             eager_init=_flag(env, "EAGER_INIT"),
+            model_version=_model_version(env.get("MODEL_VERSION", "")),
+            model_data_url=env.get("MODEL_DATA_URL", "").strip(),
+            sample_rate=_percent(env, "DRIFT_SAMPLE_PERCENT") / 100,
         )
 
 
@@ -112,3 +122,23 @@ def _account(env: Mapping[str, str], name: str) -> str:
     if raw and not (len(raw) == 12 and raw.isdigit()):
         raise ConfigError(f"{name} must be a 12-digit AWS account id or empty, got {raw!r}")
     return raw
+
+
+def _model_version(raw: str) -> str:
+    value = raw.strip().lower()
+    if not value:
+        return UNPINNED
+    if len(value) != VERSION_LENGTH or any(c not in "0123456789abcdef" for c in value):
+        raise ConfigError(f"MODEL_VERSION must be {VERSION_LENGTH} hex digits or empty, got {raw!r}")
+    return value
+
+
+def _percent(env: Mapping[str, str], name: str) -> float:
+    raw = env.get(name, "").strip() or "0"
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number from 0 to 100, got {raw!r}") from None
+    if not 0 <= value <= 100:
+        raise ConfigError(f"{name} must be a number from 0 to 100, got {raw!r}")
+    return value

@@ -89,9 +89,14 @@ class EndpointScorer:
 
     def score(self, csv_rows: str, expected: int, deadline: Deadline) -> list[float]:
         """Return one score per CSV row sent; try once more only when the first call never reached SageMaker."""
+        return self.score_with_variant(csv_rows, expected, deadline)[0]
+
+    def score_with_variant(self, csv_rows: str, expected: int, deadline: Deadline) -> tuple[list[float], str | None]:
+        """Return one score per CSV row sent and the production variant SageMaker names as having scored them."""
         for attempt in range(1, INVOKE_ATTEMPTS + 1):
             try:
-                return parse_scores(self._invoke(csv_rows), expected)
+                body, variant = self._invoke(csv_rows)
+                return parse_scores(body, expected), variant
             except _Retryable as exc:
                 enough_left = deadline.remaining() >= INVOKE_BACKOFF_S + INVOKE_MIN_ATTEMPT_S
                 if attempt == INVOKE_ATTEMPTS or not enough_left:
@@ -99,14 +104,14 @@ class EndpointScorer:
                 time.sleep(INVOKE_BACKOFF_S)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _invoke(self, csv_rows: str) -> bytes:
+    def _invoke(self, csv_rows: str) -> tuple[bytes, str | None]:
         where = f"endpoint {self.endpoint_name}"
         try:
             response = self.client.invoke_endpoint(
                 EndpointName=self.endpoint_name, ContentType="text/csv", Body=csv_rows.encode("utf-8")
             )
             body: bytes = response["Body"].read()
-            return body
+            return body, response.get("InvokedProductionVariant")
         except ClientError as exc:
             # Never the service's message: ModelError quotes the container, which may quote the request.
             code = str(exc.response.get("Error", {}).get("Code", "Unknown"))

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from churn_api.budget import LOAD_RETRY_AFTER_S
+from churn_api.provenance import ModelInfo
 from churn_api.rules import MAX_BATCH_SIZE, NUMBER_LIMIT
 
 
@@ -55,6 +56,11 @@ class ErrorBody(BaseModel):
     """The body of every error the function answers."""
 
     error: ErrorInfo
+    model: ModelInfo | None = Field(
+        default=None,
+        description="The model the request reached, when the failure involved it (a scoring route's error).",
+        exclude_if=lambda v: v is None,
+    )
 
 
 class ApiError(Exception):
@@ -65,6 +71,8 @@ class ApiError(Exception):
     default_message: ClassVar[str] = "the service failed unexpectedly"
     when: ClassVar[str] = "anything unforeseen (logged with its trace, answered without it)"
     retry_after: int | None = None
+    # The model the failing request reached, set by the predictor: rendered in the body beside the error.
+    model: ModelInfo | None = None
 
     def __init__(
         self,
@@ -87,7 +95,7 @@ class ApiError(Exception):
 
     def body(self, request_id: str | None = None) -> dict[str, Any]:
         """Render the JSON error body every failure shares."""
-        return ErrorBody(error=self.info(request_id)).model_dump(mode="json")
+        return ErrorBody(error=self.info(request_id), model=self.model).model_dump(mode="json")
 
     def headers(self) -> dict[str, str]:
         """Return the response headers: Retry-After when a retry can succeed."""

@@ -22,6 +22,7 @@ from pydantic_core import SchemaValidator, core_schema
 
 from churn_api.errors import ErrorInfo
 from churn_api.internals import model_assembler
+from churn_api.provenance import ModelInfo
 from churn_api.rules import MAX_BATCH_SIZE, NUMBER_LIMIT, churns
 
 # Numbers arrive as JSON numbers or as numeric strings ("15"), the way the reference payload sends them. A string
@@ -271,11 +272,12 @@ class Prediction(BaseModel):
     label: str = Field(description='"True" or "False", as the reference function answers.', examples=["True"])
     score: float = Field(description="The model's churn probability, 0 to 1.", examples=[0.73])
     threshold: float = Field(description="The decision threshold applied to the score.", examples=[0.39])
+    model: ModelInfo = Field(description="The model that scored: its version, threshold and SageMaker variant.")
 
     @classmethod
-    def from_score(cls, score: float, threshold: float) -> Prediction:
-        """Apply the decision threshold to a score."""
-        return cls(**verdict(score, threshold), threshold=threshold)
+    def from_score(cls, score: float, model: ModelInfo) -> Prediction:
+        """Apply the model's decision threshold to a score."""
+        return cls(**verdict(score, model.threshold), threshold=model.threshold, model=model)
 
 
 _LABELS = ("False", "True")  # str(churn), looked up
@@ -312,6 +314,11 @@ class BatchItem(BaseModel):
     label: str | None = None
     score: float | None = None
     error: ErrorInfo | None = None
+    variant: str | None = Field(
+        default=None,
+        description="The SageMaker variant that scored this record, only when the batch was split over several.",
+        exclude_if=lambda v: v is None,
+    )
 
 
 class BatchResponse(BaseModel):
@@ -321,6 +328,7 @@ class BatchResponse(BaseModel):
     scored: int
     failed: int
     threshold: float
+    model: ModelInfo = Field(description="The model that scored the batch: its version, threshold and variant.")
 
 
 class TransformationState(BaseModel):
@@ -340,9 +348,23 @@ class EndpointState(BaseModel):
     )
 
 
+class ServedModel(BaseModel):
+    """The model this function answers with, and whether the endpoint was seen serving it."""
+
+    version: str = Field(description="The pinned model version, as every answer names it.")
+    threshold: float = Field(description="The cut-off the function applies.")
+    served: bool | None = Field(
+        default=None,
+        description="Where the stack hosts the model: whether the endpoint's configuration and model load the pinned "
+        "model archive (false: another model, or not found out). Null where the stack does not host it.",
+    )
+
+
 class Readiness(BaseModel):
-    """The readiness report: `ready` only when the transformation is loaded and the endpoint is InService."""
+    """The readiness report: `ready` only when the transformation is loaded and the endpoint is InService (and, where
+    the stack hosts the model, serves the pinned one)."""
 
     status: str = Field(examples=["ready"])
     transformation: TransformationState
     endpoint: EndpointState
+    model: ServedModel | None = Field(default=None, exclude_if=lambda v: v is None)

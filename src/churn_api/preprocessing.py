@@ -81,8 +81,17 @@ class Transformation:
                 problems.append(ErrorDetail(field=col, problem=problem, index=index))
         return problems
 
-    def unknown_categories(self, customers: Sequence[Customer], indexes: Sequence[int]) -> dict[int, list[ErrorDetail]]:
-        """Map the index of each customer holding a category the encoder was never fitted on to its problems."""
+    def unknown_categories[Index: (int, int | None)](
+        self, customers: Sequence[Customer], indexes: Sequence[Index]
+    ) -> dict[Index, list[ErrorDetail]]:
+        """Map the index of each customer holding a category the encoder was never fitted on to its problems.
+
+        The one answer to "can the model score these customers?" for /predict (one customer, index None: its problems
+        name no index) and /predict/batch alike; pydantic's Customer has answered "are they customers?" before.
+        """
+        if len(customers) == 1:  # /predict's one customer: its own check, one pass in C
+            problems = self.category_problems(customers[0], indexes[0])
+            return {indexes[0]: problems} if problems else {}
         rows = [self._categorical(c.__dict__) for c in customers]
         if all(map(frozenset.issuperset, self._category_sets, zip(*rows, strict=True))):
             return {}  # the common case: one set test per column instead of one call per customer

@@ -28,6 +28,8 @@ BUCKET = "churn-api-test-artifacts"
 KEY = "models/transformation.sav"
 ENDPOINT = "churn-xgboost-test"
 THRESHOLD = float(str(default_threshold()))  # the function is deployed with the template's default
+MODEL_VERSION = "3f2a9c1e5b7d4a60"  # what make publish pins (ModelVersion): every answer names it
+MODEL = {"version": MODEL_VERSION, "threshold": THRESHOLD}
 
 
 @pytest.fixture
@@ -42,6 +44,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRANSFORM_BUCKET", BUCKET)
     monkeypatch.setenv("TRANSFORM_KEY", KEY)
     monkeypatch.setenv("THRESHOLD", str(default_threshold()))
+    monkeypatch.setenv("MODEL_VERSION", MODEL_VERSION)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "churn-api")
 
 

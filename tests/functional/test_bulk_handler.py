@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 from churn_api.bulk import BatchNotScored
 from churn_local.lambda_runtime.context import LambdaContext
 from churn_local.lambda_runtime.event_files import load_event
-from tests.functional.conftest import THRESHOLD, answer
+from tests.functional.conftest import MODEL, THRESHOLD, answer
 
 BULK_BUCKET = "churn-api-bulk-test"
 
@@ -59,9 +59,12 @@ def test_a_batch_is_scored_as_predict_batch_answers_and_written_under_output_by_
     lines = written(uploaded, key)
     assert [line["row"] for line in lines] == [item["row"] for item in event["Items"]]
     assert [{k: v for k, v in line.items() if k != "row"} for line in lines[:2]] == [
-        {"index": 500, "churn": THRESHOLD < 0.91, "label": str(THRESHOLD < 0.91), "score": 0.91, "error": None},
-        {"index": 501, "churn": False, "label": "False", "score": 0.07, "error": None},
+        {"index": 500, "churn": THRESHOLD < 0.91, "label": str(THRESHOLD < 0.91), "score": 0.91, "error": None}
+        | {"model": MODEL},
+        {"index": 501, "churn": False, "label": "False", "score": 0.07, "error": None, "model": MODEL},
     ]
+    # AND the unscored row names the model too, as every row does
+    assert lines[2]["model"] == MODEL
     assert lines[2]["error"]["code"] == "VALIDATION_ERROR"
     assert lines[2]["error"]["details"][0] | {"problem": ""} == {"field": "State", "problem": "", "index": 502}
     assert "XX" in lines[2]["error"]["details"][0]["problem"]

@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 
 from churn_api.contract import customer_schemas
 from churn_local.lambda_runtime.event_files import reference_payload
-from tests.functional.conftest import answer, fresh_app, header, json_body, request, swagger_document
+from tests.functional.conftest import MODEL, answer, fresh_app, header, json_body, request, swagger_document
 
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024  # synchronous invocation request and response, Lambda quotas
 ORIGIN = "https://app.example.com"
@@ -50,6 +50,10 @@ def test_cors_headers_are_on_successes_and_on_errors(cors_app: ModuleType, origi
     invalid = request(cors_app, "POST", "/predict", {"State": "SC"}, headers={"Origin": origin})
     assert [r["statusCode"] for r in (ok, failed, invalid)] == [200, 502, 400]
     assert [header(r, "Access-Control-Allow-Origin") for r in (ok, failed, invalid)] == [origin] * 3
+    # AND a page may read which model answered
+    for reply in (ok, failed, invalid):
+        assert "x-model-version" in (header(reply, "Access-Control-Expose-Headers") or "").lower()
+        assert header(reply, "X-Model-Version") == MODEL["version"]
 
 
 def test_an_origin_that_is_not_allowed_gets_no_cors_headers(cors_app: ModuleType) -> None:

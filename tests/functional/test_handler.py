@@ -21,7 +21,7 @@ from churn_api.config import ConfigError
 from churn_local.lambda_runtime.context import LambdaContext
 from churn_local.lambda_runtime.event_files import api_event, load_event, reference_payload
 from churn_local.training.transformation import dumps
-from tests.functional.conftest import BUCKET, ENDPOINT, KEY, THRESHOLD, S3Reads, answer, fresh_app
+from tests.functional.conftest import BUCKET, ENDPOINT, KEY, MODEL, THRESHOLD, S3Reads, answer, fresh_app
 
 PHONE = reference_payload()["Phone"]
 
@@ -55,7 +55,15 @@ def test_the_reference_customer_is_scored_through_api_gateway(
     answer(sagemaker, "0.7310585975646973", sklearn_csv(fitted_transformation, [reference_payload()]))
     response = call(app_module, load_event("api-predict"))
     assert response["statusCode"] == 200
-    assert body_of(response) == {"churn": True, "label": "True", "score": 0.7310585975646973, "threshold": THRESHOLD}
+    assert body_of(response) == {
+        "churn": True,
+        "label": "True",
+        "score": 0.7310585975646973,
+        "threshold": THRESHOLD,
+        "model": MODEL,
+    }
+    # AND the header names the same model version as the body
+    assert response["multiValueHeaders"]["X-Model-Version"] == [MODEL["version"]]
 
 
 def test_a_direct_invocation_with_the_payload_as_event_returns_the_same_information(
@@ -67,6 +75,7 @@ def test_a_direct_invocation_with_the_payload_as_event_returns_the_same_informat
         "label": "False",
         "score": 0.12,
         "threshold": THRESHOLD,
+        "model": MODEL,
     }
 
 

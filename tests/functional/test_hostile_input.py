@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from churn_local.lambda_runtime.context import LambdaContext
 from churn_local.lambda_runtime.event_files import api_event, load_event, reference_payload
-from tests.functional.conftest import THRESHOLD, answer
+from tests.functional.conftest import MODEL, THRESHOLD, answer
 
 HUGE_INTEGER = "9" * 5_000
 DEEP = "[" * 100_000 + "]" * 100_000
@@ -112,7 +112,13 @@ def test_a_direct_invocation_whose_customer_has_api_gateway_like_keys_is_scored(
 ) -> None:
     answer(sagemaker, "0.7")
     customer = {**reference_payload(), "httpMethod": "POST", "requestContext": {"note": "from a CRM export"}}
-    assert call(app_module, customer) == {"churn": True, "label": "True", "score": 0.7, "threshold": THRESHOLD}
+    assert call(app_module, customer) == {
+        "churn": True,
+        "label": "True",
+        "score": 0.7,
+        "threshold": THRESHOLD,
+        "model": MODEL,
+    }
 
 
 def test_an_error_body_carries_the_request_id_to_quote(app_module: ModuleType, sagemaker: Stubber) -> None:

@@ -76,15 +76,16 @@ def appspec(version: str, name: str = FUNCTION) -> str:
 def answer(case: dict[str, Any], mutate: Any = None) -> dict[str, Any]:
     """Render the answer the churn function gives a case when it is right (optionally altered)."""
     expect = case["expect"]
+    model = {"version": case["version"], "threshold": THRESHOLD}
     if expect["status"] != 200:
         body: dict[str, Any] = {"error": {"code": expect["code"], "message": "...", "requestId": "r"}}
     else:
         predictions = [{"churn": s > THRESHOLD, "label": str(s > THRESHOLD), "score": s} for s in expect["scores"]]
         if "body" in case["event"] and json.loads(case["event"]["body"]).get("customers"):
             body = {"results": [{"index": i, **p} for i, p in enumerate(predictions)], "scored": len(predictions)}
-            body |= {"failed": 0, "threshold": THRESHOLD}
+            body |= {"failed": 0, "threshold": THRESHOLD, "model": model}
         else:
-            body = {**predictions[0], "threshold": THRESHOLD}
+            body = {**predictions[0], "threshold": THRESHOLD, "model": model}
     status = expect["status"]
     if mutate:
         status, body = mutate(status, body)
@@ -133,7 +134,9 @@ class Clients:
 
     @property
     def cases(self) -> list[dict[str, Any]]:
-        cases: list[dict[str, Any]] = json.loads(self.reference)["cases"]
+        document = json.loads(self.reference)
+        # Each case carries the version the right deployment names, for answer() to name it.
+        cases: list[dict[str, Any]] = [{**case, "version": document["model_version"]} for case in document["cases"]]
         return cases
 
     def invoked(self, case: dict[str, Any], answered: dict[str, Any], function_error: str | None = None) -> None:
@@ -203,6 +206,20 @@ def test_a_wrong_label_fails_even_with_the_right_score(reference: bytes) -> None
     verdict = clients.run(settings_for(reference, threshold=0.5))
     assert verdict["status"] == "Failed"
     assert any("label" in p for p in verdict["problems"]) and any("threshold" in p for p in verdict["problems"])
+
+
+def test_answers_naming_another_model_fail_even_with_the_right_scores(reference: bytes) -> None:
+    clients = Clients(reference)
+    for case in clients.cases:
+        clients.invoked(case, answer(case))
+    clients.reported("Failed")
+    # The right answers, from a version that was told it serves another model (a stale ModelVersion pin)
+    verdict = clients.run(settings_for(reference, model_version="0000000000000000"))
+    assert verdict["status"] == "Failed"
+    scored = [case["name"] for case in clients.cases if case["expect"]["status"] == 200]
+    assert verdict["problems"] == [
+        f"{name}: model version {clients.cases[0]['version']}, expected {'0' * 16}" for name in scored
+    ]
 
 
 def test_a_5xx_from_the_new_version_fails_the_deployment(reference: bytes) -> None:

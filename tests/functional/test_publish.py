@@ -49,6 +49,10 @@ def test_publish_uploads_under_the_content_digest_and_prints_parameters_the_temp
         "ModelDataUrl": f"s3://{BUCKET}/churn-api/{digest}/model.tar.gz",
         "ReferenceKey": reference_key,
         "ReferenceSha256": sha256_hex(reference),
+        "ModelVersion": trained_metadata["model_version"],
+        "ModelThreshold": repr(trained_metadata["threshold"]),
+        "DriftBaselineKey": f"churn-api/{digest}/baseline.json",
+        "DriftBaselineSha256": sha256_hex((artifacts / "baseline.json").read_bytes()),
     }
     declared = load_template()["Parameters"]
     assert set(values) <= set(declared)
@@ -74,7 +78,7 @@ def test_publishing_again_uploads_nothing_and_prints_the_same_values(
     second = capsys.readouterr().out
     after = {o["Key"]: o["LastModified"] for o in s3_env.list_objects_v2(Bucket=BUCKET)["Contents"]}
     assert after == before
-    assert second.count(": already there") == 4 and ": uploaded" not in second
+    assert second.count(": already there") == len(pins.ARTIFACTS) + 1 and ": uploaded" not in second
     assert printed_overrides(second) == printed_overrides(first)
 
 

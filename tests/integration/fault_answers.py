@@ -52,10 +52,13 @@ def internal_names(stack: Stack) -> list[str]:
 
 
 def fault_answer(reply: Reply, error: type[ApiError], internal: Iterable[str] = ()) -> int | None:
-    """Check the answer is exactly the error's status, code, message and request id; return its Retry-After."""
+    """Check the answer is exactly the error's status, code, message and request id, naming the model the request
+    reached as the X-Model-Version header does; return its Retry-After."""
     assert reply.status == error.status, reply.body
     request_id = reply.headers["x-amzn-RequestId"]
-    assert reply.json() == {"error": {"code": error.code, "message": error.default_message, "requestId": request_id}}
+    body = reply.json()
+    assert body["error"] == {"code": error.code, "message": error.default_message, "requestId": request_id}
+    assert set(body) == {"error", "model"} and body["model"]["version"] == reply.headers["X-Model-Version"]
     text = reply.body.decode()
     for name in (*ALWAYS_INTERNAL, *internal):
         assert name not in text

@@ -71,6 +71,8 @@ def api_answers(stack: Stack, records: Sequence[tuple[int, Any]]) -> dict[int, d
         )
         assert reply.status == 200, reply.body
         for item in reply.json()["results"]:
+            # Each row names the model, as the batch's answer does.
+            item["model"] = reply.json()["model"]
             # The batch's own index, as the file's: what one /predict/batch holding the whole file would answer.
             item["index"] = places[item["index"]]
             for detail in (item["error"] or {}).get("details", []):
@@ -80,14 +82,28 @@ def api_answers(stack: Stack, records: Sequence[tuple[int, Any]]) -> dict[int, d
 
 
 def bulk_item(row: dict[str, str], place: int) -> dict[str, Any]:
-    """Return the batch item a CSV output row carries."""
+    """Return the batch item a CSV output row carries (its model: version and threshold, the columns it has)."""
+    model = {"version": row["model_version"], "threshold": float(row["model_threshold"])}
     if row["error_code"]:
         error = {"code": row["error_code"], "message": row["error_message"]}
         if details := json.loads(row["error_details"]):
             error["details"] = details
-        return {"index": place, "churn": None, "label": None, "score": None, "error": error}
+        return {"index": place, "churn": None, "label": None, "score": None, "error": error, "model": model}
     churn = {"true": True, "false": False}[row["churn"]]
-    return {"index": place, "churn": churn, "label": row["label"], "score": float(row["score"]), "error": None}
+    return {
+        "index": place,
+        "churn": churn,
+        "label": row["label"],
+        "score": float(row["score"]),
+        "error": None,
+        "model": model,
+    }
+
+
+def as_csv_has_it(item: dict[str, Any]) -> dict[str, Any]:
+    """Return an item as a CSV row can carry it: the model without its variant (no column holds it), no row."""
+    model = {k: v for k, v in item["model"].items() if k != "variant"}
+    return {**{k: v for k, v in item.items() if k != "row"}, "model": model}
 
 
 def test_every_row_of_the_data_set_gets_the_answer_of_predict_batch_on_the_same_stack(
@@ -114,7 +130,7 @@ def test_every_row_of_the_data_set_gets_the_answer_of_predict_batch_on_the_same_
     expected = api_answers(stack, [(place, record) for place, record in records if place != LONG_ROW_AT])
     for place, row in enumerate(output):
         if place != LONG_ROW_AT:
-            assert bulk_item(row, place) == expected[place], place
+            assert bulk_item(row, place) == as_csv_has_it(expected[place]), place
     errors = {place: expected[place]["error"]["code"] for place in expected if expected[place]["error"]}
     assert set(errors) == {*BAD_ROWS, SHORT_ROW_AT}
     # AND a row the header cannot hold is refused with its own error, the others scored around it
@@ -298,5 +314,5 @@ def test_the_deployed_batch_function_under_the_maps_batching_writes_what_make_sc
     assert done.returncode == 0, done.stderr
     with (tmp_path / "scored.csv").open(encoding="utf-8", newline="") as file:
         expected = [bulk_item(row, place) for place, row in enumerate(csv.DictReader(file))]
-    assert [{k: v for k, v in item.items() if k != "row"} for item in written] == expected
+    assert [as_csv_has_it(item) for item in written] == expected
     assert [item["row"] for item in written] == rows

@@ -62,6 +62,8 @@ def test_submitting_the_form_shows_the_apis_score_and_label_for_the_reference_cu
     result = page.locator("#result")
     assert float(page.locator("#score-value").inner_text()) == answer["score"]
     assert float(page.locator("#threshold-value").inner_text()) == answer["threshold"]
+    # Beside the score, the model that gave it
+    assert page.locator("#model-version").inner_text().startswith(answer["model"]["version"])
     assert json.loads(page.locator("#label-value").inner_text()) == answer["label"]
     assert answer["score"] == pytest.approx(reference_model.scores([reference_payload()])[0], abs=1e-6)
     assert (page.locator("#verdict-badge").inner_text() == "Will churn") is answer["churn"]

@@ -23,9 +23,11 @@ ENDPOINT_KINDS = {
     "canary": "serverless",
     "all-at-once": "external",
     "bulk": "external",
+    "drift": "external",
 }
-# Actions AWS documents with no resource-level permissions, where "*" is the only resource IAM accepts.
-RESOURCELESS_ACTIONS = {"ecr:GetAuthorizationToken"}
+# Actions AWS documents with no resource-level permissions, where "*" is the only resource IAM accepts (the drift
+# check's PutMetricData is scoped by its namespace condition instead).
+RESOURCELESS_ACTIONS = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
 # Step Functions' log delivery to CloudWatch (the bulk scoring state machine): these take no resource either.
 RESOURCELESS_ACTIONS |= {
     f"logs:{action}"

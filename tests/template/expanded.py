@@ -61,9 +61,16 @@ def without_bulk_scoring(resources: dict[str, dict[str, Any]]) -> dict[str, dict
     return {k: r for k, r in resources.items() if r.get("Condition") != "BulkScoring"}
 
 
+def without_drift_check(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Leave out what only the drift check creates (DriftSamplePercent: tests/template/test_drift_check.py)."""
+    return {k: r for k, r in resources.items() if r.get("Condition") != "SampleForDrift"}
+
+
 def function_properties(expanded: dict[str, Any]) -> dict[str, Any]:
     """Return the properties of the one Lambda function, checking that it is the one."""
-    functions = without_bulk_scoring(without_rollout(resources_of_type(expanded, "AWS::Lambda::Function")))
+    functions = without_drift_check(
+        without_bulk_scoring(without_rollout(resources_of_type(expanded, "AWS::Lambda::Function")))
+    )
     assert list(functions) == ["ChurnFunction"]
     properties: dict[str, Any] = functions["ChurnFunction"]["Properties"]
     return properties

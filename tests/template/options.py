@@ -14,6 +14,8 @@ MODEL_DATA_URL = f"s3://{MODEL_BUCKET}/{MODEL_KEY}"
 USER_POOL_ARN = "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbCdEf123"
 REFERENCE_KEY = "churn-api/4f1c2b9e7d3a/reference.json"
 REFERENCE_SHA256 = "5e" * 32
+DRIFT_BASELINE_KEY = "churn-api/4f1c2b9e7d3a/baseline.json"
+MODEL_VERSION = "3f2a9c1e5b7d4a60"
 ROLLOUT = {"ReferenceKey": REFERENCE_KEY, "ReferenceSha256": REFERENCE_SHA256, "AlarmEmail": "ops@example.com"}
 SERVERLESS = {"ModelDataUrl": MODEL_DATA_URL, "EndpointMemorySize": "3072", "EndpointMaxConcurrency": "20"}
 # Parameters as `make publish` prints them on top of the ones of conftest; none is a default.
@@ -35,6 +37,18 @@ OPTIONS: dict[str, dict[str, str]] = {
     "canary": {**SERVERLESS, **ROLLOUT, "EnableSnapStart": "true", "DeploymentType": "Canary10Percent5Minutes"},
     "all-at-once": {**ROLLOUT, "DeploymentType": "AllAtOnce", "AlarmEmail": ""},
     "bulk": {"EnableBulkScoring": "true", "BulkToleratedFailurePercentage": "2.5", "BulkMaxConcurrency": "40"},
+    # Drift: a tenth of the customers sampled, checked hourly against the published baseline, with the model's pins.
+    "drift": {
+        "DriftSamplePercent": "10",
+        "DriftPeriodMinutes": "60",
+        "DriftMinSamples": "500",
+        "DriftAlarmPSI": "0.25",
+        "DriftBaselineKey": DRIFT_BASELINE_KEY,
+        "DriftBaselineSha256": "7b" * 32,
+        "ModelVersion": MODEL_VERSION,
+        "ModelThreshold": "0.5",
+        "Threshold": "",  # no override: the function applies the published cut-off
+    },
 }
 
 
@@ -43,6 +57,9 @@ def parameters(option: str) -> dict[str, str]:
     return {**PARAMETERS_WITHOUT_KEYS, **OPTIONS[option]}
 
 
+# A Ref of a SageMaker model or endpoint configuration is its ARN, the name lowercased by SageMaker.
+MODEL_ARN = "arn:aws:sagemaker:eu-west-1:123456789012:model/churnmodel-abc"
+ENDPOINT_CONFIG_ARN = "arn:aws:sagemaker:eu-west-1:123456789012:endpoint-config/churnendpointconfig-abc"
 MODEL_ROLE_ARN = "arn:aws:iam::123456789012:role/churn-api-ChurnModelRole-XYZ"
 ENDPOINT_LOG_GROUP_ARN = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/Endpoints/churn-xgboost-v2:*"
 ACCESS_LOG_GROUP_ARN = "arn:aws:logs:eu-west-1:123456789012:log-group:churn-api-ChurnApiAccessLogGroup-ABC:*"
@@ -58,8 +75,8 @@ ALARMS = (
 # What CloudFormation resolves for the resources these options add, besides conftest's.
 CREATED = {
     "ChurnModelRole": {"Arn": MODEL_ROLE_ARN},
-    "ChurnModel": {"ModelName": "ChurnModel-abc"},
-    "ChurnEndpointConfig": {"EndpointConfigName": "ChurnEndpointConfig-abc"},
+    "ChurnModel": {"ModelName": "ChurnModel-abc", "Ref": MODEL_ARN},
+    "ChurnEndpointConfig": {"EndpointConfigName": "ChurnEndpointConfig-abc", "Ref": ENDPOINT_CONFIG_ARN},
     "ChurnEndpointLogGroup": {"Arn": ENDPOINT_LOG_GROUP_ARN},
     "ChurnApiAccessLogGroup": {"Arn": ACCESS_LOG_GROUP_ARN},
     "ChurnFunctionAliaslive": ALIAS_ARN,
@@ -77,6 +94,15 @@ CREATED = {
     "BulkScoreFunction": {"Arn": "arn:aws:lambda:eu-west-1:123456789012:function:churn-api-BulkScoreFunction-abc"},
     "BulkScoringStateMachine": "arn:aws:states:eu-west-1:123456789012:stateMachine:churn-api-bulk-scoring",
     "BulkScoringLogGroup": {"Arn": "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/vendedlogs/states/x:*"},
+    "ChurnFunctionLogGroup": {
+        "Ref": "/aws/lambda/churn-api-ChurnFunction-abc",
+        "Arn": "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/churn-api-ChurnFunction-abc:*",
+    },
+    "DriftCheckFunction": {
+        "Ref": "churn-api-DriftCheckFunction-abc",
+        "Arn": "arn:aws:lambda:eu-west-1:123456789012:function:churn-api-DriftCheckFunction-abc",
+    },
+    "DriftCheckFunctionScheduleRole": {"Arn": "arn:aws:iam::123456789012:role/churn-api-DriftScheduleRole-abc"},
 }
 
 

@@ -105,9 +105,16 @@ def test_the_bulk_function_is_the_api_functions_package_layer_settings_and_time_
         assert bulk[same] == api[same], same
     written = load_template()["Resources"]
     assert written["BulkScoreFunction"]["Properties"]["CodeUri"] == written["ChurnFunction"]["Properties"]["CodeUri"]
-    # The API's own: CORS, Swagger, loading at init for SnapStart, and MODEL_DATA_URL (which versions it per model for
-    # the canary); its service name differs.
-    api_only = {"CORS_ALLOW_ORIGINS", "ENABLE_SWAGGER", "EAGER_INIT", "MODEL_DATA_URL", "POWERTOOLS_SERVICE_NAME"}
+    # The API's own: CORS, Swagger, loading at init for SnapStart, MODEL_DATA_URL (which versions it per model for
+    # the canary) and drift sampling (of the API's traffic); its service name differs.
+    api_only = {
+        "CORS_ALLOW_ORIGINS",
+        "ENABLE_SWAGGER",
+        "EAGER_INIT",
+        "MODEL_DATA_URL",
+        "POWERTOOLS_SERVICE_NAME",
+        "DRIFT_SAMPLE_PERCENT",
+    }
     variables = bulk["Environment"]["Variables"]
     assert {k: v for k, v in api["Environment"]["Variables"].items() if k not in api_only} == {
         k: v for k, v in variables.items() if k not in ("BULK_BUCKET", "POWERTOOLS_SERVICE_NAME")

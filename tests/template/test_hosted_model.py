@@ -30,7 +30,9 @@ from tests.template.deployed import (
     properties,
 )
 from tests.template.options import (
+    ENDPOINT_CONFIG_ARN,
     ENDPOINT_LOG_GROUP_ARN,
+    MODEL_ARN,
     MODEL_BUCKET,
     MODEL_DATA_URL,
     MODEL_KEY,
@@ -130,7 +132,14 @@ def test_the_endpoint_is_named_as_the_function_calls_it_and_the_functions_policy
     arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:endpoint/{endpoint['EndpointName']}"
     sagemaker = [g for g in grants([s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]])]
     assert ("sagemaker:InvokeEndpoint", arn) in sagemaker
-    assert {r for a, r in sagemaker if a.startswith("sagemaker:")} == {arn}
+    assert {r for a, r in sagemaker if a in ("sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint")} == {arn}
+    # AND readiness may describe the stack's own endpoint configuration and model, nothing else of SageMaker's
+    assert sorted((a, r) for a, r in sagemaker if a.startswith("sagemaker:Describe") and r != arn) == [
+        ("sagemaker:DescribeEndpointConfig", ENDPOINT_CONFIG_ARN),
+        ("sagemaker:DescribeEndpointConfig", MODEL_ARN),
+        ("sagemaker:DescribeModel", ENDPOINT_CONFIG_ARN),
+        ("sagemaker:DescribeModel", MODEL_ARN),
+    ]
 
 
 def test_the_models_role_reads_one_object_pulls_one_repository_and_writes_its_own_logs() -> None:

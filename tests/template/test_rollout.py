@@ -103,6 +103,7 @@ def test_the_pre_traffic_check_is_a_small_function_without_the_layer_named_for_c
         "REFERENCE_SHA256": REFERENCE_SHA256,
         "REFERENCE_BUCKET_OWNER": ACCOUNT_ID,
         "CHURN_THRESHOLD": PARAMETERS["Threshold"],
+        "CHURN_MODEL_VERSION": "",
     }
 
 

@@ -26,6 +26,7 @@ from tests.template.expanded import (
     function_properties,
     resolved,
     without_bulk_scoring,
+    without_drift_check,
     without_rollout,
 )
 
@@ -34,7 +35,7 @@ def test_the_role_grants_only_the_endpoint_and_transformation_actions_plus_logs_
     expanded: dict[str, Any], deployed: IntrinsicResolver
 ) -> None:
     """Grant InvokeEndpoint and DescribeEndpoint on the one endpoint, GetObject on the one object, nothing else."""
-    roles = without_bulk_scoring(without_rollout(resources_of_type(expanded, "AWS::IAM::Role")))
+    roles = without_drift_check(without_bulk_scoring(without_rollout(resources_of_type(expanded, "AWS::IAM::Role"))))
     # The model's role and API Gateway's logging role are checked in test_deployment_options.py.
     assert sorted(roles) == ["ApiGatewayLoggingRole", "ChurnFunctionRole", "ChurnModelRole"]
     assert function_properties(expanded)["Role"] == {"Fn::GetAtt": ["ChurnFunctionRole", "Arn"]}
@@ -122,6 +123,8 @@ def test_the_environment_comes_from_the_parameters_and_satisfies_the_functions_c
         "TRANSFORM_BUCKET": PARAMETERS["TransformBucket"],
         "TRANSFORM_KEY": PARAMETERS["TransformKey"],
         "THRESHOLD": PARAMETERS["Threshold"],
+        "MODEL_VERSION": "",
+        "DRIFT_SAMPLE_PERCENT": "0",
         "CORS_ALLOW_ORIGINS": PARAMETERS["CorsAllowOrigin"],
         "ENABLE_SWAGGER": PARAMETERS["EnableSwagger"],
         "POWERTOOLS_SERVICE_NAME": "churn-api",
@@ -148,7 +151,9 @@ def test_the_environment_comes_from_the_parameters_and_satisfies_the_functions_c
 
 def test_the_functions_log_group_is_declared_with_a_retention(expanded: dict[str, Any]) -> None:
     """Own the function's log group so that its logs expire and leave with the stack."""
-    groups = without_bulk_scoring(without_rollout(resources_of_type(expanded, "AWS::Logs::LogGroup")))
+    groups = without_drift_check(
+        without_bulk_scoring(without_rollout(resources_of_type(expanded, "AWS::Logs::LogGroup")))
+    )
     # The API's access log and the endpoint's log are checked in test_deployment_options.py.
     assert sorted(groups) == ["ChurnApiAccessLogGroup", "ChurnEndpointLogGroup", "ChurnFunctionLogGroup"]
     group = groups["ChurnFunctionLogGroup"]

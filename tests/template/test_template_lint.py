@@ -73,13 +73,20 @@ def test_endpoint_name_parameter_rejects_names_iam_could_not_match(template: dic
 
 
 def test_threshold_parameter_is_a_probability_the_function_always_receives(template: dict[str, Any]) -> None:
-    """Bound the threshold to [0, 1] with a default: the template owns it, the function requires THRESHOLD."""
-    threshold = template["Parameters"]["Threshold"]
+    """Bound the model's threshold to [0, 1] with a default: the function requires THRESHOLD, the published cut-off
+    (ModelThreshold) unless the stack overrides it (Threshold, empty by default)."""
+    threshold = template["Parameters"]["ModelThreshold"]
     assert threshold["Type"] == "Number"
     assert (threshold["MinValue"], threshold["MaxValue"]) == (0, 1)
     assert 0 <= float(threshold["Default"]) <= 1
+    override = template["Parameters"]["Threshold"]
+    assert override["Default"] == ""
+    for value in ("", "0", "0.5", "1", "1.0", ".25"):
+        assert cloudformation_accepts(override, value), value
+    for value in ("1.5", "-0.1", "x", "0.5 "):
+        assert not cloudformation_accepts(override, value), value
     variables = template["Resources"]["ChurnFunction"]["Properties"]["Environment"]["Variables"]
-    assert variables["THRESHOLD"] == {"Ref": "Threshold"}
+    assert variables["THRESHOLD"] == {"Fn::If": ["OverrideThreshold", {"Ref": "Threshold"}, {"Ref": "ModelThreshold"}]}
 
 
 @pytest.mark.parametrize("name", ["EndpointName", "TransformBucket"])
@@ -101,7 +108,7 @@ def test_cors_origin_parameter_accepts_http_origins_that_the_function_accepts_to
         "ENDPOINT_NAME": "e",
         "TRANSFORM_BUCKET": "b",
         "TRANSFORM_KEY": "k",
-        "THRESHOLD": str(template["Parameters"]["Threshold"]["Default"]),
+        "THRESHOLD": str(template["Parameters"]["ModelThreshold"]["Default"]),
         "CORS_ALLOW_ORIGINS": origin,
     }
     assert Settings.from_env(environment).cors_allow_origins == (origin,)

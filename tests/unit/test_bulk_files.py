@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from churn_api.bulk import Unreadable, csv_result_values
+from churn_api.bulk import CSV_RESULT_COLUMNS, Unreadable, csv_result_values
 from churn_local.bulk import resume
 from churn_local.bulk.files import CsvReader, FileError, JsonLinesReader, csv_header_bytes, format_of, output_bytes
 from churn_local.training import dataset
@@ -94,13 +94,13 @@ def test_a_short_row_lacks_its_last_columns_and_a_long_one_is_unreadable(tmp_pat
         {"index": 1, "churn": True, "label": "True", "score": 0.5, "error": None},
     ]
     lines = output_bytes("csv", reader.header, chunk, items).decode().split("\r\n")
-    width = len(HEADER.split(",")) + 6
+    width = len(HEADER.split(",")) + len(CSV_RESULT_COLUMNS)
     assert [len(line.split(",")) for line in lines[:2]] == [width, width]
-    assert lines[1].endswith(",0.5,True,true,,,")
+    assert lines[1].endswith(",0.5,True,true,,,,,")  # no model named in these items
     assert (
         csv_header_bytes(reader.header)
         .decode()
-        .endswith(",score,label,churn,error_code,error_message,error_details\r\n")
+        .endswith(",score,label,churn,error_code,error_message,error_details,model_version,model_threshold\r\n")
     )
 
 
@@ -133,12 +133,13 @@ def test_the_format_comes_from_the_suffix_unless_declared() -> None:
 
 
 def test_a_scored_items_csv_values_spell_the_score_exactly_and_an_error_as_json_details() -> None:
-    assert csv_result_values({"churn": False, "label": "False", "score": 0.1 + 0.2, "error": None}) == [
-        "0.30000000000000004", "False", "false", "", "", "",
+    model = {"version": "3f2a9c1e5b7d4a60", "threshold": 0.39}
+    assert csv_result_values({"churn": False, "label": "False", "score": 0.1 + 0.2, "error": None, "model": model}) == [
+        "0.30000000000000004", "False", "false", "", "", "", "3f2a9c1e5b7d4a60", "0.39",
     ]  # fmt: skip
     error = {"code": "VALIDATION_ERROR", "message": "m", "details": [{"field": "State", "problem": "p", "index": 3}]}
-    assert csv_result_values({"churn": None, "label": None, "score": None, "error": error})[3:] == [
-        "VALIDATION_ERROR", "m", '[{"field":"State","problem":"p","index":3}]',
+    assert csv_result_values({"churn": None, "label": None, "score": None, "error": error, "model": model})[3:] == [
+        "VALIDATION_ERROR", "m", '[{"field":"State","problem":"p","index":3}]', "3f2a9c1e5b7d4a60", "0.39",
     ]  # fmt: skip
 
 

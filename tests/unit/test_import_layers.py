@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("churn_local.lambda_runtime", "churn_local.training"),
     ("churn_local.release", "churn_local.apigw"),
     ("churn_local.stack",),
-    ("churn_local.containers", "churn_local.bulk", "churn_local.openapi"),
+    ("churn_local.containers", "churn_local.bulk", "churn_local.openapi", "churn_local.drift"),
     ("benchmarks", "hooks"),
 )
 LAYER_OF = {room: level for level, rooms in enumerate(LAYERS) for room in rooms}

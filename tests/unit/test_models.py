@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from churn_api.models import Customer, Prediction
+from churn_api.provenance import ModelInfo
 from churn_local.lambda_runtime.event_files import reference_payload
 
 NUMERIC = ["Account Length", "VMail Message", "Day Mins", "Day Calls", "Night Charge", "CustServ Calls"]
@@ -81,10 +82,11 @@ def test_every_missing_field_is_reported() -> None:
 
 @pytest.mark.parametrize(("score", "churn"), [(0.39, False), (0.3900001, True), (0.0, False), (1.0, True)])
 def test_the_label_is_true_only_above_the_threshold(score: float, churn: bool) -> None:
-    prediction = Prediction.from_score(score, 0.39)
+    model = ModelInfo(version="3f2a9c1e5b7d4a60", threshold=0.39)
+    prediction = Prediction.from_score(score, model)
     assert prediction.churn is churn
     assert prediction.label == ("True" if churn else "False")
-    assert (prediction.score, prediction.threshold) == (score, 0.39)
+    assert (prediction.score, prediction.threshold, prediction.model) == (score, 0.39, model)
 
 
 @pytest.mark.parametrize(

@@ -187,3 +187,59 @@ def test_the_endpoint_latency_of_every_chunk_is_reported(transformation: Transfo
     predictor.score_batch(payloads(5), Deadline.after(5))
     assert len(seen) == 3
     assert all(ms >= 10 for ms in seen)
+
+
+class VariantRuntime(CountingRuntime):
+    """A runtime whose answers name a production variant: one for all, or alternating per call."""
+
+    def __init__(self, variants: list[str]) -> None:
+        super().__init__(delay=0)
+        self.variants = variants
+
+    def invoke_endpoint(self, *, EndpointName: str, ContentType: str, Body: bytes) -> dict[str, Any]:  # noqa: N803
+        answer = super().invoke_endpoint(EndpointName=EndpointName, ContentType=ContentType, Body=Body)
+        first = int(float(Body.decode().split("\n")[0].split(",")[-len(NUM_COLS)]) > 0)  # which chunk: by its rows
+        return {**answer, "InvokedProductionVariant": self.variants[first % len(self.variants)]}
+
+
+def test_one_variant_is_named_by_the_batchs_model_and_several_by_each_record(transformation: Transformation) -> None:
+    # GIVEN 10 customers in chunks of 5: the first chunk's Account Lengths scale below 0, the second's above
+    one = ChurnPredictor(StoreOf(transformation), EndpointScorer(VariantRuntime(["A"]), "e"), 0.39, chunk_rows=5)  # type: ignore[arg-type]
+    answer = one.score_batch(payloads(10), Deadline.after(5))
+    assert answer.model.variant == "A" and all(r.variant is None for r in answer.results)
+    many = ChurnPredictor(StoreOf(transformation), EndpointScorer(VariantRuntime(["A", "B"]), "e"), 0.39, chunk_rows=5)  # type: ignore[arg-type]
+    lengths = [{**reference_payload(), "Account Length": str(n)} for n in (1, 2, 3, 4, 5, 500, 501, 502, 503, 504)]
+    answer = many.score_batch(lengths, Deadline.after(5))
+    assert answer.model.variant is None
+    assert [r.variant for r in answer.results] == ["A"] * 5 + ["B"] * 5
+    prediction = one.predict_one(customers(1)[0], Deadline.after(5))
+    assert (prediction.model.variant, prediction.model.threshold) == ("A", 0.39)
+
+
+def test_an_error_after_the_request_reached_the_model_names_the_model(transformation: Transformation) -> None:
+    predictor = ChurnPredictor(
+        StoreOf(transformation),  # type: ignore[arg-type]
+        EndpointScorer(CountingRuntime(delay=0, fail_on_call=1), "e"),
+        0.39,
+        version="0123456789abcdef",
+    )
+    with pytest.raises(ModelError) as failed:
+        predictor.predict_one(customers(1)[0], Deadline.after(5))
+    assert failed.value.model == predictor.model and failed.value.body()["model"]["version"] == "0123456789abcdef"
+    with pytest.raises(InvalidRequest) as refused:
+        predictor.predict_one(Customer.model_validate({**reference_payload(), "State": "XX"}), Deadline.after(5))
+    assert refused.value.model == predictor.model
+
+
+def test_what_is_scored_is_handed_to_the_sampler_with_its_scores(transformation: Transformation) -> None:
+    seen: list[tuple[int, list[float], str]] = []
+    predictor = ChurnPredictor(
+        StoreOf(transformation),  # type: ignore[arg-type]
+        EndpointScorer(CountingRuntime(delay=0), "e"),
+        0.39,
+        chunk_rows=3,
+        version="0123456789abcdef",
+        on_scored=lambda c, s, m: seen.append((len(c), list(s), m.version)),
+    )
+    answer = predictor.score_batch(payloads(7), Deadline.after(5))
+    assert seen == [(7, [r.score for r in answer.results], "0123456789abcdef")]

@@ -24,13 +24,13 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from churn_api.integrity import sha256_hex
-from churn_local.constants import MODEL_ARCHIVE, TRANSFORMATION_FILE
+from churn_local.constants import BASELINE_FILE, MODEL_ARCHIVE, TRANSFORMATION_FILE
 from churn_local.release import pins, reference_cases
 from churn_local.release.publish import S3_CONFIG
 from churn_local.release.state import STATE_FILE, load_state, overrides_text, samconfig_overrides
 
 # What a deployment of published artifacts cannot do without: the guard refuses a state that lacks one.
-REQUIRED = ("TransformBucket", "TransformKey", "TransformSha256")
+REQUIRED = ("TransformBucket", "TransformKey", "TransformSha256", "ModelVersion", "ModelThreshold")
 
 
 class DeployError(RuntimeError):
@@ -68,6 +68,8 @@ def check_s3(saved: Mapping[str, str], artifacts: Path) -> None:
     s3 = boto3.session.Session().client("s3", config=S3_CONFIG)
     bucket = saved["TransformBucket"]
     objects = {saved["TransformKey"]: artifacts / TRANSFORMATION_FILE}
+    if saved.get("DriftBaselineKey"):
+        objects[saved["DriftBaselineKey"]] = artifacts / BASELINE_FILE
     if saved.get("ModelDataUrl"):
         objects[saved["ModelDataUrl"].removeprefix(f"s3://{bucket}/")] = artifacts / MODEL_ARCHIVE
     if saved.get("ReferenceKey"):

@@ -23,6 +23,7 @@ from churn_api.endpoint import parse_scores
 from churn_api.integrity import sha256_hex, unpickle_same_sklearn
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
+from churn_api.provenance import model_version
 from churn_local.constants import MODEL_ARCHIVE, PROJECT_ROOT, TRANSFORMATION_FILE
 from churn_local.services.xgboost_container import XGBoostContainer, load_model_archive
 from churn_local.training import dataset
@@ -104,10 +105,11 @@ def build(artifacts: Path, events_dir: Path = EVENTS_DIR, rows: int = REFERENCE_
     cases.append(
         {"name": f"data/churn.txt, {len(payloads)} rows", "event": batch, "expect": {"status": 200, "scores": scores}}
     )
+    digests = {name: sha256_hex((artifacts / name).read_bytes()) for name in (TRANSFORMATION_FILE, MODEL_ARCHIVE)}
     return {
-        "artifacts": {
-            name: sha256_hex((artifacts / name).read_bytes()) for name in (TRANSFORMATION_FILE, MODEL_ARCHIVE)
-        },
+        "artifacts": digests,
+        # The version every answer of a right deployment names (churn_api.provenance).
+        "model_version": model_version(digests[TRANSFORMATION_FILE], digests[MODEL_ARCHIVE]),
         "tolerance": TOLERANCE,
         "cases": cases,
     }

@@ -34,7 +34,15 @@ log = logging.getLogger(__name__)
 API_KEY_VARIABLE = "CHURN_API_KEY"
 # What `make publish` pins and the stack passes on as a deploy would. Not ModelDataUrl: the local endpoint serves
 # model.tar.gz from the artifacts folder, where a deploy would host the published one in SageMaker.
-PINNED_PARAMETERS = ("TransformKey", "TransformSha256", "FeatureSignature")
+PINNED_PARAMETERS = (
+    "TransformKey",
+    "TransformSha256",
+    "FeatureSignature",
+    "ModelVersion",
+    "ModelThreshold",
+    "DriftBaselineKey",
+    "DriftBaselineSha256",
+)
 
 
 class StartupError(RuntimeError):
@@ -52,7 +60,7 @@ class StackSettings:
     s3_port: int = 5000
     endpoint_name: str = "churn-xgboost"
     bucket: str = "churn-api-local"
-    # The decision threshold; None keeps the template's Threshold default (the one place it is written).
+    # An explicit override of the cut-off (the template's Threshold); None applies the one the model was trained with.
     threshold: float | None = None
     retrain: bool = False
     template: Path = TEMPLATE

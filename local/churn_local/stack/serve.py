@@ -35,7 +35,6 @@ from churn_local.stack.local_stack import (
     StartupError,
     local_aws_environment,
 )
-from churn_local.template.expansion import default_threshold
 
 REFERENCE_PAYLOAD = PROJECT_ROOT / "events" / "direct-reference.json"
 # Tests wait for this line; it also carries the real URLs when ports were chosen by the system (port 0).
@@ -101,7 +100,8 @@ def banner(stack: LocalStack) -> list[str]:
         f"                           FeatureSignature {pins.get('FeatureSignature') or 'none'}",
         f"  Faults                   endpoint {s.endpoint_fault.name}, S3 {s.s3_fault.name}"
         f"  (switch: PUT {stack.endpoint_url}{faults.CONTROL_PATH}, {stack.s3_url}{faults.CONTROL_PATH})",
-        f"  Threshold                {pins.get('Threshold') or default_threshold(s.template)}",
+        f"  Model                    version {pins.get('ModelVersion') or 'unpinned'}, threshold "
+        + (f"{pins['Threshold']} (--threshold override)" if pins.get("Threshold") else f"{pins.get('ModelThreshold')}"),
         "",
         "  Try it with the reference customer:",
         "",
@@ -125,7 +125,10 @@ def parse_args(argv: Sequence[str] | None = None) -> StackSettings:
     parser.add_argument("--endpoint-name", default=d.endpoint_name, help="endpoint name (default: %(default)s)")
     parser.add_argument("--bucket", default=d.bucket, help="the artifacts' bucket (default: %(default)s)")
     parser.add_argument(
-        "--threshold", type=float, default=d.threshold, help="decision threshold (default: template.yaml's Threshold)"
+        "--threshold",
+        type=float,
+        default=d.threshold,
+        help="override the cut-off (default: the one the model was trained with, metadata.json's threshold)",
     )
     parser.add_argument("--retrain", action="store_true", help="train again even if the artifacts exist")
     parser.add_argument("--template", type=Path, default=d.template, help="SAM template (default: %(default)s)")

@@ -170,6 +170,9 @@
     $("label-value").textContent = JSON.stringify(result.label);
     $("score-value").textContent = String(score);
     $("threshold-value").textContent = String(threshold);
+    // Which model gave the score: its version (the X-Model-Version header says the same) and, if named, its variant.
+    const model = result.model || {};
+    $("model-version").textContent = (model.version || "?") + (model.variant ? " (" + model.variant + ")" : "");
     $("gauge-fill").style.width = (score * 100).toFixed(2) + "%";
     $("gauge-fill").className = "gauge-fill " + (churn ? "fill-churn" : "fill-stay");
     $("gauge-threshold").style.left = (threshold * 100).toFixed(2) + "%";

@@ -33,8 +33,8 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
 
 
 def default_threshold(path: Path = TEMPLATE) -> float:
-    """Return the Threshold parameter's default: template.yaml is the one place the default threshold lives."""
-    return float(load_template(path)["Parameters"]["Threshold"]["Default"])
+    """Return the cut-off a stack deployed without `make publish`'s pins applies: ModelThreshold's default."""
+    return float(load_template(path)["Parameters"]["ModelThreshold"]["Default"])
 
 
 def as_packaged(template: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:

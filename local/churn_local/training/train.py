@@ -10,7 +10,13 @@ Writes to the output directory:
 - ``model.tar.gz``: one member, ``xgboost-model``, in XGBoost's UBJSON model format;
 - ``metadata.json``: versions, target container, features (ordered names and their signature, see
   ``churn_api.integrity.feature_signature``), split, held-out rows, metrics, sha256 of everything;
-- ``report.png``: ROC curve, score distributions per class and the cost curve, thresholds marked.
+- ``report.png``: ROC curve, score distributions per class and the cost curve, thresholds marked;
+- ``baseline.json``: the drift baseline (``churn_api.drift``): each feature's bins over the training split, and the
+  training split's score bins, which `make drift` and the deployed drift check compare new customers with.
+
+The decision threshold (``--threshold``, ``make train THRESHOLD=...``, default DEFAULT_THRESHOLD, the seed's) is
+recorded in metadata.json; `make publish` pins it (ModelThreshold) beside the artifacts, so the deployed function
+applies the cut-off its model was trained with.
 
 Which container the model is for, and why the file is UBJSON
 -------------------------------------------------------------
@@ -68,22 +74,27 @@ import xgboost as xgb
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_score, recall_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from churn_api.drift import baseline_of
 from churn_api.integrity import feature_signature
 from churn_api.models import Customer
 from churn_api.preprocessing import Transformation
+from churn_api.provenance import model_version
 from churn_api.rules import churns, is_probability
 from churn_local.constants import (
+    BASELINE_FILE,
     METADATA_FILE,
     MODEL_ARCHIVE,
     MODEL_MEMBER,
     TRANSFORMATION_FILE,
     XGBOOST_IMAGE_VERSION,
 )
-from churn_local.template.expansion import default_threshold
 from churn_local.training import dataset, report
 from churn_local.training.transformation import dumps, fit_transformation
 
 REPORT_FILE = "report.png"
+# The seed's cut-off: a customer churns when the score is above it (template.yaml's ModelThreshold default is a copy,
+# held by tests/unit/test_training.py, for a stack deployed without `make publish`'s pins).
+DEFAULT_THRESHOLD = 0.39
 
 TARGET_CONTAINER = {
     "image": f"sagemaker-xgboost:{XGBOOST_IMAGE_VERSION}-cpu-py3",
@@ -208,9 +219,9 @@ def train(
 ) -> dict[str, Any]:
     """Train, evaluate and package the model into ``out_dir``; return the metadata written to metadata.json.
 
-    The threshold defaults to the template's Threshold default, the decision the deployed function makes.
+    The threshold (default DEFAULT_THRESHOLD) travels with the model: metadata.json records it, `make publish` pins it.
     """
-    threshold = default_threshold() if threshold is None else threshold
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"test_size must be between 0 and 1, got {test_size}")
     if not is_probability(threshold):
@@ -247,6 +258,13 @@ def train(
     (out_dir / MODEL_ARCHIVE).write_bytes(archive_bytes)
     report_bytes = report.render(y_test, scores, metrics, costs=vars(costs))
     (out_dir / REPORT_FILE).write_bytes(report_bytes)
+    # What the model learned from: the training split's features and the model's scores on them.
+    baseline_bytes = baseline_of(
+        {column: train_frame[column].astype("float64").tolist() for column in dataset.NUM_COLS},
+        {column: train_frame[column].tolist() for column in dataset.OBJ_COLS},
+        booster.predict(xgb.DMatrix(x_train)).astype("float64").tolist(),
+    ).to_bytes()
+    (out_dir / BASELINE_FILE).write_bytes(baseline_bytes)
 
     metadata: dict[str, Any] = {
         "created_by": "churn_local.training.train",
@@ -261,6 +279,8 @@ def train(
         "xgboost_matches_container": xgb.__version__ == TARGET_CONTAINER["xgboost"],
         "seed": seed,
         "threshold": threshold,
+        # What every answer names: a digest of the model and the transformation (churn_api.provenance).
+        "model_version": model_version(sha256(transformation_bytes), sha256(archive_bytes)),
         "cost_optimal_threshold": metrics["cost_optimal"]["threshold"],
         "costs": vars(costs),
         "hyperparameters": {**params, "num_round": NUM_ROUND},
@@ -283,6 +303,7 @@ def train(
             TRANSFORMATION_FILE: _describe(transformation_bytes),
             MODEL_ARCHIVE: _describe(archive_bytes),
             REPORT_FILE: _describe(report_bytes),
+            BASELINE_FILE: _describe(baseline_bytes),
         },
         "model_member": {"name": MODEL_MEMBER, **_describe(model)},
         "data": {"file": data_path.name, "rows": len(frame), **_describe(data_bytes)},
@@ -300,7 +321,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("artifacts"), help="output directory (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=42, help="split and boosting seed (default: %(default)s)")
     parser.add_argument(
-        "--threshold", type=float, default=None, help="decision threshold (default: template.yaml's Threshold)"
+        "--threshold", type=float, default=None, help=f"decision threshold (default: {DEFAULT_THRESHOLD})"
     )
     parser.add_argument("--test-size", type=float, default=0.25, help="held-out share (default: %(default)s)")
     parser.add_argument("--fn-cost", type=float, default=500.0, help="cost of a missed churner (default: %(default)s)")
