@@ -68,7 +68,7 @@ class TimedRequestHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         """Apply the server's idle timeout to the connection (StreamRequestHandler reads `timeout`)."""
-        self.timeout = self.server.idle_timeout_s
+        self.timeout = self.server.idle_timeout_s  # type: ignore[misc]  # typeshed: a ClassVar; per connection here
         super().setup()
 
     def parse_request(self) -> bool:
@@ -76,7 +76,7 @@ class TimedRequestHandler(BaseHTTPRequestHandler):
         self.command = None  # type: ignore[assignment]  # set in case of an error on the first line
         self.request_version = self.default_request_version
         self.close_connection = True
-        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")  # type: ignore[attr-defined]
         words = self.requestline.split()
         if len(words) != 3:
             # HTTP/0.9, a blank line or a malformed request line: http.server's own answers.

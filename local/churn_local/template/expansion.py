@@ -78,7 +78,7 @@ class OfflineManagedPolicyLoader:
         return {}
 
 
-class CompleteSubResolver(FnSubResolver):
+class CompleteSubResolver(FnSubResolver):  # type: ignore[misc]  # SAM CLI ships no type information
     """Resolve an Fn::Sub whose placeholders all name parameters or pseudo parameters; leave the others whole.
 
     SAM CLI's own Fn::Sub resolver returns a bare string with ${ChurnApi}-style placeholders left in, a shortcut
