@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 STOP_TIMEOUT_S = 20.0
+# The processes this one started, until stopped: waited for then (no zombie, no "still running" warning).
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def start_detached(command: Sequence[str], environment: Mapping[str, str], log: Path, cwd: Path) -> int:
@@ -30,6 +32,7 @@ def start_detached(command: Sequence[str], environment: Mapping[str, str], log: 
             cwd=cwd,
             start_new_session=True,
         )
+    _STARTED[process.pid] = process
     return process.pid
 
 
@@ -62,11 +65,17 @@ def stop(pid: int, marker: str, timeout_s: float = STOP_TIMEOUT_S) -> str:
         time.sleep(0.5)
         _reap(pid)
         return "killed"
+    _reap(pid)
     return "stopped"
 
 
 def _reap(pid: int) -> None:
     # A child of this very process (the tests start the engine themselves) stays a zombie until waited for.
+    started = _STARTED.get(pid)
+    if started is not None:
+        if started.poll() is not None:
+            del _STARTED[pid]
+        return
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
 
