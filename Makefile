@@ -95,7 +95,7 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint $(NODE_STAMP) $(CHECKOV_STAMP) ## Lint, then run every test: unit, functional, template, integration
+test: lint $(NODE_STAMP) $(CHECKOV_STAMP) $(MINISTACK_STAMP) ## Lint, then every test: unit ... end-to-end (emulated deploy)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## Unit tests only (no I/O)

@@ -65,7 +65,9 @@ def _require_container_runtime() -> None:
         pytest.skip(f"no container runtime can start here: {exc}")
 
 
-@pytest.fixture(scope="session")
+# Package scope: the engine, the endpoint and their containers stop after the last end-to-end test, not at the end
+# of the whole session.
+@pytest.fixture(scope="package")
 def own_stacks(
     tmp_path_factory: pytest.TempPathFactory, trained_artifacts: Path, sam_build: Path
 ) -> Iterator[OwnStacks | None]:
@@ -85,7 +87,7 @@ def own_stacks(
         emulated.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def target(own_stacks: OwnStacks | None) -> Target:
     """Return the run's main target: the URL, the named stack, or the default configuration deployed here."""
     url = os.environ.get("CHURN_E2E_URL")
