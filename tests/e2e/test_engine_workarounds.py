@@ -16,19 +16,6 @@ import pytest
 from churn_local.template import expansion
 from tests.e2e.conftest import OwnStacks
 
-ALARM = {
-    "Type": "AWS::CloudWatch::Alarm",
-    "Properties": {
-        "Namespace": "ChurnApi",
-        "MetricName": "Errors",
-        "Statistic": "Sum",
-        "Period": 60,
-        "EvaluationPeriods": 1,
-        "ComparisonOperator": "GreaterThanThreshold",
-        "Threshold": 5,
-    },
-}
-
 
 @pytest.fixture(scope="module")
 def cloudformation(own_stacks: OwnStacks | None) -> Iterator[Any]:
@@ -67,15 +54,6 @@ def test_the_raw_template_is_refused_before_the_sam_transform(cloudformation: An
     result = outcome(cloudformation, "e2e-raw-template", built, parameters)
     assert result.startswith(("refused", "ROLLBACK", "CREATE_FAILED")), result
     assert "AutoPublishAlias" in result or "Fn::If" in result, result
-
-
-def test_an_alarm_threshold_must_be_a_number(cloudformation: Any) -> None:
-    # GIVEN the same alarm with its threshold as a JSON number and as the string a parameter resolves to
-    as_number = outcome(cloudformation, "e2e-number", {"Resources": {"Alarm": ALARM}}, {})
-    as_string = {"Resources": {"Alarm": {**ALARM, "Properties": {**ALARM["Properties"], "Threshold": "5"}}}}
-    # THEN the engine takes the number and refuses the string (CloudFormation reads both)
-    assert as_number.startswith("CREATE_COMPLETE"), as_number
-    assert not outcome(cloudformation, "e2e-string", as_string, {}).startswith("CREATE_COMPLETE")
 
 
 def test_a_metric_math_alarm_is_refused(cloudformation: Any) -> None:

@@ -33,15 +33,6 @@ def test_the_language_extensions_are_applied_and_dropped_for_the_engine() -> Non
     assert "Fn::If" not in json.dumps(plain)
 
 
-def test_number_parameters_become_numbers_except_where_strings_are_wanted() -> None:
-    template = engine_template(ThrottleRateLimit="7", EnableBulkScoring="true")
-    settings = template["Resources"]["ChurnApi"]["Properties"]["MethodSettings"][0]
-    assert (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == (7, 20)
-    assert template["Resources"]["ChurnFunction"]["Properties"]["Environment"]["Variables"]["THRESHOLD"] == "0.39"
-    substitutions = template["Resources"]["BulkScoringStateMachine"]["Properties"]["DefinitionSubstitutions"]
-    assert substitutions["MaxConcurrency"] == "10"
-
-
 def test_metric_math_alarms_are_left_out_and_plain_ones_kept() -> None:
     source = expansion.load_template()
     math = {n for n, r in source["Resources"].items() if "Metrics" in (r.get("Properties") or {})}

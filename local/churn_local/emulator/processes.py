@@ -60,13 +60,14 @@ def stop(pid: int, marker: str, timeout_s: float = STOP_TIMEOUT_S) -> str:
     while time.monotonic() < deadline and is_running(pid, marker):
         _reap(pid)
         time.sleep(0.2)
+    said = "stopped"
     if is_running(pid, marker):
         os.kill(pid, signal.SIGKILL)
-        time.sleep(0.5)
-        _reap(pid)
-        return "killed"
-    _reap(pid)
-    return "stopped"
+        said = "killed"
+    started = _STARTED.pop(pid, None)
+    if started is not None:
+        started.wait(timeout=timeout_s)
+    return said
 
 
 def _reap(pid: int) -> None:

@@ -8,9 +8,7 @@ the engine still refuses the raw form, so that the step goes when the engine lea
 
 1. AWS::LanguageExtensions: conditions, Fn::If, Ref and Fn::Sub of parameters resolved offline by the project's
    own resolver (churn_local.template.expansion, as `make sam-local` does for SAM CLI), then dropped from Transform.
-2. Numbers: a Ref to a Number parameter becomes a JSON number, as CloudFormation's resource handlers read one; the
-   engine refuses the string (an alarm's `Threshold: "5"`). Variables, tags and substitutions stay strings.
-3. Metric-math alarms (`Metrics`): the engine refuses them ("metric math is not supported") and evaluates no alarm
+2. Metric-math alarms (`Metrics`): the engine refuses them ("metric math is not supported") and evaluates no alarm
    anyway; they are left out, and anything that still names one is an error, not a silent gap.
 
 Nested applications (AWS::Serverless::Application whose Location is a local template, as `sam build` leaves it)
@@ -30,32 +28,10 @@ from churn_local.template import expansion
 
 RESOLVED_NAME = "template.emulated.json"
 APPLICATION = "AWS::Serverless::Application"
-# Where a Number parameter's value must stay a string: Lambda's variables, tags and Step Functions' substitutions.
-STRING_CONTEXTS = frozenset({"Variables", "Tags", "DefinitionSubstitutions"})
-ENGINE_ACCOUNT_ID = "000000000000"
 
 
 class EngineTemplateError(ValueError):
     """The template cannot be made into one the engine takes; the message says what is in the way."""
-
-
-def _as_number(text: str) -> int | float:
-    value = float(text)
-    return int(value) if value.is_integer() and "." not in text else value
-
-
-def numbers_restored(node: Any, numbers: Mapping[str, int | float], in_string_context: bool = False) -> Any:
-    """Return node with every Ref to a Number parameter replaced by its number, outside string contexts."""
-    if isinstance(node, dict):
-        if set(node) == {"Ref"} and node["Ref"] in numbers and not in_string_context:
-            return numbers[node["Ref"]]
-        return {
-            key: numbers_restored(value, numbers, in_string_context or key in STRING_CONTEXTS)
-            for key, value in node.items()
-        }
-    if isinstance(node, list):
-        return [numbers_restored(item, numbers, in_string_context) for item in node]
-    return node
 
 
 def metric_math_alarms(template: Mapping[str, Any]) -> list[str]:
@@ -108,13 +84,9 @@ def without_resources(template: Mapping[str, Any], names: list[str]) -> dict[str
 def for_engine(
     template: Mapping[str, Any], parameters: Mapping[str, str], where: expansion.Deployment
 ) -> dict[str, Any]:
-    """Return the template the engine takes for these parameter values (steps 1-3 of the module's docstring)."""
+    """Return the template the engine takes for these parameter values (steps 1-2 of the module's docstring)."""
     values = expansion.parameter_values(template, parameters)
-    specs = template.get("Parameters") or {}
-    typed = [name for name, spec in specs.items() if spec.get("Type") == "Number" and name in values]
-    numbers = {name: _as_number(values[name]) for name in typed}
-    source = numbers_restored(template, numbers)
-    resolved = expansion.apply_language_extensions(source, values, where)
+    resolved = expansion.apply_language_extensions(template, values, where)
     transforms = resolved.get("Transform")
     listed = transforms if isinstance(transforms, list) else [transforms]
     resolved["Transform"] = [name for name in listed if name != expansion.LANGUAGE_EXTENSIONS]
