@@ -68,14 +68,15 @@ def _require_container_runtime() -> None:
 # Package scope: the engine, the endpoint and their containers stop after the last end-to-end test, not at the end
 # of the whole session.
 @pytest.fixture(scope="package")
-def own_stacks(
-    tmp_path_factory: pytest.TempPathFactory, trained_artifacts: Path, sam_build: Path
-) -> Iterator[OwnStacks | None]:
+def own_stacks(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[OwnStacks | None]:
     """Start the emulator for this session unless the run names a target; stop it, by pid, at the end."""
     if os.environ.get("CHURN_E2E_URL") or os.environ.get("AWS_SAM_STACK_NAME"):
         yield None
         return
     _require_container_runtime()
+    # Only here: a run against a named target trains nothing and builds nothing.
+    trained_artifacts: Path = request.getfixturevalue("trained_artifacts")
+    sam_build: Path = request.getfixturevalue("sam_build")
     if not (engine.ENGINE_VENV / "bin" / "hypercorn").exists():
         pytest.fail(f"{engine.ENGINE_VENV} is missing: run `make ministack` (make test does)")
     emulated = Emulated(tmp_path_factory.mktemp("emulated"), say=lambda text: None)

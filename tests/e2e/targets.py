@@ -35,9 +35,9 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "maps: observed on every emulated deploy, and in ../shared/notes/deploy-emulator-probe.md",
     },
     "bulk-batches": {
-        "ministack": "MiniStack's Distributed Map runs every item as its own child and ignores ItemBatcher and "
-        "MaxConcurrencyPath (ministack 1.5.33 services/stepfunctions.py _run_distributed_map), so the batch "
-        "function gets single rows instead of batches of 250 and refuses them",
+        "ministack": "MiniStack 1.5.33's Distributed Map runs every item as its own child and ignores ItemBatcher "
+        "and MaxConcurrencyPath (ministack: ministack/services/stepfunctions.py, _run_distributed_map), so the "
+        "batch function gets single rows instead of batches of 250 and refuses them",
     },
 }
 

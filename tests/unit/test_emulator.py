@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from churn_local.constants import PROJECT_ROOT
 from churn_local.emulator import engine, processes
 from churn_local.emulator.template import EngineTemplateError, for_engine, without_resources, write_for_engine
 from churn_local.release.outputs import StackInfo
@@ -112,3 +113,10 @@ def test_the_api_url_is_the_stacks_own_unless_an_engine_serves_it() -> None:
     )
     assert stack.api_url() == "https://abc.execute-api.us-east-1.amazonaws.com/Prod"
     assert stack.api_url("http://127.0.0.1:4566/") == "http://127.0.0.1:4566/_aws/execute-api/abc/Prod"
+
+
+def test_the_end_to_end_page_names_every_setting_the_engine_is_given() -> None:
+    # The page repeats the settings in prose; this holds the copy to engine.SETTINGS.
+    page = (PROJECT_ROOT / "docs" / "end-to-end.md").read_text(encoding="utf-8")
+    assert [name for name in engine.SETTINGS if f"`{name}" not in page] == []
+    assert f"LAMBDA_ACCOUNT_CONCURRENCY={engine.DEFAULT_CONCURRENCY}" in page

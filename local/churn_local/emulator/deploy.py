@@ -141,7 +141,7 @@ def run_with_environment(args: argparse.Namespace) -> int:
     if not emulated.running():
         print("error: the emulator is not running: run make deploy-emulated first", file=sys.stderr)
         return 1
-    command = [part for part in args.command if part != "--"]
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         print("error: give a command after --", file=sys.stderr)
         return 2

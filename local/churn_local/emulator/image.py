@@ -1,11 +1,11 @@
 """The emulator's Lambda image: the project's own python3.13 image with the official image's entrypoint contract.
 
 MiniStack's Docker executor runs a zip function in the image the runtime names, `public.ecr.aws/lambda/python:3.13`,
-and pulls it only when the daemon lacks that name (ministack: services/lambda_svc.py). The image is therefore built
+and pulls it only when the daemon lacks that name (ministack: ministack/services/lambda_svc.py). So it is built
 here from churn_local.containers.lambda_image (Debian, no registry) and tagged locally under that name, never pulled.
 What the official image adds, and MiniStack relies on: the handler as the container's command and an entrypoint
 that runs the runtime interface emulator on /var/runtime/bootstrap, which listens on port 8080. The emulator is the
-one SAM CLI's package ships (samcli/local/rapid), so no binary is downloaded either.
+one SAM CLI's package ships (aws/aws-sam-cli: samcli/local/rapid), so no binary is downloaded either.
 
     python -m churn_local.emulator.image        # build unless the tag holds the current inputs; print the tag
 """
