@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from churn_local.services.http_server import free_port
 from tests.e2e.targets import Target
 
 DEFAULT_STACK = "e2e-default"
+# What this run deployed and deleted, with the times: printed at the end of the run (CI's log shows it).
+DEPLOYS: list[str] = []
 # Function containers the engine may run at once in the tests (each holds scikit-learn: about 200 MB).
 TEST_CONCURRENCY = 3
 
@@ -46,13 +49,18 @@ class OwnStacks:
 
     def deploy(self, name: str, parameters: Mapping[str, str] | None = None) -> Target:
         """Run `sam deploy` of the session's build as stack `name` with these parameters; return its target."""
+        started = time.perf_counter()
         stack = self.emulated.deploy(name, self.build_dir, self.artifacts, parameters)
+        took = time.perf_counter() - started
+        DEPLOYS.append(f"sam deploy {name} {dict(parameters or {})} into {self.engine}: {stack.status} in {took:.1f} s")
         assert stack.status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), stack.status
         return self.target(stack)
 
     def delete(self, name: str) -> None:
         """Run `sam delete` of the stack."""
+        started = time.perf_counter()
         self.emulated.delete(name)
+        DEPLOYS.append(f"sam delete {name}: done in {time.perf_counter() - started:.1f} s")
 
 
 def _require_container_runtime() -> None:
@@ -128,3 +136,11 @@ def option_target(
     for name in deployed:
         assert own_stacks is not None
         own_stacks.delete(name)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """List what the suite deployed into the emulator, and how long each took."""
+    if DEPLOYS:
+        terminalreporter.section("end-to-end: emulated deploys")
+        for line in DEPLOYS:
+            terminalreporter.write_line(line)
