@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 import urllib.error
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from churn_local.constants import DEFAULT_ARTIFACTS, PROJECT_ROOT
 from churn_local.containers import dockerd
+from churn_local.containers.sam_build import SamBuildError, sam_build
 from churn_local.emulator import engine
 from churn_local.emulator.emulated import Emulated, EmulatorError
 from churn_local.release import outputs
@@ -39,22 +39,6 @@ def parameter(text: str) -> tuple[str, str]:
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"{text!r} is not Name=Value")
     return name, value
-
-
-def sam_build() -> None:
-    """Run `sam build` as `make build` does (samconfig's cached, parallel build into .aws-sam/build)."""
-    environment = {**os.environ, "PATH": f"{PROJECT_ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
-    done = subprocess.run(
-        [str(PROJECT_ROOT / ".venv" / "bin" / "sam"), "build"],
-        cwd=PROJECT_ROOT,
-        env={**environment, "SAM_CLI_TELEMETRY": "0"},
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise EmulatorError(f"sam build failed ({done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
 
 
 def first_answer(url: str) -> tuple[int, str]:
@@ -79,7 +63,10 @@ def up(args: argparse.Namespace) -> int:
     print(f"published to s3://{pins['TransformBucket']}/{pins['TransformKey'].rsplit('/', 1)[0]}/ in the engine")
     if not args.no_build:
         print("sam build ...", flush=True)
-        sam_build()
+        try:
+            sam_build(BUILD_DIR, cached=True)
+        except SamBuildError as exc:
+            raise EmulatorError(str(exc)) from exc
     print(f"sam deploy of {args.stack} into the engine ...", flush=True)
     deployed = time.perf_counter()
     stack = emulated.deploy(args.stack, BUILD_DIR, args.artifacts, dict(args.parameter), args.timeout)
