@@ -28,6 +28,7 @@ from churn_local.containers.sam_build import SamBuildError, sam_build
 from churn_local.emulator import engine
 from churn_local.emulator.emulated import Emulated, EmulatorError
 from churn_local.release import outputs
+from churn_local.stack.local_stack import StackSettings, ensure_artifacts
 
 DEFAULT_STACK = "churn-api"
 BUILD_DIR = PROJECT_ROOT / ".aws-sam" / "build"
@@ -57,6 +58,8 @@ def first_answer(url: str) -> tuple[int, str]:
 def up(args: argparse.Namespace) -> int:
     """Start, publish, build, deploy; print the URL."""
     started = time.perf_counter()
+    # As make serve does: a fresh clone trains first (a few seconds).
+    ensure_artifacts(StackSettings(artifacts=args.artifacts), print)
     emulated = Emulated()
     emulated.start(port=args.port, artifacts=args.artifacts, concurrency=args.concurrency)
     pins = emulated.publish(args.artifacts)
@@ -163,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
     except (EmulatorError, dockerd.DockerUnavailable, FileNotFoundError, TimeoutError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if args.verb == "up" and Emulated().running():
+            print("the engine and the endpoint keep running: make undeploy-emulated stops them", file=sys.stderr)
         return 1
     return code
 
