@@ -193,6 +193,7 @@ URL ?=
 EMULATED ?=
 
 deploy-emulated: lambda-image ministack ## sam deploy into MiniStack on this machine (STACK, PARAMETERS); prints the URL
+	@test -f $(ARTIFACTS)/metadata.json || $(MAKE) --no-print-directory train
 	$(BIN)/python -m churn_local.emulator.deploy up --port $(EMULATOR_PORT) --artifacts $(ARTIFACTS) \
 	  $(if $(STACK),--stack $(STACK)) $(foreach p,$(PARAMETERS),--parameter $(p))
 

@@ -28,7 +28,6 @@ from churn_local.containers.sam_build import SamBuildError, sam_build
 from churn_local.emulator import engine
 from churn_local.emulator.emulated import Emulated, EmulatorError
 from churn_local.release import outputs
-from churn_local.stack.local_stack import StackSettings, ensure_artifacts
 
 DEFAULT_STACK = "churn-api"
 BUILD_DIR = PROJECT_ROOT / ".aws-sam" / "build"
@@ -58,8 +57,6 @@ def first_answer(url: str) -> tuple[int, str]:
 def up(args: argparse.Namespace) -> int:
     """Start, publish, build, deploy; print the URL."""
     started = time.perf_counter()
-    # As make serve does: a fresh clone trains first (a few seconds).
-    ensure_artifacts(StackSettings(artifacts=args.artifacts), print)
     emulated = Emulated()
     emulated.start(port=args.port, artifacts=args.artifacts, concurrency=args.concurrency)
     pins = emulated.publish(args.artifacts)

@@ -10,11 +10,14 @@ address: the engine has no SageMaker, and the containers reach this machine only
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -137,6 +140,7 @@ class Emulated:
                 PROJECT_ROOT,
             )
             self._save()
+            self._wait_for_endpoint(gateway, endpoint_port)
             settings = self.record.settings()
             self.record.engine_pid = processes.start_detached(
                 engine.engine_command(settings), engine.engine_environment(settings), self.engine_log, PROJECT_ROOT
@@ -149,6 +153,18 @@ class Emulated:
             raise
         self.say(f"MiniStack {found.get('version') or version} at {settings.url}, pid {pid}; log {self.engine_log}")
         return self.record
+
+    def _wait_for_endpoint(self, host: str, port: int, timeout_s: float = 60.0) -> None:
+        """Wait until the local endpoint accepts connections (it loads the model first); fail if it exits."""
+        assert self.record is not None  # noqa: S101 - narrows the type: called while starting
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not processes.is_running(self.record.endpoint_pid, ENDPOINT_MARKER):
+                raise EmulatorError(f"the local SageMaker endpoint exited:\n{_tail(self.state_dir / 'endpoint.log')}")
+            with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+                return
+            time.sleep(0.2)
+        raise EmulatorError(f"the local SageMaker endpoint did not listen within {timeout_s:g} s")
 
     @property
     def engine_log(self) -> Path:
