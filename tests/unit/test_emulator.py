@@ -120,3 +120,12 @@ def test_the_end_to_end_page_names_every_setting_the_engine_is_given() -> None:
     page = (PROJECT_ROOT / "docs" / "end-to-end.md").read_text(encoding="utf-8")
     assert [name for name in engine.SETTINGS if f"`{name}" not in page] == []
     assert f"LAMBDA_ACCOUNT_CONCURRENCY={engine.DEFAULT_CONCURRENCY}" in page
+
+
+def test_a_process_started_detached_is_alive_at_once_and_stopped_by_its_pid(tmp_path: Path) -> None:
+    # GIVEN a process started in the background, its output in a log
+    pid = processes.start_detached(["sleep", "30"], {"PATH": "/usr/bin:/bin"}, tmp_path / "sleep.log", tmp_path)
+    # THEN it counts as alive from the first instant (before its exec shows in /proc), and stop() ends it by pid
+    assert processes.alive(pid, "sleep")
+    assert processes.stop(pid, "sleep", timeout_s=5) == "stopped"
+    assert not processes.alive(pid, "sleep") and not processes.is_running(pid, "sleep")

@@ -147,7 +147,7 @@ class Emulated:
             )
             self._save()
             pid = self.record.engine_pid
-            found = engine.wait_ready(settings.url, lambda: processes.is_running(pid, engine.APP))
+            found = engine.wait_ready(settings.url, lambda: processes.alive(pid, engine.APP))
         except BaseException:
             self.stop()
             raise
@@ -159,7 +159,7 @@ class Emulated:
         assert self.record is not None  # noqa: S101 - narrows the type: called while starting
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if not processes.is_running(self.record.endpoint_pid, ENDPOINT_MARKER):
+            if not processes.alive(self.record.endpoint_pid, ENDPOINT_MARKER):
                 raise EmulatorError(f"the local SageMaker endpoint exited:\n{_tail(self.state_dir / 'endpoint.log')}")
             with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
                 return

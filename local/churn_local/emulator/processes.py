@@ -51,17 +51,27 @@ def is_running(pid: int, marker: str) -> bool:
     return any(marker in part for part in command_line(pid))
 
 
+def alive(pid: int, marker: str) -> bool:
+    """Tell whether a process is still running: by its Popen when this process started it (between fork and exec
+    /proc still shows this process's own command line), else by /proc and the marker."""
+    started = _STARTED.get(pid)
+    if started is not None:
+        return started.poll() is None
+    return is_running(pid, marker)
+
+
 def stop(pid: int, marker: str, timeout_s: float = STOP_TIMEOUT_S) -> str:
     """Stop the process by pid (SIGTERM, then SIGKILL after timeout_s); return what happened."""
-    if not is_running(pid, marker):
+    if not alive(pid, marker):
+        _STARTED.pop(pid, None)
         return "not running"
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and is_running(pid, marker):
+    while time.monotonic() < deadline and alive(pid, marker):
         _reap(pid)
         time.sleep(0.2)
     said = "stopped"
-    if is_running(pid, marker):
+    if alive(pid, marker):
         os.kill(pid, signal.SIGKILL)
         said = "killed"
     started = _STARTED.pop(pid, None)
@@ -72,11 +82,8 @@ def stop(pid: int, marker: str, timeout_s: float = STOP_TIMEOUT_S) -> str:
 
 def _reap(pid: int) -> None:
     # A child of this very process (the tests start the engine themselves) stays a zombie until waited for.
-    started = _STARTED.get(pid)
-    if started is not None:
-        if started.poll() is not None:
-            del _STARTED[pid]
-        return
+    if pid in _STARTED:
+        return  # alive() polls it; stop() waits for it
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
 
