@@ -128,7 +128,7 @@ openapi: $(STAMP) ## Regenerate docs/openapi.json from the handler and the model
 	$(BIN)/python -m churn_local.openapi --artifacts $(ARTIFACTS)
 
 bench: $(STAMP) ## Benchmarks side by side: warm path, cold start, layer size, local stack (docs/performance.md)
-	$(BIN)/python -m benchmarks --environments $(or $(ENVIRONMENTS),1)
+	$(BIN)/python -m benchmarks --environments $(or $(ENVIRONMENTS),1) $(if $(RECORD),--record)
 
 load: $(STAMP) ## Load test (locust, 32 clients, 30 s) against a running `make serve`; every score checked
 	$(BIN)/python -m benchmarks.load --api http://127.0.0.1:$(API_PORT) --artifacts $(ARTIFACTS)
@@ -155,7 +155,7 @@ validate: $(STAMP) ## sam validate --lint (no credentials needed)
 build: $(STAMP) ## sam build: the function and the scikit-learn layer into .aws-sam/
 	$(BIN)/sam build
 
-images: $(STAMP) ## Regenerate template.yaml's XGBoost image mapping from ../shared/reference
+images: $(STAMP) ## Regenerate template.yaml's XGBoost image mapping from data/reference
 	$(BIN)/python -m churn_local.template.images --write
 
 publish: $(STAMP) ## Upload artifacts/ to s3://BUCKET/PREFIX/<sha256>/ (never overwrites) and print the deploy parameters

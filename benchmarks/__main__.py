@@ -2,8 +2,10 @@
 
 It trains into a temporary folder, then measures the warm path in-process (benchmarks/warm.py), cold containers
 from a fresh `sam build` (benchmarks/cold.py) and the local stack over HTTP (benchmarks/stack.py). It prints the
-tables, writes benchmarks/results.json and draws docs/performance.png. Nothing here asserts: speed goals live in
-numbers, not in tests. `--skip cold,stack` leaves parts out while iterating.
+tables, writes results.json and draws performance.png into `--out` (per user, git-ignored: .churn-api/bench/); with
+`--record` into the tracked benchmarks/results.json and docs/performance.png that docs/performance.md shows (`make bench
+RECORD=1`, for a commit that updates the published figures). Nothing here asserts: speed goals live in numbers, not
+in tests. `--skip cold,stack` leaves parts out while iterating.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import cold, plot, stack, warm
+from churn_local.constants import PROJECT_ROOT
 from churn_local.training import dataset
 from churn_local.training.train import train
 
-ROOT = dataset.PROJECT_ROOT
-RESULTS = ROOT / "benchmarks" / "results.json"
-FIGURE = ROOT / "docs" / "performance.png"
+ROOT = PROJECT_ROOT
+RECORDED = (ROOT / "benchmarks" / "results.json", ROOT / "docs" / "performance.png")
+OUT = ROOT / ".churn-api" / "bench"
 REFERENCE = "reference function (download + unpickle + scikit-learn, per request)"
 OURS = "our handler (compiled)"
 
@@ -90,6 +93,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--skip", default="", help="comma-separated parts to leave out: cold, stack")
     parser.add_argument("--environments", type=int, help="the local stack's function environments (make serve's)")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder for results.json and performance.png")
+    parser.add_argument("--record", action="store_true", help="write the tracked figures docs/performance.md shows")
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     frame = dataset.load()
@@ -110,9 +115,11 @@ def main(argv: list[str]) -> int:
         if "stack" not in skip:
             results["local_stack"] = stack.measure(ROOT, Path(tmp), payloads, args.environments)
             stack.print_figures(results["local_stack"])
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    plot.per_record_figure(results["per_record_us"], results["machine"], FIGURE)
-    print(f"\nwrote {RESULTS.relative_to(ROOT)} and {FIGURE.relative_to(ROOT)} ({results['machine']})")
+    args.out.mkdir(parents=True, exist_ok=True)
+    written, figure = RECORDED if args.record else (args.out / "results.json", args.out / "performance.png")
+    written.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    plot.per_record_figure(results["per_record_us"], results["machine"], figure)
+    print(f"\nwrote {written} and {figure} ({results['machine']})")
     return 0
 
 

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from churn_api.rules import MAX_BATCH_SIZE
+from churn_local.constants import PROJECT_ROOT
 from churn_local.training import dataset
 
-ROOT = dataset.PROJECT_ROOT
+ROOT = PROJECT_ROOT
 READY = re.compile(r"churn-api local stack ready: api=(?P<api>\S+) endpoint=(?P<endpoint>\S+) s3=(?P<s3>\S+)")
 # The bulk CLI's peak resident memory, whatever the input's size: the interpreter with pydantic, boto3, numpy and
 # scikit-learn (the transformation) takes about 150 MB; 2 chunks of 1,000 rows in flight add a few MB.

@@ -1,7 +1,7 @@
 """Trace which numpy/scipy/scikit-learn subpackages the function never imports: `python -m benchmarks.layer_trace`.
 
 Builds the layer without pruning (layer/Makefile with UNUSED=/dev/null), runs the real load from it in a
-Lambda-like process (churn_local/lambda_runtime/runner.py: the handler module imported, the transformation with a
+Lambda-like process (local/churn_local/lambda_runtime/runner.py: the handler module imported, the transformation with a
 dense and with a sparse-output encoder unpickled, compiled, verified and used) and prints, for
 layer/unused-subpackages.txt, every package in which no module was imported although its parent package was,
 with its size. Run it after changing the layer's versions.
@@ -18,12 +18,13 @@ from pathlib import Path
 
 from sklearn.preprocessing import OneHotEncoder
 
+from churn_local.constants import PROJECT_ROOT
 from churn_local.lambda_runtime.event_files import reference_payload
 from churn_local.lambda_runtime.runtime import handler_environment, run_like_lambda, runner_paths
 from churn_local.training import dataset
 from churn_local.training.transformation import dumps, fit_transformation
 
-ROOT = dataset.PROJECT_ROOT
+ROOT = PROJECT_ROOT
 TRACED = ("numpy", "scipy", "sklearn")
 
 

@@ -3,7 +3,7 @@
 Both serve the same trained artifacts from the same local S3 and SageMaker endpoint. The first answer is timed from
 the start of the process to the reference customer's 200 (sam build and the image build are done beforehand and
 timed apart: both are cached between runs). Requests/s: the reference customer POSTed over one connection at a
-time, then from 4 threads at once. `sam deploy` cannot run here (no AWS account): the README says so. Nothing here
+time, then from 4 threads at once. `sam deploy` cannot run here (no AWS account): docs/local.md says so. Nothing here
 asserts.
 """
 

@@ -2,7 +2,7 @@
 over real HTTP: sequential latency on one keep-alive connection, POST /predict at 32 keep-alive connections (wrk
 when installed, else http.client threads: the figures name the client), a 1,000-customer batch.
 
-The load driver and the sequential client are benchmarks/stack_versus.py's (`make bench-local`); this module only
+The load driver and the sequential client are benchmarks/http_load.py's (`make bench-local`); this module only
 starts the stack the way `make serve` does and names the figures for benchmarks/results.json. Errors (socket errors
 and non-2xx answers) are counted: a throughput figure with errors is not a result, and says so.
 """
@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from benchmarks import stack_versus
+from benchmarks import http_load, stack_versus
 from churn_local.stack.serve import READY_LINE
 
 CONNECTIONS = 32
@@ -70,11 +70,11 @@ def measure(
     one = json.dumps(payloads[1]).encode()
     batch = json.dumps({"customers": list(payloads[:1000])}).encode()
     with serving(root, artifacts, environments) as api:
-        stack_versus.sequential(api, "/predict", one, 20)  # the first request loads the transformation
-        stack_versus.sequential(api, "/predict/batch", batch, 2)
-        single = stack_versus.sequential(api, "/predict", one, SEQUENTIAL)
-        loaded = stack_versus.load(api, one, CONNECTIONS, DURATION_S)
-        batches = stack_versus.sequential(api, "/predict/batch", batch, BATCHES)
+        http_load.sequential(api, "/predict", one, 20)  # the first request loads the transformation
+        http_load.sequential(api, "/predict/batch", batch, 2)
+        single = http_load.sequential(api, "/predict", one, SEQUENTIAL)
+        loaded = http_load.load(api, one, CONNECTIONS, DURATION_S)
+        batches = http_load.sequential(api, "/predict/batch", batch, BATCHES)
     quantiles = statistics.quantiles(single, n=100, method="inclusive")
     errors = loaded["errors"] + loaded["non2xx"]
     return {

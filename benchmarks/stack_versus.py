@@ -112,7 +112,7 @@ def worker(artifacts: Path, environments: int) -> int:
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the handler's JSON logs
     handler, endpoint = Timer(), Timer()
-    container = sagemaker_endpoint.XGBoostContainer
+    container = sagemaker_endpoint.XGBoostContainer  # type: ignore[attr-defined]  # imported there, in every revision
     container.invocations = endpoint.wrap(container.invocations)  # type: ignore[method-assign]
     # A baseline from before `environments` existed can only run the default (main() skips it then).
     extra: dict[str, Any] = {"environments": environments} if environments > 1 else {}

@@ -18,6 +18,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any
@@ -27,7 +28,9 @@ import numpy as np
 from moto import mock_aws
 
 from churn_api.budget import Deadline
-from churn_api.models import MAX_BATCH_SIZE, Customer
+
+# Through models, not rules: `benchmarks.warm_versus REV` imports this module with revisions older than rules.py.
+from churn_api.models import MAX_BATCH_SIZE, Customer  # type: ignore[attr-defined]
 from churn_api.preprocessing import Transformation
 from churn_local.constants import LOCAL_REGION
 from churn_local.lambda_runtime.context import LambdaContext
@@ -205,13 +208,13 @@ def per_record(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dic
                     store.get(Deadline.after(60)).compiled = compiled
 
             variants: dict[str, Callable[[], Any]] = {
-                "reference function (download + unpickle + scikit-learn, per request)": lambda e=single: reference(e),
+                "reference function (download + unpickle + scikit-learn, per request)": partial(reference, single),
                 "scikit-learn transform alone": scikit_learn,
                 "baseline handler (scikit-learn transform + CSV)": baseline_handler,
                 "our handler (compiled)": handler,
-                "baseline transform + CSV (scikit-learn)": lambda c=customers: baseline.to_csv(c),
-                "our transform + CSV (compiled)": lambda c=customers: plain.to_csv(c),
-                "floor (plain lookup loop)": lambda r=records: lowest(r),
+                "baseline transform + CSV (scikit-learn)": partial(baseline.to_csv, customers),
+                "our transform + CSV (compiled)": partial(plain.to_csv, customers),
+                "floor (plain lookup loop)": partial(lowest, records),
             }
             with warnings.catch_warnings():
                 # The estimators were fitted on a DataFrame; the reference passes arrays, as it would on Lambda.
@@ -219,6 +222,11 @@ def per_record(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dic
                 for name, call in variants.items():
                     results.setdefault(name, {})[str(n)] = median_ms(call) * 1000 / n
     return results
+
+
+def category_problems(transformation: Any, customers: Sequence[Any]) -> list[Any]:
+    """Check every customer's categories against the transformation, as the predictor does."""
+    return [transformation.category_problems(customer, index) for index, customer in enumerate(customers)]
 
 
 def phases(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -229,7 +237,17 @@ def phases(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dict[st
     from churn_api.gateway import parse_json, write_json  # noqa: PLC0415
     from churn_api.models import BatchResponse, PlainestFirst, customers_from, verdict  # noqa: PLC0415
 
-    one_customer = TypeAdapter(Annotated[Customer, PlainestFirst])  # as Powertools validates /predict's body
+    one_customer: TypeAdapter[Customer] = TypeAdapter(Annotated[Customer, PlainestFirst])  # as Powertools validates
+
+    def validate_one_by_one(items: Sequence[Any]) -> list[Customer]:
+        return [one_customer.validate_python(item, from_attributes=True) for item in items]
+
+    def batch_response(answer: dict[str, Any]) -> Any:
+        results = [{"index": r["index"], **verdict(0.5, THRESHOLD)} for r in answer["results"]]
+        return BatchResponse.model_validate({**answer, "results": results, "threshold": THRESHOLD})
+
+    def dump_json(response: Any) -> Any:
+        return write_json(response.model_dump(mode="json"))
 
     results: dict[str, dict[str, float]] = {}
     with function_container(saved) as (app, _), contextlib.redirect_stdout(io.StringIO()) as sink:
@@ -252,29 +270,15 @@ def phases(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dict[st
 
             # /predict validates its one customer through PlainestFirst (Powertools); batches use customers_from.
             validate: Callable[[], Any] = (
-                (lambda i=items: [one_customer.validate_python(p, from_attributes=True) for p in i])
-                if n == 1
-                else (lambda i=items: customers_from(i))
+                partial(validate_one_by_one, items) if n == 1 else partial(customers_from, items)
             )
-            parts = {
-                "JSON parsing (parse_json of the body)": lambda b=body: parse_json(b),
+            parts: dict[str, Callable[[], Any]] = {
+                "JSON parsing (parse_json of the body)": partial(parse_json, body),
                 "validation (PlainestFirst for one customer, customers_from for a batch)": validate,
-                "category check (category_problems)": lambda c=customers: [
-                    transformation.category_problems(x, i) for i, x in enumerate(c)
-                ],
-                "transform + CSV (compiled)": lambda c=customers: transformation.to_csv(c),
-                "results (verdict per score + BatchResponse.model_validate)": lambda a=answer: (
-                    BatchResponse.model_validate(
-                        {
-                            **a,
-                            "results": [{"index": r["index"], **verdict(0.5, THRESHOLD)} for r in a["results"]],
-                            "threshold": THRESHOLD,
-                        }
-                    )
-                ),
-                "response JSON (model_dump, as Powertools, + write_json)": lambda r=response: write_json(
-                    r.model_dump(mode="json")
-                ),
+                "category check (category_problems)": partial(category_problems, transformation, customers),
+                "transform + CSV (compiled)": partial(transformation.to_csv, customers),
+                "results (verdict per score + BatchResponse.model_validate)": partial(batch_response, answer),
+                "response JSON (model_dump, as Powertools, + write_json)": partial(dump_json, response),
             }
             timed = {name: median_ms(call) for name, call in parts.items()}
             total = median_ms(handler)
@@ -283,7 +287,7 @@ def phases(payloads: Sequence[dict[str, Any]], saved: dict[str, Any]) -> dict[st
             )
             timed["handler total"] = total
             before = "for comparison: Customer.model_validate per record (the model's own validators)"
-            timed[before] = median_ms(lambda i=items: [Customer.model_validate(p) for p in i])
+            timed[before] = median_ms(partial(lambda xs: [Customer.model_validate(x) for x in xs], items))
             for name, ms in timed.items():
                 results.setdefault(name, {})[str(n)] = ms
     return results

@@ -4,7 +4,7 @@ Each side runs in its own process (two versions of churn_api cannot share one), 
 neighbour's load falls on both alike: one customer through /predict, 1,000 through /predict/batch, the median of
 many calls, in CPU time (what the function itself spends; wall time on a shared machine adds others' waiting).
 With --traced, both sides run in Lambda's environment with X-Ray on, every request sampled, as deployed.
-The other revision's src/churn_api is taken with `git archive`; everything else (benchmarks, tests.support, the
+The other revision's src/churn_api is taken with `git archive`; everything else (benchmarks, churn_local, the
 installed packages) is this tree's.
 """
 

@@ -14,8 +14,8 @@ import pickle
 import sys
 from pathlib import Path
 
+from churn_local.constants import PROJECT_ROOT, TRANSFORMATION_FILE
 from churn_local.training import train
-from churn_local.training.dataset import PROJECT_ROOT
 
 DOCUMENT = PROJECT_ROOT / "docs" / "openapi.json"
 ARTIFACTS = PROJECT_ROOT / "artifacts"
@@ -24,7 +24,7 @@ ARTIFACTS = PROJECT_ROOT / "artifacts"
 PLACEHOLDER_ENV = {
     "ENDPOINT_NAME": "churn-xgboost",
     "TRANSFORM_BUCKET": "churn-api-artifacts",
-    "TRANSFORM_KEY": train.TRANSFORMATION_FILE,
+    "TRANSFORM_KEY": TRANSFORMATION_FILE,
     "THRESHOLD": "0.5",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
@@ -39,10 +39,10 @@ def generate(artifacts: Path = ARTIFACTS) -> str:
     from churn_api.contract import categories_of  # noqa: PLC0415 - with the handler
     from churn_api.preprocessing import Transformation  # noqa: PLC0415 - with the handler
 
-    if not (artifacts / train.TRANSFORMATION_FILE).is_file():
+    if not (artifacts / TRANSFORMATION_FILE).is_file():
         print(f"no trained model in {artifacts}: training it", file=sys.stderr)
         train.train(out_dir=artifacts)
-    saved = pickle.loads((artifacts / train.TRANSFORMATION_FILE).read_bytes())  # noqa: S301 - our own artifact
+    saved = pickle.loads((artifacts / TRANSFORMATION_FILE).read_bytes())  # noqa: S301 - our own artifact
     categories = categories_of(Transformation.from_mapping(saved))
     app.categories = lambda: categories
     document = json.loads(app.get_openapi_json_schema())

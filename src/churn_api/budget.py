@@ -1,6 +1,6 @@
 """One time budget per request, and the client timeouts and attempts sized to fit it.
 
-The arithmetic, written down once (the README's "Failure modes" repeats the results, not the rules), and checked
+The arithmetic, written down once (docs/api.md's "Failure modes" repeats the results, not the rules), and checked
 against the template's Timeout and API Gateway's 29 s by tests/unit/test_budget.py:
 
 - A request's budget is the time Lambda says is left (`context.get_remaining_time_in_millis()`) minus

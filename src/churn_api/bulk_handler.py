@@ -1,6 +1,6 @@
 """Lambda entry point of bulk scoring: one batch of a Step Functions Distributed Map, scored and written to S3.
 
-The state machine (statemachine/bulk_scoring.asl.json) reads the uploaded file with its ItemReader, wraps each row as
+The bulk scoring state machine reads the uploaded file with its ItemReader, wraps each row as
 {"index": $$.Map.Item.Index, "row": <the row>} (ItemSelector) and sends up to 250 of them per child execution
 (ItemBatcher), with what every batch shares in BatchInput. A batched child's input, as Step Functions sends it:
 

@@ -1,7 +1,7 @@
 """The API's rules, each written once: what a batch may hold, what a number may be, what a score is, who churns.
 
 The function, the local stack, the training and the benchmarks import them from here; the prose that states them
-(errors.py's `when`, the OpenAPI document, the README's tables, checked by tests) is written from these values.
+(errors.py's `when`, the OpenAPI document, docs/api.md's tables, checked by tests) is written from these values.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Protocol
 
-# The most customers one POST /predict/batch may carry (413 above): see the README's "Maximum batch" for the
+# The most customers one POST /predict/batch may carry (413 above): see docs/api.md's "Maximum batch" for the
 # Lambda payload arithmetic behind it.
 MAX_BATCH_SIZE = 1000
 

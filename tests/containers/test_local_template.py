@@ -6,14 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from samcli.lib.providers.api_provider import ApiProvider
-from samcli.lib.providers.sam_function_provider import SamFunctionProvider
-from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 
 from churn_local.constants import PROJECT_ROOT
 from churn_local.containers import sam_local
 from churn_local.template import expansion
 from churn_local.template.expansion import default_threshold
+from churn_local.template.samcli import ApiProvider, SamFunctionProvider, SamLocalStackProvider
 
 TEMPLATE = PROJECT_ROOT / "template.yaml"
 ENDPOINT_VARIABLES = {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_ENDPOINT_URL_SAGEMAKER"}
@@ -55,7 +53,7 @@ def test_the_endpoint_variables_are_absent_once_deployed(expanded_function: dict
 def expanded_function() -> dict[str, Any]:
     """Return ChurnFunction as CloudFormation's transforms make it."""
 
-    expanded = expansion.expand(expansion.as_packaged(expansion.load_template(TEMPLATE)), PARAMETERS)
+    expanded = expansion.expand(expansion.as_packaged(expansion.load_template(TEMPLATE), TEMPLATE.parent), PARAMETERS)
     return dict(expanded["Resources"][sam_local.FUNCTION])
 
 

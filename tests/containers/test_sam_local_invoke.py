@@ -20,7 +20,7 @@ from tests.containers.conftest import SamLocalRun, in_process_answers, invoke, w
 FUNCTION_OF_PREFIX = {"api": "ChurnFunction", "direct": "ChurnFunction", "bulk": "BulkScoreFunction"}
 ALL_EVENTS = sorted(path for path in EVENTS_DIR.glob("*.json") if path.name != "env.json")
 EVENTS = [path for path in ALL_EVENTS if FUNCTION_OF_PREFIX[path.name.split("-")[0]] == "ChurnFunction"]
-# The S3 part of the load budget (README, "Failure modes"): 2 x (1 s connect + 2 s read) + backoff.
+# The S3 part of the load budget (docs/api.md "Failure modes"): 2 x (1 s connect + 2 s read) + backoff.
 S3_BUDGET_MS = 7000
 
 

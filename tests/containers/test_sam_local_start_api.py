@@ -1,9 +1,10 @@
 """`sam local start-api` over HTTP, beside make serve's local API on the same stack: same answers, scores exact.
 
-SAM CLI's API emulation is not API Gateway (README, "Three ways to run it"): it answers a preflight itself for
-any origin, adds its Cors headers to every answer (replacing the function's Access-Control-Allow-Headers), checks
-no API key, runs no Cognito authorizer (only Lambda authorizers) and throttles nothing. These tests hold what both
-must share; the local API (make serve) stays the faithful one, tested in tests/integration.
+SAM CLI's API emulation is not API Gateway (docs/local.md "SAM CLI's API is not API Gateway"): it answers a
+preflight itself for any origin, adds its Cors headers to every answer (replacing the function's
+Access-Control-Allow-Headers), checks no API key, runs no Cognito authorizer (only Lambda authorizers) and throttles
+nothing. These tests hold what both must share; the local API (make serve) stays the faithful one, tested in
+tests/integration.
 """
 
 from __future__ import annotations

@@ -36,8 +36,8 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
     },
     "bulk-batches": {
         "ministack": "MiniStack 1.5.33's Distributed Map runs every item as its own child and ignores ItemBatcher "
-        "and MaxConcurrencyPath (ministack: ministack/services/stepfunctions.py, _run_distributed_map), so the "
-        "batch function gets single rows instead of batches of 250: the run ends FAILED, "
+        "and MaxConcurrencyPath (ministackorg/ministack: ministack/services/stepfunctions.py, "
+        "_run_distributed_map), so the batch function gets single rows instead of batches of 250: the run ends FAILED, "
         "States.ExceedToleratedFailureThreshold (observed)",
     },
 }

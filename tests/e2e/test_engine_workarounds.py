@@ -48,7 +48,7 @@ def outcome(cloudformation: Any, name: str, template: dict[str, Any], parameters
 
 def test_the_raw_template_is_refused_before_the_sam_transform(cloudformation: Any, own_stacks: OwnStacks) -> None:
     # GIVEN the built template as written (AWS::LanguageExtensions declared), packaged as sam deploy sends it
-    built = expansion.as_packaged(expansion.load_template(own_stacks.build_dir / "template.yaml"))
+    built = expansion.as_packaged(expansion.load_template(own_stacks.build_dir / "template.yaml"), own_stacks.build_dir)
     parameters = {"EndpointName": "churn-xgboost", "TransformBucket": "churn-api-emulated"}
     # THEN the engine fails it: it resolves no Fn::If before SAM's transform
     result = outcome(cloudformation, "e2e-raw-template", built, parameters)

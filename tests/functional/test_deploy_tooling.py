@@ -19,6 +19,7 @@ import pytest
 
 from churn_local.constants import PROJECT_ROOT
 from churn_local.release import state
+from tests.docs_pages import read, section
 from tests.functional.conftest import PUBLISH_BUCKET
 
 VENV = PROJECT_ROOT / ".venv"
@@ -160,18 +161,17 @@ def test_make_deploy_refuses_when_s3_does_not_hold_the_pinned_bytes(
     assert f"{model_url.removeprefix('s3://')} cannot be read" in result.stderr
 
 
-def readme_block(heading: str) -> list[str]:
-    """Return the command lines of the first ```sh block under a README heading, comments dropped."""
-    section = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8").split(f"\n### {heading}\n", 1)[1]
-    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+def documented_block(heading: str) -> list[str]:
+    """Return the command lines of the first ```sh block under a heading of docs/deploy.md, comments dropped."""
+    block = section(read("docs/deploy.md"), heading).split("```sh\n", 1)[1].split("```", 1)[0]
     return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
 
 
-def test_the_readme_sequence_for_a_new_model_runs_here_up_to_aws(
+def test_the_documented_sequence_for_a_new_model_runs_here_up_to_aws(
     clean_copy: Path, s3_env: Any, s3_server: str, artifacts: Path
 ) -> None:
     """Run each `make` line of "Deploying a new model safely": for real where no AWS is needed, else with -n."""
-    lines = readme_block("Deploying a new model safely")
+    lines = documented_block("Deploying a new model safely")
     assert [line.split()[:2] for line in lines] == [["make", "train"], ["make", "publish"], ["make", "deploy"]] + [
         ["make", "deploy"]
     ]

@@ -22,7 +22,7 @@ from churn_local.bulk.score import CHUNK_ATTEMPTS, BulkRun, ScoringStopped, loca
 from churn_local.constants import PROJECT_ROOT, TEMPLATE
 from churn_local.lambda_runtime.context import LambdaContext
 from churn_local.services import faults
-from churn_local.template.expansion import load_template
+from churn_local.template.expansion import as_packaged, load_template
 from churn_local.training import dataset
 from tests.integration.conftest import Stack, clean_environment, send
 from tests.integration.fault_answers import switch
@@ -281,7 +281,8 @@ def test_the_deployed_batch_function_under_the_maps_batching_writes_what_make_sc
     handler = importlib.import_module("churn_api.bulk_handler")
     # WHEN the data set's rows reach it as the state machine's Distributed Map sends them: the CSV reader's header
     # names and text values, the ItemSelector's index and row, the ItemBatcher's batches
-    csv_map = load_template(TEMPLATE)["Resources"]["BulkScoringStateMachine"]["Properties"]["Definition"]
+    packaged = as_packaged(load_template(TEMPLATE), TEMPLATE.parent)
+    csv_map = packaged["Resources"]["BulkScoringStateMachine"]["Properties"]["Definition"]
     batch_size = csv_map["States"]["ScoreCsv"]["ItemBatcher"]["MaxItemsPerBatch"]
     with dataset.DATA_PATH.open(encoding="utf-8", newline="") as file:
         rows = list(csv.DictReader(file))

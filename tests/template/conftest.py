@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from samcli.lib.intrinsic_resolver.intrinsic_property_resolver import IntrinsicResolver
-from samcli.lib.intrinsic_resolver.intrinsics_symbol_table import IntrinsicsSymbolTable
 
 from churn_local.constants import PROJECT_ROOT
 from churn_local.template import expansion
 from churn_local.template.expansion import as_packaged, parameter_values
+from churn_local.template.samcli import IntrinsicResolver, stack_resolver
 
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
 VENV_BIN = PROJECT_ROOT / ".venv" / "bin"
@@ -64,12 +64,17 @@ def load_template() -> dict[str, Any]:
 
 def expand(overrides: dict[str, str]) -> dict[str, Any]:
     """Return the CloudFormation that CloudFormation's transforms make of template.yaml for these parameters."""
-    source = as_packaged(load_template())
+    source = as_packaged(load_template(), TEMPLATE_PATH.parent)
     return expansion.expand(source, overrides, expansion.Deployment(REGION, ACCOUNT_ID, STACK_NAME))
 
 
-def resolver_for(expanded: dict[str, Any], overrides: dict[str, str]) -> IntrinsicResolver:
-    """Return a resolver of Ref/Sub/GetAtt/If as CloudFormation would resolve them once the stack exists."""
+def resolver_for(
+    expanded: dict[str, Any], overrides: dict[str, str], created: Mapping[str, Any] | None = None
+) -> IntrinsicResolver:
+    """Return a resolver of Ref/Sub/GetAtt/If as CloudFormation would resolve them once the stack exists.
+
+    `created` adds the values of resources beyond the API's, by logical id (tests/template/options.py's CREATED).
+    """
     stage = resources_of_type(expanded, "AWS::ApiGateway::Stage")
     names: dict[str, Any] = {
         **parameter_values(load_template(), overrides),
@@ -84,9 +89,9 @@ def resolver_for(expanded: dict[str, Any], overrides: dict[str, str]) -> Intrins
         "ChurnUsagePlan": USAGE_PLAN_ID,
         # Ref of an AWS::ApiGateway::Stage is the stage's name.
         **{logical_id: res["Properties"]["StageName"] for logical_id, res in stage.items()},
+        **(created or {}),
     }
-    symbols = IntrinsicsSymbolTable(template=expanded, logical_id_translator=names)
-    return IntrinsicResolver(template=expanded, symbol_resolver=symbols)
+    return stack_resolver(expanded, names)
 
 
 @pytest.fixture(scope="session")

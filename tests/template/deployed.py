@@ -6,8 +6,8 @@ import re
 from typing import Any
 
 import pytest
-from samcli.lib.intrinsic_resolver.intrinsic_property_resolver import IntrinsicResolver
 
+from churn_local.template.samcli import resolved
 from tests.template.conftest import PARAMETERS, load_template
 from tests.template.options import OPTIONS, expanded_with
 
@@ -41,11 +41,6 @@ CAPTURE_OBJECTS = f"arn:aws:s3:::{PARAMETERS['TransformBucket']}/captured/churn/
 LOG_GROUP_STREAMS = re.compile(r"arn:aws:logs:[a-z0-9-]+:[0-9]{12}:log-group:[^*]+:\*")
 
 EACH_OPTION = pytest.mark.parametrize("option", list(OPTIONS))
-
-
-def resolved(deployed: IntrinsicResolver, value: Any) -> Any:
-    """Resolve a value's intrinsics as the deployed stack would."""
-    return deployed.intrinsic_property_resolver(value, ignore_errors=False)
 
 
 def created(option: str) -> dict[str, dict[str, Any]]:

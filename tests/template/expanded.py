@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from samcli.lib.intrinsic_resolver.intrinsic_property_resolver import IntrinsicResolver
 
+from churn_local.template.samcli import IntrinsicResolver, resolved
 from tests.template.conftest import PARAMETERS, resources_of_type
 
 BASIC_EXECUTION_ROLE = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -33,11 +33,6 @@ PREFLIGHT_HEADERS = {
 }
 GATEWAY_ERROR_HEADERS = {"Access-Control-Allow-Origin": f"'{ORIGIN}'", "Vary": "'Origin'"}
 BOTH_KEY_SETTINGS = pytest.mark.parametrize("keys", [True, False], ids=["keys-required", "keys-off"])
-
-
-def resolved(deployed: IntrinsicResolver, value: Any) -> Any:
-    """Resolve Ref/Sub/GetAtt/If in a value as CloudFormation would once the stack exists."""
-    return deployed.intrinsic_property_resolver(value, ignore_errors=False)
 
 
 def is_created(deployed: IntrinsicResolver, entry: dict[str, Any]) -> bool:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from samcli.lib.intrinsic_resolver.intrinsic_property_resolver import IntrinsicResolver
-
+from churn_local.template.samcli import IntrinsicResolver
 from tests.template.conftest import FUNCTION_ARN, PARAMETERS_WITHOUT_KEYS, expand, resolver_for
 
 MODEL_BUCKET = "churn-api-models-test"
@@ -84,9 +83,8 @@ CREATED = {
 @cache
 def _expanded(option: str) -> tuple[dict[str, Any], IntrinsicResolver]:
     expanded = expand(parameters(option))
-    resolver = resolver_for(expanded, parameters(option))
     versions = {k: {"Version": "1"} for k, r in expanded["Resources"].items() if r["Type"] == "AWS::Lambda::Version"}
-    resolver._symbol_resolver.logical_id_translator.update({**CREATED, **versions})
+    resolver = resolver_for(expanded, parameters(option), {**CREATED, **versions})
     return expanded, resolver
 
 

@@ -11,6 +11,7 @@ import pytest
 from churn_api.config import ENDPOINT_PAYLOAD_LIMITS, Settings
 from churn_local.constants import PROJECT_ROOT
 from churn_local.template import images
+from churn_local.template.samcli import resolved
 from churn_local.training.train import TARGET_CONTAINER
 from tests.template.conftest import (
     ACCOUNT_ID,
@@ -57,9 +58,8 @@ def test_the_pins_reach_the_function_as_published() -> None:
     digest, signature = "0123456789abcdef" * 4, "fedcba9876543210" * 4
     overrides = {**parameters("serverless"), "TransformSha256": digest, "FeatureSignature": signature}
     pinned = expand(overrides)
-    variables = resolver_for(pinned, overrides).intrinsic_property_resolver(
-        pinned["Resources"]["ChurnFunction"]["Properties"]["Environment"], ignore_errors=False
-    )["Variables"]
+    environment = pinned["Resources"]["ChurnFunction"]["Properties"]["Environment"]
+    variables = resolved(resolver_for(pinned, overrides), environment)["Variables"]
     settings = Settings.from_env(variables)
     assert (settings.transform_sha256, settings.feature_signature) == (digest, signature)
 

@@ -11,6 +11,7 @@ import pytest
 
 from churn_api.errors import ERRORS
 from churn_local.constants import PROJECT_ROOT
+from tests.docs_pages import read, table_lines
 from tests.template.conftest import ACCOUNT_ID, FUNCTION_ARN, PARAMETERS, REGION, STACK_NAME, load_template
 from tests.template.deployed import (
     created,
@@ -250,9 +251,8 @@ def test_the_built_check_is_its_one_module_without_the_layer_or_any_dependency(s
     assert files == {"pre_traffic.py"}
 
 
-def test_the_readmes_alarm_table_states_the_templates_defaults() -> None:
-    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    table = readme.split("| Alarm | Watches |", 1)[1].split("\n\n", 1)[0]
+def test_the_documented_alarm_table_states_the_templates_defaults() -> None:
+    table = "\n".join(table_lines(read("docs/deploy.md"), "| Alarm | Watches |"))
     stated = dict(re.findall(r"`(Alarm[A-Za-z0-9]+)=([0-9.]+)`", table))
     defaults = {name: str(spec.get("Default")) for name, spec in load_template()["Parameters"].items()}
     assert stated and all(defaults[name] == value for name, value in stated.items())

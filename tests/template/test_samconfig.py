@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from samcli.lib.config.samconfig import SamConfig
-
 from churn_local.constants import PROJECT_ROOT
 from churn_local.release.state import samconfig_overrides
+from churn_local.template.samcli import SamConfig
 
 
 def command_parameters(*command: str) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from samcli.lib.intrinsic_resolver.intrinsic_property_resolver import IntrinsicResolver
 
+from churn_local.template.samcli import IntrinsicResolver
 from tests.template.conftest import (
     ACCOUNT_ID,
     API_ID,

@@ -8,10 +8,10 @@ import re
 from typing import Any
 
 import pytest
-from samcli.lib.intrinsic_resolver.intrinsic_property_resolver import IntrinsicResolver
 
 from churn_api.config import Settings
 from churn_local.constants import PROJECT_ROOT
+from churn_local.template.samcli import IntrinsicResolver
 from tests.template.conftest import (
     ACCOUNT_ID,
     PARAMETERS,

@@ -51,7 +51,7 @@ def test_cfn_lint_finds_nothing_in_any_region_even_informational() -> None:
     config = ManualArgs(regions=list(REGIONS), include_checks=["I"], ignore_checks=["I4010"])
     matches = lint(TEMPLATE_PATH.read_text(encoding="utf-8"), config=config)
     # Only where CloudFormation has no SageMaker resource types (cfn-lint's region schemas): the stack cannot host
-    # the model there (ModelDataUrl must stay empty), the README says so, and nothing else may be reported.
+    # the model there (ModelDataUrl must stay empty), docs/deploy.md says so, and nothing else may be reported.
     unhosted = re.compile(r"E3006.*'AWS::SageMaker::\w+' does not exist in '(me-central-1|us-gov-east-1)'")
     assert [str(match) for match in matches if not unhosted.search(str(match))] == []
     assert {unhosted.search(str(m))[1] for m in matches} <= set(REGIONS_WITHOUT_SAGEMAKER_RESOURCES)  # type: ignore[index]

@@ -81,7 +81,7 @@ def test_readiness_answers_inside_the_function_timeout_with_time_for_one_describ
     assert DESCRIBE_CONNECT_TIMEOUT_S + DESCRIBE_READ_TIMEOUT_S <= READY_BUDGET_S < request_budget_s()
 
 
-@pytest.mark.parametrize("where", ["src/churn_api/budget.py", "README.md"])
+@pytest.mark.parametrize("where", ["src/churn_api/budget.py", "docs/api.md"])
 def test_the_prose_states_the_budget_the_arithmetic_gives(where: str) -> None:
     text = " ".join((PROJECT_ROOT / where).read_text(encoding="utf-8").split())
     assert f"{request_budget_s():g} s" in text

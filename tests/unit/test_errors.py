@@ -1,23 +1,22 @@
-"""The error classes are the one source of every error answer: bodies, headers, the OpenAPI responses, the README."""
+"""The error classes are the one source of every error answer: bodies, headers, the OpenAPI responses, docs/api.md."""
 
 from __future__ import annotations
 
 import re
 
 from churn_api.errors import ERRORS, SCORING_ERRORS, ApiError, ErrorDetail, InvalidRequest, error_responses
-from churn_local.constants import PROJECT_ROOT
+from tests.docs_pages import read, section
 
 
-def readme_error_table() -> set[tuple[int, str, bool]]:
-    """Return (status, code, has Retry-After) per row of the README's "Errors" table."""
-    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Errors", 1)[1].split("\n#", 1)[0]
-    rows = re.findall(r"^\| (\d{3}) \| `([A-Z_]+)` \| (yes|no) \|", section, flags=re.MULTILINE)
+def documented_error_table() -> set[tuple[int, str, bool]]:
+    """Return (status, code, has Retry-After) per row of docs/api.md's "Errors" table."""
+    errors = section(read("docs/api.md"), "Errors")
+    rows = re.findall(r"^\| (\d{3}) \| `([A-Z_]+)` \| (yes|no) \|", errors, flags=re.MULTILINE)
     return {(int(status), code, retry == "yes") for status, code, retry in rows}
 
 
-def test_the_readme_error_table_says_what_the_error_classes_say() -> None:
-    assert readme_error_table() == {(e.status, e.code, e.retry_after is not None) for e in ERRORS}
+def test_the_documented_error_table_says_what_the_error_classes_say() -> None:
+    assert documented_error_table() == {(e.status, e.code, e.retry_after is not None) for e in ERRORS}
 
 
 def test_every_code_is_stable_and_unique() -> None:

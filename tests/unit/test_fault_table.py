@@ -1,4 +1,4 @@
-"""One fault table (churn_local.services.faults): the services, `serve --help` and the README answer from it."""
+"""One fault table (churn_local.services.faults): the services, `serve --help` and docs/local.md answer from it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from churn_local.services.faults import ENDPOINT_FAULTS, S3_FAULTS, Fault, Fault
 from churn_local.services.sagemaker_endpoint import ServiceError, injected
 from churn_local.services.xgboost_container import ContainerResponse
 from churn_local.stack import serve
+from tests.docs_pages import read, section, table_lines
 
 ENDPOINT = "churn-xgboost"
 REGION = "eu-west-1"
@@ -72,9 +73,7 @@ def test_serve_help_describes_every_fault_of_the_table(
 
 
 @pytest.mark.parametrize(("flag", "table"), [("--endpoint-fault", ENDPOINT_FAULTS), ("--s3-fault", S3_FAULTS)])
-def test_the_readmes_fault_tables_are_the_table(flag: str, table: dict[str, FaultKind]) -> None:
-    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index(f"| `{flag}` |") :]
-    rows = section.split("\n\n", 1)[0].splitlines()[2:]
+def test_the_documented_fault_tables_are_the_table(flag: str, table: dict[str, FaultKind]) -> None:
+    rows = table_lines(section(read("docs/local.md"), "Fault injection"), f"| `{flag}` |")
 
-    assert rows == faults.readme_rows(table)
+    assert rows == faults.documented_rows(table)

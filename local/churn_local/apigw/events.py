@@ -1,7 +1,8 @@
 """HTTP request -> the REST API (v1) Lambda proxy event; the function's proxy response -> HTTP response.
 
 Mirrors API Gateway Developer Guide, "Lambda proxy integrations in API Gateway" (input and output formats), and
-"Binary media types for REST APIs in API Gateway"; SAM CLI's counterpart is samcli/local/apigw/event_constructor.py.
+"Binary media types for REST APIs in API Gateway"; SAM CLI's counterpart is
+aws/aws-sam-cli: samcli/local/apigw/event_constructor.py.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from churn_local.template.provider import Method, RestApi, short_id
 
 DEFAULT_PORT = 3000
 # Top-level keys a REST API accepts in a proxy response. Any other key makes a REST API (unlike an HTTP API) answer
-# 502, as SAM CLI's local API also mirrors (samcli/local/apigw/local_apigw_predictor.py, _invalid_apig_response_keys).
+# 502, as SAM CLI's local API also mirrors (LocalApigwService._invalid_apig_response_keys in
+# aws/aws-sam-cli: samcli/local/apigw/local_apigw_service.py).
 PROXY_RESPONSE_KEYS = frozenset({"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"})
 
 Headers = tuple[tuple[str, str], ...]

@@ -6,7 +6,7 @@ authorizer's token header (401 Unauthorized; present is enough: the token is NOT
 token bucket per method with the stage's rate and burst), answer a CORS preflight from its mock integration, check
 the event against Lambda's 6 MB request quota, invoke, and translate the proxy response (502 when the function
 fails, times out or answers in the wrong shape; 504 past the integration timeout). Off the template's routes, GET
-serves the local-only demo page. SAM CLI's counterpart: samcli/local/apigw/local_apigw_predictor.py.
+serves the local-only demo page. SAM CLI's counterpart: aws/aws-sam-cli: samcli/local/apigw/local_apigw_service.py.
 """
 
 from __future__ import annotations
@@ -188,8 +188,9 @@ class LocalApi:
             return responses.gateway_response(responses.REQUEST_TOO_LARGE, self.api, request)
         # Authorizers run before the API key check: "Choose an API key source in API Gateway" (Developer Guide) lets
         # an authorizer return the key (apiKeySource AUTHORIZER), so the key is only known once authorization ran;
-        # LocalStack's REST API handler chain (next_gen/execute_api/gateway.py) likewise validates the key after
-        # preprocessing, reading the key an authorizer put in $context.identity. No token and no key: the 401.
+        # LocalStack's REST API handler chain (localstack/localstack:
+        # localstack-core/localstack/services/apigateway/next_gen/execute_api/gateway.py) likewise validates the key
+        # after preprocessing, reading the key an authorizer put in $context.identity. No token and no key: the 401.
         if method.token_header is not None and not (request.header(method.token_header) or "").strip():
             return responses.gateway_response(responses.UNAUTHORIZED, self.api, request)
         api_key: ApiKey | None = None

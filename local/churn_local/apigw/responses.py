@@ -7,7 +7,7 @@
   function, or a response in the wrong format is a 502 `{"message": "Internal server error"}`; API Gateway's own
   29-second integration timeout is a 504 `{"message": "Endpoint request timed out"}` (INTEGRATION_TIMEOUT).
 - The CORS preflight is SAM's mock integration: 200, its `responseParameters` as headers, the `{}` body.
-SAM CLI's counterpart: samcli/local/apigw/service_error_responses.py.
+SAM CLI's counterpart: aws/aws-sam-cli: samcli/local/apigw/service_error_responses.py.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ class GatewayError:
 MISSING_AUTHENTICATION_TOKEN = GatewayError(
     "MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token", "MissingAuthenticationTokenException"
 )
-# A missing key and a wrong key get the same answer (LocalStack's API Gateway raises INVALID_API_KEY "Forbidden" for
-# both, localstack services/apigateway/next_gen/execute_api/handlers/api_key_validation.py).
+# A missing key and a wrong key get the same answer: LocalStack's API Gateway raises INVALID_API_KEY "Forbidden" for
+# both (localstack/localstack:
+# localstack-core/localstack/services/apigateway/next_gen/execute_api/handlers/api_key_validation.py).
 INVALID_API_KEY = GatewayError("INVALID_API_KEY", 403, "Forbidden", "ForbiddenException")
 # A Cognito user pool authorizer found no token in its header, or one it cannot verify ("Gateway response types":
 # UNAUTHORIZED, 401; AWS Knowledge Center "api-gateway-cognito-401-unauthorized").

@@ -1,7 +1,7 @@
 """The local API's HTTP server: read a request, let the LocalApi answer it, write the answer.
 
 Any method reaches the API, so one it does not serve (TRACE /predict) gets API Gateway's JSON 403 rather than
-http.server's HTML 501. Chalice's counterpart: LocalDevServer in chalice/local.py.
+http.server's HTML 501. Chalice's counterpart: LocalDevServer in aws/chalice: chalice/local.py.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Start and stop this machine's own Docker daemon for `sam local`, idempotently; no image registry is ever used.
 
 SAM CLI cannot run a function in the host's network namespace: `--docker-network host` only skips connecting the
-container to a network (samcli/local/docker/container.py: `if self.network_id and self.network_id != "host"`), so
-the container stays on the daemon's default bridge and SAM CLI reaches the runtime emulator through a port published
-on 127.0.0.1. The daemon therefore keeps its own bridge, but with `--iptables=false --ip-forward=false`: no NAT and no
-routing, so a container reaches this machine's bridge address and nothing beyond it.
+container to a network (aws/aws-sam-cli: samcli/local/docker/container.py:
+`if self.network_id and self.network_id != "host"`), so the container stays on the daemon's default bridge and
+SAM CLI reaches the runtime emulator through a port published on 127.0.0.1. The daemon therefore keeps its own
+bridge, but with `--iptables=false --ip-forward=false`: no NAT and no routing, so a container reaches this machine's
+bridge address and nothing beyond it.
 
     python -m churn_local.containers.dockerd start|stop|status
 """

@@ -10,7 +10,7 @@ The tag carries a key made of every build input (this file, the Debian suite and
 constraints.txt): the same inputs give the same tag, found and reused; a changed input gives a new one. The
 debootstrap root file system is cached per user (~/.cache/churn-api/lambda-image), so a new runtime pin costs a pip
 install, not a debootstrap. What differs from the official image (public.ecr.aws/lambda/python:3.13) is listed in
-DIFFERENCES and in the README.
+DIFFERENCES and in docs/local.md "What it takes, and why".
 """
 
 from __future__ import annotations

@@ -154,7 +154,7 @@ class SamLocal:
         self.settings = settings
         self.say = say
         self.stack: LocalStack | None = None
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[str] | None = None
         self.api_url = ""
         self.image = ""
         self.containers: list[str] = []

@@ -1,8 +1,8 @@
 """The emulator's Lambda image: the project's own python3.13 image with the official image's entrypoint contract.
 
 MiniStack's Docker executor runs a zip function in the image the runtime names, `public.ecr.aws/lambda/python:3.13`,
-and pulls it only when the daemon lacks that name (ministack: ministack/services/lambda_svc.py). So it is built
-here from churn_local.containers.lambda_image (Debian, no registry) and tagged locally under that name, never pulled.
+and pulls it only when the daemon lacks that name (ministackorg/ministack: ministack/services/lambda_svc.py). So it
+is built here from churn_local.containers.lambda_image (Debian, no registry), tagged locally under that name.
 What the official image adds, and MiniStack relies on: the handler as the container's command and an entrypoint
 that runs the runtime interface emulator on /var/runtime/bootstrap, which listens on port 8080. The emulator is the
 one SAM CLI's package ships (aws/aws-sam-cli: samcli/local/rapid), so no binary is downloaded either.
@@ -19,15 +19,14 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import samcli
-
 from churn_local.containers import lambda_image
 from churn_local.containers.dockerd import DockerUnavailable, docker_cli
+from churn_local.template.samcli import runtime_interface_emulator
 
 # The name MiniStack runs python3.13 zip functions in (its runtime map); a local tag, never pulled.
 RUNTIME_IMAGE = "public.ecr.aws/lambda/python:3.13"
 KEY_LABEL = "churn-api.emulator-image-key"
-RIE = Path(samcli.__file__).parent / "local" / "rapid" / "aws-lambda-rie-x86_64"
+RIE = runtime_interface_emulator("x86_64")
 RIE_PATH = "/usr/local/bin/aws-lambda-rie"
 ENTRYPOINT_PATH = "/lambda-entrypoint.sh"
 # The official image's contract: one argument, the handler; the runtime interface emulator serves the bootstrap on

@@ -11,7 +11,7 @@
   "Configure Lambda function timeout"). Locally a Python thread cannot be killed: the stuck call is abandoned, its
   result dropped, and the environment (its worker and its lock) replaced, so a hung invocation never wedges the
   ones after it.
-SAM CLI's counterpart: samcli/local/lambdafn/runtime.py (it stops the container at the timeout).
+SAM CLI's counterpart: aws/aws-sam-cli: samcli/local/lambdafn/runtime.py (it stops the container at the timeout).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ENDPOINT_FAULTS and S3_FAULTS are the catalogue: each fault's name, what it does, and the AWS status, code and
 message it answers with. The services (sagemaker_endpoint, s3_server) answer from them, `serve --help` and the
-README's fault tables are written from them (tests/unit/test_fault_table.py checks all four).
+fault tables of docs/local.md are written from them (tests/unit/test_fault_table.py checks all four).
 
 A local service holds one FaultSwitch. It is set at start (`serve --endpoint-fault ...`, `--s3-fault ...`) and can
 be switched while the stack runs through the service's control route, so one stack serves many tests:
@@ -197,6 +197,6 @@ def help_text(known: Mapping[str, FaultKind]) -> str:
     return "; ".join(f"{name}: {kind.summary()}" for name, kind in known.items())
 
 
-def readme_rows(known: Mapping[str, FaultKind]) -> list[str]:
-    """Return the rows of the README's table of one service's faults (all but none)."""
+def documented_rows(known: Mapping[str, FaultKind]) -> list[str]:
+    """Return the rows of docs/local.md's table of one service's faults (all but none)."""
     return [f"| `{name}` | {kind.summary(lambda code: f'`{code}`')} |" for name, kind in known.items() if name != NONE]

@@ -65,18 +65,19 @@ class TimedRequestHandler(BaseHTTPRequestHandler):
     # flushes after every request) instead of one for the head and one for the body.
     wbufsize = -1
     server: LocalHTTPServer
+    raw_requestline: bytes  # read by handle_one_request before parse_request
 
     def setup(self) -> None:
-        """Apply the server's idle timeout to the connection (StreamRequestHandler reads `timeout`)."""
-        self.timeout = self.server.idle_timeout_s  # type: ignore[misc]  # typeshed: a ClassVar; per connection here
+        """Apply the server's idle timeout to the connection, as StreamRequestHandler does with `timeout`."""
         super().setup()
+        self.connection.settimeout(self.server.idle_timeout_s)
 
     def parse_request(self) -> bool:
         """Parse the request line and headers as http.server does, with a lighter header parser."""
         self.command = None  # type: ignore[assignment]  # set in case of an error on the first line
         self.request_version = self.default_request_version
         self.close_connection = True
-        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")  # type: ignore[attr-defined]
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
         words = self.requestline.split()
         if len(words) != 3:
             # HTTP/0.9, a blank line or a malformed request line: http.server's own answers.

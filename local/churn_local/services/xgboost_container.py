@@ -1,9 +1,10 @@
 """The SageMaker built-in XGBoost container's inference contract: load ``model.tar.gz``, answer ``/invocations``.
 
-As aws/sagemaker-xgboost-container does (``algorithm_mode/serve.py``, ``serve_utils.py``): an empty body is 204; a
-Content-Type other than text/csv 415; CSV that does not parse 415; a feature count other than the model's 400
-(stricter than the container, which scores a short row of a ``save_model`` file as NaN: here it fails loudly); else
-200, one CSV line of float32 scores (or ``{"predictions": [{"score": ...}]}`` for ``Accept: application/json``; any
+As the container does (aws/sagemaker-xgboost-container: src/sagemaker_xgboost_container/algorithm_mode/serve.py,
+and aws/sagemaker-xgboost-container: src/sagemaker_xgboost_container/algorithm_mode/serve_utils.py): an empty body
+is 204; a Content-Type other than text/csv 415; CSV that does not parse 415; a feature count other than the model's
+400 (stricter than the container, which scores a short row of a ``save_model`` file as NaN: here it fails loudly);
+else 200, one CSV line of float32 scores (or ``{"predictions": [{"score": ...}]}`` for ``Accept: application/json``; any
 other Accept is 406). churn_local.services.sagemaker_endpoint puts SageMaker Runtime's InvokeEndpoint in front of it.
 """
 

@@ -1,7 +1,7 @@
 """Expand template.yaml offline the way CloudFormation does: AWS::LanguageExtensions, then the SAM transform.
 
 The one expansion used by the local API (which reads SAM's own decisions from its output) and by the tests.
-The language extensions run with SAM CLI's port of CloudFormation's transform (`samcli.lib.cfn_language_extensions`)
+The language extensions run with SAM CLI's port of CloudFormation's transform (through churn_local.template.samcli)
 and the SAM transform with samtranslator itself, with no AWS call: managed policies named by name resolve to
 nothing (see OfflineManagedPolicyLoader) and the region comes from the argument, not from a boto3 session.
 """
@@ -16,25 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from samcli.lib.cfn_language_extensions.api import IntrinsicResolverProcessor
-from samcli.lib.cfn_language_extensions.models import PseudoParameterValues, TemplateProcessingContext
-from samcli.lib.cfn_language_extensions.pipeline import ProcessingPipeline
-from samcli.lib.cfn_language_extensions.processors import TemplateParsingProcessor
-from samcli.lib.cfn_language_extensions.resolvers import ConditionResolver, FnIfResolver, FnRefResolver, FnSubResolver
-from samcli.lib.cfn_language_extensions.resolvers import IntrinsicResolver as LanguageExtensionsResolver
-from samcli.lib.cfn_language_extensions.resolvers.fn_sub import PLACEHOLDER_PATTERN
-from samcli.yamlhelper import yaml_parse
 from samtranslator.translator.transform import transform
 
 from churn_local.constants import LOCAL_ACCOUNT_ID, LOCAL_REGION, LOCAL_STACK_NAME, TEMPLATE
+from churn_local.template.samcli import parse_template, resolve_language_extensions
 
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
+STATE_MACHINE = "AWS::Serverless::StateMachine"
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     """Parse a template with SAM CLI's own loader, which turns !Ref/!Sub/!GetAtt into their long forms."""
-    template: dict[str, Any] = yaml_parse(Path(path).read_text(encoding="utf-8"))
+    template: dict[str, Any] = parse_template(Path(path).read_text(encoding="utf-8"))
     return template
 
 
@@ -43,15 +37,60 @@ def default_threshold(path: Path = TEMPLATE) -> float:
     return float(load_template(path)["Parameters"]["Threshold"]["Default"])
 
 
-def as_packaged(template: Mapping[str, Any]) -> dict[str, Any]:
-    """Point local CodeUri/ContentUri at S3, as `sam package`/`sam deploy` do before CloudFormation sees them."""
+def as_packaged(template: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
+    """Hand CloudFormation what `sam package`/`sam deploy` hand it for a template in base_dir: no local path left.
+
+    Local CodeUri/ContentUri point at S3, as once uploaded. A state machine's local DefinitionUri is read in as its
+    Definition: `sam package` uploads the file and the SAM transform hands it on as DefinitionS3Location, which
+    Step Functions' resource reads with the same DefinitionSubstitutions; offline there is no bucket to read it
+    from, and the definition then stays visible in the expansion.
+    """
     packaged = copy.deepcopy(dict(template))
     for logical_id, resource in packaged["Resources"].items():
         properties = resource.get("Properties", {})
         for key in ("CodeUri", "ContentUri"):
-            if isinstance(properties.get(key), str) and not properties[key].startswith("s3://"):
+            if _is_local(properties.get(key)):
                 properties[key] = f"s3://aws-sam-cli-managed-artifacts/churn-api/{logical_id}.zip"
+        definition_uri = properties.get("DefinitionUri")
+        # With both, the SAM transform refuses the resource, as it should: leave them for it to say so.
+        if resource.get("Type") == STATE_MACHINE and _is_local(definition_uri) and "Definition" not in properties:
+            properties["Definition"] = read_definition(base_dir / properties.pop("DefinitionUri"))
     return packaged
+
+
+def _is_local(uri: Any) -> bool:
+    # An S3 location is an s3:// URI or a {Bucket, Key} map; any other string is a path, relative to the template.
+    return isinstance(uri, str) and not uri.startswith("s3://")
+
+
+def read_definition(path: Path) -> dict[str, Any]:
+    """Return a state machine definition file (JSON or YAML, as Step Functions reads either) as a mapping.
+
+    CloudFormation makes only the DefinitionSubstitutions in a file it reads from S3, no intrinsic function; an
+    inline Definition's intrinsics the SAM transform would resolve. A file with one is refused, so that the
+    expansion never resolves what a deployment would not.
+    """
+    definition = parse_template(path.read_text(encoding="utf-8"))
+    if not isinstance(definition, dict):
+        raise ValueError(f"{path}: a state machine definition is a JSON object")
+    intrinsic = next(_intrinsic_functions(definition), None)
+    if intrinsic is not None:
+        raise ValueError(
+            f"{path}: {intrinsic} is an intrinsic function, which CloudFormation does not resolve in a definition "
+            "file; pass the value in DefinitionSubstitutions and write ${Name} where it goes"
+        )
+    return definition
+
+
+def _intrinsic_functions(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "Ref" or str(key).startswith("Fn::"):
+                yield str(key)
+            yield from _intrinsic_functions(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _intrinsic_functions(item)
 
 
 def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, str]:
@@ -78,23 +117,6 @@ class OfflineManagedPolicyLoader:
         return {}
 
 
-class CompleteSubResolver(FnSubResolver):  # type: ignore[misc]  # SAM CLI ships no type information
-    """Resolve an Fn::Sub whose placeholders all name parameters or pseudo parameters; leave the others whole.
-
-    SAM CLI's own Fn::Sub resolver returns a bare string with ${ChurnApi}-style placeholders left in, a shortcut
-    for its local commands; CloudFormation keeps such an Fn::Sub for the stack to resolve.
-    """
-
-    def resolve(self, value: dict[str, Any]) -> Any:
-        """Return the substituted string, or the Fn::Sub unchanged when a placeholder names a resource."""
-        text, variables = self._parse_args(self.get_function_args(value))
-        resolved_variables = self._resolve_variable_map(variables)
-        names = [match[1] for match in PLACEHOLDER_PATTERN.finditer(text) if not match[1].startswith("!")]
-        if any(self._resolve_variable(name, resolved_variables) is None for name in names):
-            return value
-        return super().resolve(value)
-
-
 @dataclass(frozen=True)
 class Deployment:
     """Where the stack is deployed: the pseudo parameters the transforms see."""
@@ -111,19 +133,9 @@ def apply_language_extensions(
     template: Mapping[str, Any], parameters: Mapping[str, str], where: Deployment = LOCAL
 ) -> dict[str, Any]:
     """Do what AWS::LanguageExtensions does before the SAM transform: resolve conditions, Fn::If, Ref and Fn::Sub."""
-    pseudo = PseudoParameterValues(
-        region=where.region, account_id=where.account_id, stack_name=where.stack_name, partition="aws"
+    return resolve_language_extensions(
+        template, parameters, region=where.region, account_id=where.account_id, stack_name=where.stack_name
     )
-    context = TemplateProcessingContext(
-        fragment=copy.deepcopy(dict(template)), parameter_values=dict(parameters), pseudo_parameters=pseudo
-    )
-    resolver = LanguageExtensionsResolver(context)
-    for function in (ConditionResolver, FnIfResolver, FnRefResolver, CompleteSubResolver):
-        resolver.register_resolver(function)
-    processed: dict[str, Any] = ProcessingPipeline(
-        [TemplateParsingProcessor(), IntrinsicResolverProcessor(resolver)]
-    ).process_template(context)
-    return processed
 
 
 @contextmanager

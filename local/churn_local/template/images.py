@@ -2,7 +2,8 @@
 
 Usage: ``python -m churn_local.template.images [--registry PATH] [--check | --write]``
 
-The source is the SageMaker Python SDK's image registry list (``image_uri_config/xgboost.json``), copied with its
+The source is the SageMaker Python SDK's image registry list (aws/sagemaker-python-sdk:
+sagemaker-core/src/sagemaker/core/image_uri_config/xgboost.json), copied with its
 provenance into ``data/reference/sagemaker-xgboost-images.json``. Only the version ``make train`` targets
 (``churn_local.constants.XGBOOST_IMAGE_VERSION``) is taken. The template builds the URI as
 ``<account>.dkr.ecr.<region>.${AWS::URLSuffix}/sagemaker-xgboost:<version>``: the URL suffix is the partition's
@@ -54,7 +55,7 @@ def render(registry: dict[str, Any], version: str = IMAGE_VERSION) -> str:
     lines = [
         BEGIN,
         f"  # The {IMAGE_REPOSITORY}:{version} inference image's registry account in each region, from",
-        f"  # {source.get('repository')} {source.get('path')}",
+        f"  # {source.get('repository')}: {source.get('path')}",
         f"  # at commit {source.get('commit')}.",
         f"  {MAPPING_NAME}:",
     ]

@@ -1,13 +1,15 @@
 """Read what SAM decided: the REST API and the function behind it, from the template SAM translates.
 
-Like SAM CLI's providers (`samcli/lib/providers/api_provider.py`, `sam_function_provider.py`), this reads the
+Like SAM CLI's providers (`aws/aws-sam-cli: samcli/lib/providers/api_provider.py`,
+`aws/aws-sam-cli: samcli/lib/providers/sam_function_provider.py`), this reads the
 CloudFormation that the transforms produce (see churn_local.template.expansion) instead of re-deriving SAM's rules:
 - routes and which function integrates each: the OpenAPI body's `paths` and their `x-amazon-apigateway-integration`
   (`aws_proxy` to `${Function.Arn}`, or the `mock` that answers a CORS preflight);
 - which methods need an API key: a method's OpenAPI `security` naming the `apiKey` scheme (header x-api-key);
 - which methods a Cognito user pool authorizer guards, and the header it reads the token from: a method's `security`
   naming a scheme with `x-amazon-apigateway-authtype: cognito_user_pools` (the scheme's `name`, e.g. Authorization);
-- the preflight's answer: the mock integration's `responseParameters` (samtranslator swagger.py `add_cors`);
+- the preflight's answer: the mock integration's `responseParameters`
+  (`aws/serverless-application-model: samtranslator/swagger/swagger.py`, `add_cors`);
 - gateway responses: `x-amazon-apigateway-gateway-responses` ("Setting up gateway responses", Developer Guide);
 - binary media types: `x-amazon-apigateway-binary-media-types`;
 - throttling: the AWS::ApiGateway::Stage's `MethodSettings`;
@@ -164,7 +166,7 @@ class Application:
         """Check the parameter values, expand the template offline and read the result."""
         check_parameters(source, overrides)
         try:
-            expanded = expand(as_packaged(source), overrides, Deployment(region=region))
+            expanded = expand(as_packaged(source, base_dir), overrides, Deployment(region=region))
         except Exception as exc:
             raise TemplateError(f"the template cannot be expanded: {exc}") from exc
         api = _rest_api(expanded)

@@ -15,18 +15,19 @@ Writes to the output directory:
 Which container the model is for, and why the file is UBJSON
 -------------------------------------------------------------
 Target: the SageMaker built-in XGBoost algorithm image ``sagemaker-xgboost:3.2-0-cpu-py3`` (XGBoost 3.2.0), the
-newest line AWS publishes (aws/deep-learning-containers ``.github/config/image/xgboost/sagemaker.yml``:
+newest line AWS publishes (aws/deep-learning-containers: .github/config/image/xgboost/sagemaker.yml:
 ``framework_version: "3.2.0"``, ``prod_image: "sagemaker-xgboost:3.2-0-cpu-py3"``; promoted to production in
 aws/deep-learning-containers PR #6323). The 3.0 line (``sagemaker-xgboost:3.0-5-cpu-py3``, XGBoost 3.0.5,
-``.github/config/image/xgboost/sagemaker-3.0.yml``) is still published and scores this file identically (see
-``base_score`` below); 1.7-1 and older are not targeted (their XGBoost predates 3.x).
+aws/deep-learning-containers: .github/config/image/xgboost/sagemaker-3.0.yml) is still published and scores this
+file identically (see ``base_score`` below); 1.7-1 and older are not targeted (their XGBoost predates 3.x).
 
-How the container loads the model (aws/sagemaker-xgboost-container
-``src/sagemaker_xgboost_container/algorithm_mode/serve_utils.py``, ``get_loaded_booster``): for every file in
+How the container loads the model (aws/sagemaker-xgboost-container:
+src/sagemaker_xgboost_container/algorithm_mode/serve_utils.py, ``get_loaded_booster``): for every file in
 ``/opt/ml/model`` it tries ``pickle.load`` and falls back to ``xgb.Booster().load_model(path)``; several files
 are averaged as an ensemble, so the archive holds exactly one member. The 3.2.0 image dropped the pickle path
 (aws/deep-learning-containers PR #6174: the 3.0.5 image keeps "pickle model format that were dropped in
-3.2.0"; its ``test/xgboost/container/generate_models.py`` writes every test model with ``Booster.save_model``).
+3.2.0"; its aws/deep-learning-containers: test/xgboost/container/generate_models.py writes every test model with
+``Booster.save_model``).
 A pickled Booster is also tied to the XGBoost version that wrote it, whereas ``save_model``'s JSON/UBJSON is the
 portable format (XGBoost "Introduction to Model IO"). So the member is ``Booster.save_raw("ubj")``: UBJSON is
 XGBoost's default since 2.1, keeps floats exact, and fails ``pickle.load`` at the first byte (``{``), so both
