@@ -38,6 +38,8 @@ NODE_STAMP := node_modules/.installed-stamp
 # checkov lives in its own venv: it pins boto3 and other packages far from constraints.txt (see requirements-checkov.txt).
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
+MINISTACK_VENV := .venv-ministack
+MINISTACK_STAMP := $(MINISTACK_VENV)/.installed-stamp
 # make publish / make deploy: BUCKET is required for publish. Publish saves the parameters for samconfig.toml's
 # SAMCONFIG_ENV environment in .churn-api/deploy.toml (per user, git-ignored), which make deploy checks against
 # artifacts/ and deploys with that environment's settings; DRY_RUN=1 prints the sam commands instead.
@@ -48,7 +50,7 @@ SAMCONFIG_ENV ?= default
 DRY_RUN ?=
 
 .PHONY: checkov publish deploy images score bench-bulk drift
-.PHONY: sam-local lambda-image dockerd dockerd-stop bench-sam-local
+.PHONY: sam-local lambda-image dockerd dockerd-stop bench-sam-local ministack deploy-emulated undeploy-emulated e2e
 .PHONY: help venv node lint format test test-unit test-functional test-template test-integration build validate train serve postman openapi bench bench-local load clean
 
 help: ## List the targets
@@ -78,6 +80,14 @@ $(CHECKOV_STAMP): requirements-checkov.txt constraints-checkov.txt
 
 checkov: $(CHECKOV_STAMP) ## Install checkov into its own venv (.venv-checkov) for the template tests
 
+# MiniStack lives in its own venv too: it pins botocore far from constraints.txt (see requirements-ministack.txt).
+$(MINISTACK_STAMP): requirements-ministack.txt constraints-ministack.txt
+	test -x $(MINISTACK_VENV)/bin/python || $(PYTHON) -m venv $(MINISTACK_VENV)
+	$(MINISTACK_VENV)/bin/python -m pip install --quiet -r requirements-ministack.txt -c constraints-ministack.txt
+	touch $@
+
+ministack: $(MINISTACK_STAMP) ## Install MiniStack, the AWS emulator, into its own venv (.venv-ministack)
+
 lint: $(STAMP) ## Ruff (lint + format check), mypy (strict) and cfn-lint: what pre-commit and CI run
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -88,7 +98,7 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint $(NODE_STAMP) $(CHECKOV_STAMP) ## Lint, then run every test: unit, functional, template, integration
+test: lint $(NODE_STAMP) $(CHECKOV_STAMP) $(MINISTACK_STAMP) ## Lint, then every test: unit ... end-to-end (emulated deploy)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## Unit tests only (no I/O)
@@ -181,6 +191,28 @@ lambda-image: dockerd ## Build the Lambda python3.13 image for sam local from De
 sam-local: lambda-image ## sam build, then sam local start-api in containers in front of the local stack
 	$(BIN)/sam build
 	$(BIN)/python -m churn_local.containers.sam_local --port $(SAM_LOCAL_PORT) --artifacts $(ARTIFACTS)
+
+# make deploy-emulated: the engine's port, the stack's name and extra template parameters (PARAMETERS="A=1 B=2").
+EMULATOR_PORT ?= 4566
+STACK ?=
+PARAMETERS ?=
+# make e2e: STACK (a deployed stack, AWS_SAM_STACK_NAME) or URL (make serve, make sam-local); EMULATED=1 reaches
+# the stack in the engine make deploy-emulated started.
+URL ?=
+EMULATED ?=
+
+deploy-emulated: lambda-image ministack ## sam deploy into MiniStack on this machine (STACK, PARAMETERS); prints the URL
+	@test -f $(ARTIFACTS)/metadata.json || $(MAKE) --no-print-directory train
+	$(BIN)/python -m churn_local.emulator.deploy up --port $(EMULATOR_PORT) --artifacts $(ARTIFACTS) \
+	  $(if $(STACK),--stack $(STACK)) $(foreach p,$(PARAMETERS),--parameter $(p))
+
+undeploy-emulated: $(STAMP) ## sam delete what deploy-emulated deployed, then stop the engine and the endpoint (by pid)
+	$(BIN)/python -m churn_local.emulator.deploy down
+
+e2e: $(STAMP) ## End-to-end tests against a deployed stack (STACK=name [EMULATED=1]) or a running API (URL=...)
+	@test -n "$(STACK)$(URL)" || { echo "usage: make e2e STACK=churn-api [EMULATED=1] | make e2e URL=http://127.0.0.1:3000"; exit 2; }
+	$(if $(EMULATED),$(BIN)/python -m churn_local.emulator.deploy exec --) env \
+	  $(if $(STACK),AWS_SAM_STACK_NAME=$(STACK)) $(if $(URL),CHURN_E2E_URL=$(URL)) $(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 bench-sam-local: lambda-image ## make serve and make sam-local side by side: time to first answer, requests/s
 	$(BIN)/python -m benchmarks.sam_local

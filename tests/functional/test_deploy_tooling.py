@@ -185,3 +185,20 @@ def test_the_documented_sequence_for_a_new_model_runs_here_up_to_aws(
         printed += result.stdout
     assert "DeploymentType=Canary10Percent5Minutes" in printed and "ReferenceKey=" in printed
     assert git(clean_copy, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_make_deploy_promotes_a_packaged_template_without_building(
+    published: Any, with_pins: Path, s3_server: str
+) -> None:
+    # GIVEN published pins, and a template `sam package` wrote (the pipeline's build job)
+    command = [str(VENV / "bin" / "python"), "-m", "churn_local.release.deploy", "--config-env", "production"]
+    command += ["--artifacts", str(published["artifacts"]), "--dry-run", "--template-file", "packaged-prod.yaml"]
+    command += ["--", "--role-arn", "arn:aws:iam::111111111111:role/cfn"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= {"AWS_ENDPOINT_URL_S3": s3_server, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    done = subprocess.run(command, cwd=with_pins, env=env, capture_output=True, text=True, timeout=120, check=False)
+    # THEN the pins are checked as for make deploy, and sam deploy alone runs on the packaged template: nothing built
+    assert done.returncode == 0, done.stderr
+    (deploy,) = [shlex.split(line) for line in done.stdout.splitlines() if line.startswith("sam ")]
+    assert deploy[:4] == ["sam", "deploy", "--config-env", "production"]
+    assert deploy[-4:] == ["--template-file", "packaged-prod.yaml", "--role-arn", "arn:aws:iam::111111111111:role/cfn"]

@@ -22,6 +22,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("churn_local.release", "churn_local.apigw"),
     ("churn_local.stack",),
     ("churn_local.containers", "churn_local.bulk", "churn_local.openapi", "churn_local.drift"),
+    # The emulated deploy builds on the containers (the daemon, the Lambda image) and on release (publish, deploy).
+    ("churn_local.emulator",),
     ("benchmarks", "hooks"),
 )
 LAYER_OF = {room: level for level, rooms in enumerate(LAYERS) for room in rooms}

@@ -20,11 +20,15 @@ class SamBuildError(RuntimeError):
     """sam build failed; the message holds the end of what it printed."""
 
 
-def sam_build(out: Path, root: Path = PROJECT_ROOT) -> Path:
-    """Build root's template.yaml (the function and the layer) with root's own venv into out; return out."""
+def sam_build(out: Path, root: Path = PROJECT_ROOT, *, cached: bool = False) -> Path:
+    """Build root's template.yaml (the function and the layer) with root's own venv into out; return out.
+
+    cached=True builds as `make build` does, reusing samconfig's build cache (.aws-sam/cache): for a user's repeated
+    `make deploy-emulated`, not for tests.
+    """
     bin_dir = root / ".venv" / "bin"
     environment = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "SAM_CLI_TELEMETRY": "0"}
-    command = [str(bin_dir / "sam"), "build", "--no-cached", "--build-dir", str(out)]
+    command = [str(bin_dir / "sam"), "build", *([] if cached else ["--no-cached"]), "--build-dir", str(out)]
     command += ["--template-file", str(root / "template.yaml")]
     done = subprocess.run(
         command, cwd=root, env=environment, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False

@@ -8,7 +8,11 @@ that belong to the artifacts in ``artifacts/`` (and S3 holds those bytes), then 
 (e.g. ``DeploymentType``), then the saved ones.
 
 Usage: ``python -m churn_local.release.deploy [--config-env default] [--artifacts artifacts]
-[--state .churn-api/deploy.toml] [--samconfig samconfig.toml] [--no-s3-check] [--dry-run]``
+[--state .churn-api/deploy.toml] [--samconfig samconfig.toml] [--template-file packaged.yaml] [--no-s3-check]
+[--dry-run] [-- more sam deploy arguments]``
+
+``--template-file`` deploys a template `sam package` wrote (the pipeline's promotion: the same packaged code and
+the same content-addressed artifacts, never rebuilt): no ``sam build`` then.
 """
 
 from __future__ import annotations
@@ -87,9 +91,17 @@ def check_s3(saved: Mapping[str, str], artifacts: Path) -> None:
 
 
 def deploy_commands(
-    env: str, artifacts: Path, state: Path, samconfig: Path, *, s3_check: bool = True
+    env: str,
+    artifacts: Path,
+    state: Path,
+    samconfig: Path,
+    *,
+    s3_check: bool = True,
+    packaged: Path | None = None,
+    extra: Sequence[str] = (),
 ) -> list[list[str]]:
-    """Check the saved pins against artifacts/ (and S3); return the sam build and sam deploy commands."""
+    """Check the saved pins against artifacts/ (and S3); return the sam build and sam deploy commands (only sam
+    deploy of the packaged template when one is given), extra arguments last."""
     saved = load_state(state).get(env, {})
     check_pins(saved, {}, env)
     check_pins(saved, expected_pins(artifacts, saved["TransformBucket"], saved["TransformKey"]), env)
@@ -99,7 +111,9 @@ def deploy_commands(
     deploy = ["sam", "deploy", "--config-env", env, "--parameter-overrides", overrides_text(parameters)]
     if samconfig != Path("samconfig.toml"):
         deploy[2:2] = ["--config-file", str(samconfig)]
-    return [["sam", "build"], deploy]
+    if packaged is not None:
+        return [[*deploy, "--template-file", str(packaged), *extra]]
+    return [["sam", "build"], [*deploy, *extra]]
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -111,6 +125,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--samconfig", type=Path, default=Path("samconfig.toml"), help="(default: %(default)s)")
     parser.add_argument("--no-s3-check", action="store_true", help="do not HEAD the pinned objects in S3")
     parser.add_argument("--dry-run", action="store_true", help="check, then print the commands instead of running")
+    parser.add_argument("--template-file", type=Path, help="deploy this packaged template (sam package's), no build")
+    parser.add_argument("extra", nargs="*", help="more `sam deploy` arguments, after --")
     return parser.parse_args(argv)
 
 
@@ -119,7 +135,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         commands = deploy_commands(
-            args.config_env, args.artifacts, args.state, args.samconfig, s3_check=not args.no_s3_check
+            args.config_env,
+            args.artifacts,
+            args.state,
+            args.samconfig,
+            s3_check=not args.no_s3_check,
+            packaged=args.template_file,
+            extra=args.extra,
         )
     except DeployError as exc:
         print(f"deploy: {exc}", file=sys.stderr)

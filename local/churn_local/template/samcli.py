@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import samcli as samcli_package
 from samcli.lib.cfn_language_extensions.api import IntrinsicResolverProcessor
 from samcli.lib.cfn_language_extensions.models import PseudoParameterValues, TemplateProcessingContext
 from samcli.lib.cfn_language_extensions.pipeline import ProcessingPipeline
@@ -38,6 +40,7 @@ __all__ = [
     "parse_template",
     "resolve_language_extensions",
     "resolved",
+    "runtime_interface_emulator",
     "stack_resolver",
 ]
 
@@ -103,3 +106,12 @@ def stack_resolver(template: Mapping[str, Any], names: Mapping[str, Any]) -> Int
 def resolved(resolver: IntrinsicResolver, value: Any) -> Any:
     """Resolve Ref/Sub/GetAtt/If in a value as CloudFormation would once the stack exists; fail on what it cannot."""
     return resolver.intrinsic_property_resolver(value, ignore_errors=False)
+
+
+# -- The Lambda runtime interface emulator SAM CLI's package ships ------------------------------------------------
+
+
+def runtime_interface_emulator(architecture: str = "x86_64") -> Path:
+    """Return the runtime interface emulator binary in SAM CLI's package (what `sam local` mounts at /var/rapid):
+    the emulator's Lambda image (churn_local.emulator.image) copies it in instead of downloading one."""
+    return Path(samcli_package.__file__).parent / "local" / "rapid" / f"aws-lambda-rie-{architecture}"
