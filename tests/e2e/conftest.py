@@ -47,10 +47,11 @@ class OwnStacks:
         aws = self.emulated.client_environment
         return Target(stack.api_url(aws["AWS_ENDPOINT_URL"]), stack, aws, self.engine)
 
-    def deploy(self, name: str, parameters: Mapping[str, str] | None = None) -> Target:
-        """Run `sam deploy` of the session's build as stack `name` with these parameters; return its target."""
+    def deploy(self, name: str, parameters: Mapping[str, str] | None = None, artifacts: Path | None = None) -> Target:
+        """Run `sam deploy` of the session's build as stack `name` with these parameters and the pins published last
+        (of `artifacts`, the session's unless given); return its target."""
         started = time.perf_counter()
-        stack = self.emulated.deploy(name, self.build_dir, self.artifacts, parameters)
+        stack = self.emulated.deploy(name, self.build_dir, artifacts or self.artifacts, parameters)
         took = time.perf_counter() - started
         DEPLOYS.append(f"sam deploy {name} {dict(parameters or {})} into {self.engine}: {stack.status} in {took:.1f} s")
         assert stack.status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), stack.status

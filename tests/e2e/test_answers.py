@@ -52,7 +52,8 @@ def test_the_reference_customer_is_scored_as_in_process(target: Target, tmp_path
     (expected,) = [without_row(r) for r in make_score(target, [reference_payload()], tmp_path)]
     shared = {key: value for key, value in expected.items() if key not in ("index", "error")}
     assert {key: answer.get(key) for key in shared} == shared
-    assert answer["threshold"] == float(target.parameter("Threshold") or default_threshold())
+    cut_off = target.parameter("Threshold") or target.parameter("ModelThreshold")
+    assert answer["threshold"] == float(cut_off or default_threshold())
 
 
 def test_a_batch_of_1000_real_rows_equals_make_score(
@@ -65,9 +66,11 @@ def test_a_batch_of_1000_real_rows_equals_make_score(
     answer = json.loads(body)
     assert answer["scored"] == ROWS and [item["index"] for item in answer["results"]] == list(range(ROWS))
     needs_stack(target)
-    # AND each item equals make score FROM_ENV=1's on the same model, every field of it
+    # AND each item equals make score FROM_ENV=1's on the same model, every field of it; make score names the model
+    # on every row, the batch's answer once for all of them
     expected = [without_row(record) for record in make_score(target, rows, tmp_path)]
-    assert answer["results"] == expected
+    assert answer["results"] == [{key: value for key, value in row.items() if key != "model"} for row in expected]
+    assert all(row["model"] == answer["model"] for row in expected)
 
 
 def test_a_bad_customer_gets_a_400_naming_the_field(target: Target) -> None:
