@@ -81,6 +81,10 @@ class Target:
         """Return a template parameter the stack was deployed with ('' for a URL target)."""
         return self.stack.parameters.get(name, "") if self.stack else ""
 
+    def cut_off(self) -> str:
+        """Return the threshold the stack answers with: its Threshold override, else the published ModelThreshold."""
+        return self.parameter("Threshold") or self.parameter("ModelThreshold")
+
 
 def call(
     url: str, method: str = "GET", body: Any = None, headers: Mapping[str, str] | None = None, timeout_s: float = 60

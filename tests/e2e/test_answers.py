@@ -52,8 +52,7 @@ def test_the_reference_customer_is_scored_as_in_process(target: Target, tmp_path
     (expected,) = [without_row(r) for r in make_score(target, [reference_payload()], tmp_path)]
     shared = {key: value for key, value in expected.items() if key not in ("index", "error")}
     assert {key: answer.get(key) for key in shared} == shared
-    cut_off = target.parameter("Threshold") or target.parameter("ModelThreshold")
-    assert answer["threshold"] == float(cut_off or default_threshold())
+    assert answer["threshold"] == float(target.cut_off() or default_threshold())
 
 
 def test_a_batch_of_1000_real_rows_equals_make_score(

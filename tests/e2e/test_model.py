@@ -23,11 +23,6 @@ from tests.e2e.targets import Target
 TRAVELLING_THRESHOLD = 0.5
 
 
-def expected_threshold(target: Target) -> float:
-    """Return the cut-off the stack was deployed with: its Threshold override, else the published ModelThreshold."""
-    return float(target.parameter("Threshold") or target.parameter("ModelThreshold"))
-
-
 def test_every_answer_names_the_model_in_its_body_and_its_x_model_version_header(target: Target) -> None:
     # WHEN one customer and a batch of two are scored
     answers = [
@@ -43,7 +38,7 @@ def test_every_answer_names_the_model_in_its_body_and_its_x_model_version_header
         if target.stack is not None:
             # AND that model is the one make publish pinned, with the threshold the stack was deployed with
             assert model["version"] == target.parameter("ModelVersion")
-            assert model["threshold"] == expected_threshold(target)
+            assert model["threshold"] == float(target.cut_off())
 
 
 @pytest.fixture
