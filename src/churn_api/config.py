@@ -62,7 +62,7 @@ class Settings:
             feature_signature=_hex_digest(env, "FEATURE_SIGNATURE"),
             bucket_owner=_account(env, "TRANSFORM_BUCKET_OWNER"),
             eager_init=_flag(env, "EAGER_INIT"),
-            model_version=_model_version(env.get("MODEL_VERSION", "")),
+            model_version=_hex_digest(env, "MODEL_VERSION", VERSION_LENGTH) or UNPINNED,
             model_data_url=env.get("MODEL_DATA_URL", "").strip(),
             sample_rate=_percent(env, "DRIFT_SAMPLE_PERCENT") / 100,
         )
@@ -110,10 +110,10 @@ def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default
     return raw
 
 
-def _hex_digest(env: Mapping[str, str], name: str) -> str:
+def _hex_digest(env: Mapping[str, str], name: str, length: int = 64) -> str:
     raw = env.get(name, "").strip().lower()
-    if raw and (len(raw) != 64 or any(c not in "0123456789abcdef" for c in raw)):
-        raise ConfigError(f"{name} must be a sha256 in hex (64 characters) or empty, got {raw!r}")
+    if raw and (len(raw) != length or any(c not in "0123456789abcdef" for c in raw)):
+        raise ConfigError(f"{name} must be {length} hex digits or empty, got {raw!r}")
     return raw
 
 
@@ -122,15 +122,6 @@ def _account(env: Mapping[str, str], name: str) -> str:
     if raw and not (len(raw) == 12 and raw.isdigit()):
         raise ConfigError(f"{name} must be a 12-digit AWS account id or empty, got {raw!r}")
     return raw
-
-
-def _model_version(raw: str) -> str:
-    value = raw.strip().lower()
-    if not value:
-        return UNPINNED
-    if len(value) != VERSION_LENGTH or any(c not in "0123456789abcdef" for c in value):
-        raise ConfigError(f"MODEL_VERSION must be {VERSION_LENGTH} hex digits or empty, got {raw!r}")
-    return value
 
 
 def _percent(env: Mapping[str, str], name: str) -> float:

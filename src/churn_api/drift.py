@@ -106,10 +106,19 @@ class Baseline:
 
     def stability(self, features: Mapping[str, Sequence[Any]], scores: Sequence[float] | None) -> dict[str, float]:
         """Return the PSI of each feature given (and of the scores, if given) against this baseline."""
-        report = {name: psi(bins.counts, bins.count(features[name])) for name, bins in self.features.items()}
+        return self.stability_of(self.counts(features, scores))
+
+    def counts(self, features: Mapping[str, Sequence[Any]], scores: Sequence[float] | None) -> dict[str, list[int]]:
+        """Count each feature's values given (and the scores, if given) in this baseline's bins."""
+        counted = {name: bins.count(features[name]) for name, bins in self.features.items()}
         if scores is not None:
-            report[SCORE] = psi(self.score.counts, self.score.count(scores))
-        return report
+            counted[SCORE] = self.score.count(scores)
+        return counted
+
+    def stability_of(self, counted: Mapping[str, Sequence[int]]) -> dict[str, float]:
+        """Return the PSI of counts made in this baseline's bins (`counts`), by name."""
+        bins = {**self.features, SCORE: self.score}
+        return {name: psi(bins[name].counts, actual) for name, actual in counted.items()}
 
     def to_bytes(self) -> bytes:
         """Return the baseline document (baseline.json): stable bytes for the same training."""

@@ -125,10 +125,9 @@ def check(path: Path, artifacts: Path, alarm_psi: float) -> tuple[dict[str, floa
     baseline = load_baseline(artifacts)
     people = population(path, artifacts, list(baseline.features))
     columns = numeric_columns(people.rows, baseline.features)
-    report = baseline.stability(columns, people.scores if people.scores else None)
-    actual = {name: bins.count(columns[name]) for name, bins in baseline.features.items()}
-    if people.scores:
-        actual[SCORE] = baseline.score.count(people.scores)
+    # Counted once: the PSI and the plot's bars come from the same counts.
+    actual = baseline.counts(columns, people.scores if people.scores else None)
+    report = baseline.stability_of(actual)
     names = drifted(report, alarm_psi)
     title = f"{path.name}: {len(people.rows)} rows ({len(people.scores)} scored) against the training baseline"
     png = path.with_name(path.name + ".drift.png")
