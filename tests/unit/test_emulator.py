@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from churn_local.constants import PROJECT_ROOT
-from churn_local.emulator import engine, processes
+from churn_local.containers import processes
+from churn_local.emulator import engine
 from churn_local.emulator.template import EngineTemplateError, for_engine, without_resources, write_for_engine
 from churn_local.release.outputs import StackInfo
 from churn_local.template import expansion

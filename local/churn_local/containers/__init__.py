@@ -1,1 +1,1 @@
-"""Containers on this machine: the daemon, the Lambda image, sam build and sam local in front of the local stack."""
+"""Containers on this machine: the daemon, the Lambda image, sam build and sam local, their processes kept by pid."""

@@ -17,7 +17,6 @@ import fcntl
 import json
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -25,6 +24,8 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from churn_local.containers import processes
 
 # No NAT, no forwarding: containers reach the host's own bridge address only (published ports use docker-proxy).
 # Published ports bind to 127.0.0.1 unless a caller says otherwise.
@@ -126,23 +127,14 @@ def stop() -> str:
     if not _is_dockerd(pid):
         pid_file.unlink(missing_ok=True)
         return "not running"
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while time.monotonic() < deadline and _is_dockerd(pid):
-        time.sleep(0.2)
-    if _is_dockerd(pid):
-        os.kill(pid, signal.SIGKILL)
+    processes.terminate(pid, lambda: _is_dockerd(pid), STOP_TIMEOUT_S)
     pid_file.unlink(missing_ok=True)
     return "stopped"
 
 
 def _is_dockerd(pid: int) -> bool:
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
-        state = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return command.endswith(b"dockerd") and state != "Z"
+    command = processes.command_line(pid)
+    return bool(command) and command[0].endswith("dockerd")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from churn_local.constants import DEFAULT_ARTIFACTS, LOCAL_REGION, MODEL_ARCHIVE, PROJECT_ROOT
-from churn_local.containers import dockerd
-from churn_local.emulator import engine, image, processes
+from churn_local.containers import dockerd, processes
+from churn_local.emulator import engine, image
 from churn_local.emulator.template import write_for_engine
 from churn_local.release import outputs, state
 from churn_local.services.http_server import free_port

@@ -28,7 +28,7 @@ from churn_local.constants import LOCAL_REGION, PROJECT_ROOT
 from churn_local.containers.dockerd import docker_cli
 
 ENGINE_VENV = PROJECT_ROOT / ".venv-ministack"
-# hypercorn serves MiniStack's ASGI app; this argument identifies the process by /proc (emulator.processes).
+# hypercorn serves MiniStack's ASGI app; this argument identifies the process in /proc (containers.processes).
 APP = "ministack.app:app"
 DEFAULT_PORT = 4566
 # Function containers the engine may run at once (MiniStack throttles past it, as Lambda's account concurrency does):

@@ -1,7 +1,8 @@
-"""Processes the emulator's commands start in the background: started detached, known by pid, stopped by that pid only.
+"""Processes this tooling runs in the background (dockerd, the emulator's engine and endpoint): started detached, known
+by pid, stopped by that pid only.
 
 A pid is trusted only while /proc says it is still the process that was started (its command line holds the
-marker given at start): a pid reused by another program is never signalled.
+marker given at start, or what the caller checks): a pid reused by another program is never signalled.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 STOP_TIMEOUT_S = 20.0
@@ -65,19 +66,24 @@ def stop(pid: int, marker: str, timeout_s: float = STOP_TIMEOUT_S) -> str:
     if not alive(pid, marker):
         _STARTED.pop(pid, None)
         return "not running"
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and alive(pid, marker):
-        _reap(pid)
-        time.sleep(0.2)
-    said = "stopped"
-    if alive(pid, marker):
-        os.kill(pid, signal.SIGKILL)
-        said = "killed"
+    said = terminate(pid, lambda: alive(pid, marker), timeout_s)
     started = _STARTED.pop(pid, None)
     if started is not None:
         started.wait(timeout=timeout_s)
     return said
+
+
+def terminate(pid: int, running: Callable[[], bool], timeout_s: float = STOP_TIMEOUT_S) -> str:
+    """Send SIGTERM, wait until running() is false, SIGKILL after timeout_s; return "stopped" or "killed"."""
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and running():
+        _reap(pid)
+        time.sleep(0.2)
+    if running():
+        os.kill(pid, signal.SIGKILL)
+        return "killed"
+    return "stopped"
 
 
 def _reap(pid: int) -> None:
